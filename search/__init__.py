@@ -1,0 +1,34 @@
+"""souyi's search API.
+
+    from search import Searcher
+    s = Searcher.open("my-index")
+    for hit in s.search("阿里巴巴在哪里上市", k=10):
+        print(hit.rank, hit.doc_id, hit.paragraph, hit.score, hit.text)
+"""
+
+from indexer.errors import (
+    BadQuery,
+    IndexFormatError,
+    IndexNotFound,
+    ModelMismatch,
+    ModelUnavailableError,
+    SearchError,
+)
+
+from .hits import Hit
+from .query import MAX_DEPTH, MAX_QUERY_CHARS, MODES
+from .searcher import Searcher
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_QUERY_CHARS",
+    "MODES",
+    "BadQuery",
+    "Hit",
+    "IndexFormatError",
+    "IndexNotFound",
+    "ModelMismatch",
+    "ModelUnavailableError",
+    "SearchError",
+    "Searcher",
+]

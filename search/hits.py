@@ -1,0 +1,37 @@
+"""The typed result of a search."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked passage.
+
+    ``start``/``end`` are character offsets of ``text`` in the source
+    document; ``highlights`` are ``(start, end)`` offsets into ``text`` of the
+    parts that match the query.  ``dense_rank``/``lexical_rank`` are the
+    1-based ranks the passage had in each retriever's own list (``None`` when
+    that retriever did not rank it among its candidates).
+    """
+
+    passage_id: int
+    doc_id: str
+    title: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+    score: float
+    rank: int
+    dense_rank: int | None
+    lexical_rank: int | None
+    highlights: tuple[tuple[int, int], ...]
+    heading: str = ""
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict with stable keys (documented in the README)."""
+        data = asdict(self)
+        data["highlights"] = [list(span) for span in self.highlights]
+        return data

@@ -1,0 +1,5 @@
+"""``python -m souyi`` is the ``souyi`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

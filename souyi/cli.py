@@ -1,0 +1,200 @@
+"""The ``souyi`` command: a thin layer over the indexer and search APIs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from indexer import DEFAULT_MODEL, build_index
+from indexer.errors import BadQuery, IndexFormatError, IndexNotFound, ModelMismatch, ModelUnavailableError, SearchError
+from search import MODES, Hit, Searcher
+from search.evaluate import evaluate, load_collection
+
+from . import SAMPLE_DIR, __version__
+
+logger = logging.getLogger("souyi")
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INDEX, EXIT_MODEL = 0, 1, 2, 3, 4
+_EXIT_CODES = (
+    (BadQuery, EXIT_USAGE),
+    (IndexNotFound, EXIT_INDEX),
+    (IndexFormatError, EXIT_INDEX),
+    (ModelMismatch, EXIT_MODEL),
+    (ModelUnavailableError, EXIT_MODEL),
+)
+
+
+def default_index_dir() -> Path:
+    """Where the sample index lives unless ``--index`` or ``$SOUYI_INDEX`` says otherwise."""
+    if os.environ.get("SOUYI_INDEX"):
+        return Path(os.environ["SOUYI_INDEX"])
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return data_home / "souyi" / "sample-index"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="souyi",
+        description="搜义 souyi: semantic + full-text search over Chinese and English documents, offline.",
+        epilog="Exit codes: 0 ok, 1 error, 2 bad usage or query, 3 index missing or unreadable, 4 model problem.",
+    )
+    parser.add_argument("--version", action="version", version=f"souyi {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    index_help = f"index directory (default: $SOUYI_INDEX or {default_index_dir()})"
+
+    p = sub.add_parser("index", help="build an index from .txt/.md files or folders",
+                       description="Build (or rebuild) an index from documents. Files are decoded from UTF-8, "
+                       "UTF-16 with BOM or GB18030/GBK; a file that cannot be decoded is refused and named.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)")
+    p.add_argument("--index", type=Path, default=None, help=index_help)
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help="sentence-transformers model name or folder (default: %(default)s, built locally)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("search", help="search an index", description="Print the best passages for a query.")
+    p.add_argument("query", help="the question or keywords, in Chinese or English")
+    p.add_argument("--index", type=Path, default=None, help=index_help)
+    p.add_argument("-k", type=int, default=10, help="number of passages (default: %(default)s)")
+    p.add_argument("--offset", type=int, default=0, help="skip this many passages first (paging)")
+    p.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default: %(default)s)")
+    p.add_argument("--model", default=None, help="embedding model; must be the one that built the index")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="highlight matches with terminal colours (default: when printing to a terminal)")
+
+    p = sub.add_parser("eval", help="measure retrieval quality on a test collection",
+                       description="Index a collection (corpus.jsonl, queries.jsonl, qrels.tsv) in a temporary "
+                       "directory and print Recall@1, Recall@10, MRR@10 and query latency per mode.")
+    p.add_argument("collection", type=Path, help="collection folder")
+    p.add_argument("--mode", choices=MODES, action="append", help="mode to measure (repeatable; default: all)")
+    p.add_argument("--index", type=Path, default=None, help="reuse (or build once into) this index directory")
+    p.add_argument("--model", default=None, help=f"embedding model (default: {DEFAULT_MODEL})")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("demo", help="index the bundled sample report (once) and run example queries")
+    p.add_argument("--index", type=Path, default=None, help=index_help)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``souyi`` command; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return _COMMANDS[args.command](args)
+    except SearchError as exc:
+        print(f"souyi: error: {exc}", file=sys.stderr)
+        return next((code for kind, code in _EXIT_CODES if isinstance(exc, kind)), EXIT_ERROR)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _configure_logging(verbose: bool) -> None:
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    import jieba  # jieba logs its dictionary loading at DEBUG on its own handler
+
+    jieba.setLogLevel(level)
+    if not verbose:  # transformers draws a "Loading weights" bar on every model load
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    target = args.index or default_index_dir()
+    report = build_index(args.paths, target, model=args.model, progress=_show_progress(args))
+    for message in report.refused:
+        print(f"souyi: refused: {message}", file=sys.stderr)
+    print(f"indexed {report.documents} documents, {report.passages} passages into {target} "
+          f"in {report.seconds:.1f} s")
+    return EXIT_ERROR if report.refused else EXIT_OK
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    searcher = Searcher.open(args.index or default_index_dir(), args.model)
+    hits = searcher.search(args.query, k=args.k, mode=args.mode, offset=args.offset)
+    if args.json:
+        payload = {"query": args.query, "mode": args.mode, "k": args.k, "offset": args.offset,
+                   "hits": [hit.to_dict() for hit in hits]}
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    if not hits:
+        print("no results")
+    for hit in hits:
+        print(_format_hit(hit, color))
+    return EXIT_OK
+
+
+def _format_hit(hit: Hit, color: bool) -> str:
+    head = f"{hit.rank:>3}. [{hit.score:.4f}] {hit.doc_id} ¶{hit.paragraph}"
+    if hit.heading:
+        head += f" · {hit.heading}"
+    return f"{head}\n     {paint(hit.text, hit.highlights, color)}\n"
+
+
+def paint(text: str, spans: Sequence[tuple[int, int]], color: bool) -> str:
+    """``text`` with ``spans`` in bold yellow (ANSI) when ``color`` is on."""
+    if not color:
+        return text
+    out, last = [], 0
+    for start, end in spans:
+        out += [text[last:start], "\x1b[1;33m", text[start:end], "\x1b[0m"]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    collection = load_collection(args.collection)
+    result = evaluate(collection, modes=args.mode or MODES, index_dir=args.index, model=args.model,
+                      progress=_show_progress(args))
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return EXIT_OK
+    print(f"{result['collection']}: {result['n_docs']} documents, {result['n_passages']} passages, "
+          f"{result['n_queries']} queries, model {result['model']}")
+    print(f"{'mode':<8} {'R@1':>7} {'R@10':>7} {'MRR@10':>7} {'p50 ms':>8} {'p99 ms':>8}")
+    for mode, m in result["modes"].items():
+        print(f"{mode:<8} {m['recall@1']:>7.4f} {m['recall@10']:>7.4f} {m['mrr@10']:>7.4f} "
+              f"{m['latency_ms_p50']:>8.1f} {m['latency_ms_p99']:>8.1f}")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    target = args.index or default_index_dir()
+    ensure_sample_index(target, progress=sys.stderr.isatty())
+    searcher = Searcher.open(target)
+    for query in ("2008年浙江省信息产业的发展思路是什么", "How fast did software revenue grow?"):
+        print(f"\n=== {query}")
+        for hit in searcher.search(query, k=3):
+            print(_format_hit(hit, sys.stdout.isatty()))
+    print(f"Index: {target}. Try: souyi search \"杭州软件服务外包\" --index {target}")
+    return EXIT_OK
+
+
+def ensure_sample_index(target: Path, progress: bool = False) -> None:
+    """Build the index of the bundled sample report at ``target`` unless one is there."""
+    if (target / "manifest.json").is_file():
+        return
+    print(f"building the sample index at {target} ...", file=sys.stderr)
+    build_index([SAMPLE_DIR], target, progress=progress)
+
+
+_COMMANDS = {"index": _cmd_index, "search": _cmd_search, "eval": _cmd_eval, "demo": _cmd_demo}

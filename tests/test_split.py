@@ -1,0 +1,65 @@
+"""Passage splitting: headings, long paragraphs, offsets, mixed text."""
+
+from indexer.split import Chunk, split_document
+
+
+def _check_offsets(text: str, chunks: list[Chunk]) -> None:
+    for chunk in chunks:
+        assert text[chunk.start : chunk.end] == chunk.text
+
+
+def test_heading_becomes_context_not_passage():
+    text = "产业发展概况\n2007年，全省实现销售收入4300亿元，同比增长20%。\n\n主要措施\n一、加快产业结构调整。"
+    chunks = split_document(text)
+    _check_offsets(text, chunks)
+    assert [c.text for c in chunks] == ["2007年，全省实现销售收入4300亿元，同比增长20%。", "一、加快产业结构调整。"]
+    assert [c.heading for c in chunks] == ["产业发展概况", "主要措施"]
+    assert [c.paragraph for c in chunks] == [2, 4]
+
+
+def test_numbers_and_decimals_do_not_end_sentences():
+    text = "利税277亿元，同比增长13.9%；工业增加值834亿元，同比增长28.7%。"
+    chunks = split_document(text)
+    assert len(chunks) == 1 and chunks[0].text == text
+
+
+def test_long_paragraph_splits_at_sentence_ends_only():
+    sentence = "浙江省大力发展软件与信息服务业，推动产业结构优化升级。"
+    text = sentence * 30
+    chunks = split_document(text, max_chars=100)
+    _check_offsets(text, chunks)
+    assert len(chunks) > 1
+    assert all(len(c.text) <= 100 for c in chunks)
+    assert all(c.text.endswith("。") for c in chunks)
+    assert "".join(c.text for c in chunks) == text
+    assert {c.paragraph for c in chunks} == {1}
+
+
+def test_overlong_sentence_is_cut_at_clauses():
+    text = "，".join(["发展软件与信息服务业"] * 40) + "。"
+    chunks = split_document(text, max_chars=60)
+    _check_offsets(text, chunks)
+    assert all(len(c.text) <= 60 for c in chunks)
+    assert "".join(c.text for c in chunks) == text
+
+
+def test_mixed_chinese_english_and_markdown_heading():
+    text = "# Annual report\n\nHangzhou is a hub. It grew fast! 杭州软件服务外包基地发展良好。\n"
+    chunks = split_document(text, max_chars=30)
+    _check_offsets(text, chunks)
+    assert chunks[0].heading == "Annual report"
+    assert chunks[0].text.startswith("Hangzhou is a hub.")
+    assert chunks[-1].text.endswith("基地发展良好。")
+
+
+def test_trailing_or_consecutive_headings_are_kept_as_text():
+    text = "标题一\n标题二\n正文内容在这里。\n结尾标题"
+    chunks = split_document(text)
+    texts = [c.text for c in chunks]
+    assert "标题一" in texts and "结尾标题" in texts
+    assert chunks[texts.index("正文内容在这里。")].heading == "标题二"
+
+
+def test_empty_and_blank_documents():
+    assert split_document("") == []
+    assert split_document("\n \n\t\n") == []
