@@ -13,7 +13,7 @@ from .bm25 import BM25Index
 from .documents import find_sources, read_document
 from .embedding import Embedder, load_embedder
 from .errors import DocumentError
-from .split import DEFAULT_MAX_CHARS, split_document
+from .split import ASCII_UNIT, DEFAULT_PASSAGE_SIZE, split_document
 from .store import DocumentRecord, NewPassage, write_index
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def build_index(
     *,
     model: str | None = None,
     embedder: Embedder | None = None,
-    max_chars: int = DEFAULT_MAX_CHARS,
+    passage_size: int = DEFAULT_PASSAGE_SIZE,
     progress: bool = False,
 ) -> BuildReport:
     """Index the .txt/.md files at ``paths`` (files or folders) into ``index_path``.
@@ -65,7 +65,7 @@ def build_index(
     if not documents:
         raise DocumentError("no document could be indexed" + (f": {refused[0]}" if refused else " (no .txt/.md files)"))
     report = build_from_documents(
-        documents, index_path, model=model, embedder=embedder, max_chars=max_chars, progress=progress
+        documents, index_path, model=model, embedder=embedder, passage_size=passage_size, progress=progress
     )
     return BuildReport(report.index_path, report.documents, report.passages, report.seconds, tuple(refused))
 
@@ -76,7 +76,7 @@ def build_from_documents(
     *,
     model: str | None = None,
     embedder: Embedder | None = None,
-    max_chars: int = DEFAULT_MAX_CHARS,
+    passage_size: int = DEFAULT_PASSAGE_SIZE,
     progress: bool = False,
 ) -> BuildReport:
     """Index documents that are already in memory (used by ``souyi eval`` too)."""
@@ -86,7 +86,7 @@ def build_from_documents(
     passages = [
         NewPassage(doc_no, c.paragraph, c.start, c.end, c.heading, c.text)
         for doc_no, doc in enumerate(documents)
-        for c in split_document(doc.text, max_chars)
+        for c in split_document(doc.text, passage_size)
     ]
     texts = [embedding_text(p) for p in passages]
     logger.info("embedding %d passages of %d documents with %s", len(passages), len(documents), embedder.model_id)
@@ -96,7 +96,7 @@ def build_from_documents(
         "model": {"id": embedder.model_id, "dim": embedder.dim, "normalized": True, "metric": "inner_product"},
         "analyzer": analyzer.config(),
         "bm25": {"k1": lexical.k1, "b": lexical.b},
-        "split": {"max_chars": max_chars},
+        "split": {"passage_size": passage_size, "ascii_unit": ASCII_UNIT},
     }
     write_index(Path(index_path), manifest, documents, passages, vectors, lexical)
     seconds = time.perf_counter() - started

@@ -1,23 +1,33 @@
 """Split a document into passages: the unit that search returns.
 
 A passage is one paragraph, or a run of whole sentences of a long paragraph,
-so that every hit reads as a complete thought and fits well inside the
-embedding model's 512-token window.  Short title-like lines (and Markdown
-``#`` headings) are not passages of their own: they become the ``heading`` of
-the passages below them, which gives those passages context without letting a
-bare heading outrank the paragraph that answers the question.  Every passage
-keeps its paragraph number and exact character offsets into the source text,
-so a hit can always be traced back to the document.
+so that every hit reads as a complete thought.  Passages are short (about
+``DEFAULT_PASSAGE_SIZE`` model tokens): a multilingual embedding of a long,
+many-topic paragraph blurs the one sentence a question is about, and measured
+on the dev collections, passages of ~150 tokens beat ~400 on every set
+(docs/quality.md).  Size is counted in *units* that approximate XLM-R tokens
+for both scripts: a CJK (or other non-ASCII) character is one unit, an ASCII
+character a quarter, so an English passage holds about as many words of
+meaning as a Chinese one.
+
+Short title-like lines (and Markdown ``#`` headings) are not passages of their
+own: they become the ``heading`` of the passages below them, which gives those
+passages context without letting a bare heading outrank the paragraph that
+answers the question.  Every passage keeps its paragraph number and exact
+character offsets into the source text, so a hit can always be traced back to
+the document.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import accumulate
 
-#: Default upper bound of a passage, in characters.  Chinese text costs about
-#: one XLM-R token per character or less, so this stays well under 512 tokens.
-DEFAULT_MAX_CHARS = 400
+#: Default upper bound of a passage, in units (about model tokens; see above).
+DEFAULT_PASSAGE_SIZE = 150
+#: An ASCII character is worth this many units (XLM-R: ~4 English characters a token).
+ASCII_UNIT = 0.25
 
 #: A line this short with no sentence-final punctuation reads as a heading.
 HEADING_MAX_CHARS = 40
@@ -42,10 +52,11 @@ class Chunk:
     heading: str  # the nearest heading above it, or ""
 
 
-def split_document(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[Chunk]:
+def split_document(text: str, max_size: int = DEFAULT_PASSAGE_SIZE) -> list[Chunk]:
     """Split ``text`` into passages; see the module docstring for the rules."""
-    if max_chars < 20:
-        raise ValueError("max_chars must be at least 20")
+    if max_size < 20:
+        raise ValueError("max_size must be at least 20")
+    sizer = _Sizer(text)
     chunks: list[Chunk] = []
     heading = ""
     pending: Chunk | None = None  # a heading line not yet followed by a body
@@ -60,11 +71,32 @@ def split_document(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[Chunk]
             pending = Chunk(number, hstart, end, heading, "") if heading else None
             continue
         pending = None
-        for cstart, cend in _pack(text, start, end, max_chars):
+        for cstart, cend in _pack(text, start, end, max_size, sizer):
             chunks.append(Chunk(number, cstart, cend, text[cstart:cend], heading))
     if pending is not None:
         chunks.append(pending)
     return chunks
+
+
+class _Sizer:
+    """Size in units of any span of one text, in O(1) after a prefix sum."""
+
+    def __init__(self, text: str) -> None:
+        self._cum = [0.0, *accumulate(ASCII_UNIT if ch.isascii() else 1.0 for ch in text)]
+
+    def __call__(self, start: int, end: int) -> float:
+        return self._cum[end] - self._cum[start]
+
+    def advance(self, start: int, end: int, size: float) -> int:
+        """The furthest offset ``<= end`` whose span from ``start`` fits in ``size`` (at least ``start + 1``)."""
+        low, high = start + 1, end
+        while low < high:
+            mid = (low + high + 1) // 2
+            if self(start, mid) <= size:
+                low = mid
+            else:
+                high = mid - 1
+        return low
 
 
 def _paragraphs(text: str) -> list[tuple[int, int]]:
@@ -83,24 +115,24 @@ def _looks_like_heading(line: str) -> bool:
     return len(line) <= HEADING_MAX_CHARS and not line.endswith(_TERMINAL)
 
 
-def _pack(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
-    """Pack whole sentences of ``text[start:end]`` into spans of similar length.
+def _pack(text: str, start: int, end: int, max_size: int, size: _Sizer) -> list[tuple[int, int]]:
+    """Pack whole sentences of ``text[start:end]`` into spans of similar size.
 
     Cuts are chosen like lines in minimum-raggedness word wrap: the sum of
-    squared slack (``max_chars`` minus span length) is minimised over all
-    ways to cut at sentence ends.  Greedy filling would leave a stub of a few
-    words at the end of a paragraph; such stubs match everything and nothing
-    well, and short passages crowd the top of dense results ("hubs").
+    squared slack (``max_size`` minus span size) is minimised over all ways
+    to cut at sentence ends.  Greedy filling would leave a stub of a few words
+    at the end of a paragraph; such stubs match everything and nothing well,
+    and short passages crowd the top of dense results ("hubs").
     """
-    pieces = _pieces(text, start, end, max_chars)
+    pieces = _pieces(text, start, end, max_size, size)
     best = [0.0] + [float("inf")] * len(pieces)
     cut = [0] * (len(pieces) + 1)  # cut[j]: first piece of the span that ends with piece j-1
     for j in range(1, len(pieces) + 1):
         for i in range(j - 1, -1, -1):
-            length = pieces[j - 1][1] - pieces[i][0]
-            if length > max_chars and i < j - 1:
+            span = size(pieces[i][0], pieces[j - 1][1])
+            if span > max_size and i < j - 1:
                 break
-            cost = best[i] + (max_chars - length) ** 2
+            cost = best[i] + (max_size - span) ** 2
             if cost < best[j]:
                 best[j], cut[j] = cost, i
     spans, j = [], len(pieces)
@@ -111,16 +143,19 @@ def _pack(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, in
     return [(s, e) for s, e in stripped if e > s]
 
 
-def _pieces(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
-    """Sentences of the span; a sentence longer than ``max_chars`` is cut at
-    clause marks, and as the last resort every ``max_chars`` characters."""
+def _pieces(text: str, start: int, end: int, max_size: int, size: _Sizer) -> list[tuple[int, int]]:
+    """Sentences of the span; a sentence larger than ``max_size`` is cut at
+    clause marks, and as the last resort wherever the size runs out."""
     out = []
     for sstart, send in _cut(text, start, end, _SENTENCE_END):
-        if send - sstart <= max_chars:
+        if size(sstart, send) <= max_size:
             out.append((sstart, send))
             continue
         for cstart, cend in _cut(text, sstart, send, _CLAUSE_END):
-            out.extend((i, min(i + max_chars, cend)) for i in range(cstart, cend, max_chars))
+            while cstart < cend:
+                stop = size.advance(cstart, cend, max_size)
+                out.append((cstart, stop))
+                cstart = stop
     return out
 
 

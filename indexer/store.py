@@ -174,12 +174,19 @@ def _swap_in(staging: Path, target: Path) -> None:
 
 
 class IndexReader:
-    """Read-only access to an index directory; safe to share between threads."""
+    """Read-only access to an index directory; safe to share between threads.
+
+    Every file is opened when the reader is opened, so a reader keeps seeing
+    one consistent index even if a rebuild swaps a new directory in under the
+    same path (the old files live on until the reader is closed).
+    """
 
     def __init__(self, path: Path, manifest: dict) -> None:
         self.path = path
         self.manifest = manifest
-        self._local = threading.local()
+        uri = (path / DATABASE).resolve().as_uri() + "?mode=ro"
+        self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._lock = threading.Lock()  # one connection, used by one thread at a time
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> IndexReader:
@@ -236,13 +243,9 @@ class IndexReader:
         with np.load(self.path / LEXICAL) as arrays:
             return BM25Index.from_arrays({name: arrays[name] for name in arrays.files})
 
-    def _db(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            uri = (self.path / DATABASE).resolve().as_uri() + "?mode=ro"
-            conn = sqlite3.connect(uri, uri=True)
-            self._local.conn = conn
-        return conn
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
 
     def passages(self, passage_ids: Iterable[int]) -> dict[int, PassageRecord]:
         """Stored passages by id (ids that do not exist are left out)."""
@@ -250,7 +253,7 @@ class IndexReader:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self._db().execute(
+        rows = self._query(
             "SELECT p.passage_id, d.name, d.title, p.paragraph, p.start, p.end, p.heading, p.text "
             f"FROM passages p JOIN documents d USING (doc_id) WHERE p.passage_id IN ({marks})",
             ids,
@@ -259,15 +262,13 @@ class IndexReader:
 
     def all_passages(self) -> list[PassageRecord]:
         """Every passage, in id order (for rebuilding derived structures)."""
-        rows = self._db().execute(
+        rows = self._query(
             "SELECT p.passage_id, d.name, d.title, p.paragraph, p.start, p.end, p.heading, p.text "
             "FROM passages p JOIN documents d USING (doc_id) ORDER BY p.passage_id"
         )
         return [PassageRecord(*row) for row in rows]
 
     def close(self) -> None:
-        """Close this thread's database connection."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Close the database connection."""
+        with self._lock:
+            self._conn.close()

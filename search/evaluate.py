@@ -22,6 +22,7 @@ import numpy as np
 
 from indexer.build import build_from_documents
 from indexer.errors import DocumentError
+from indexer.split import DEFAULT_PASSAGE_SIZE
 from indexer.store import DocumentRecord
 
 from .query import MODES
@@ -87,6 +88,7 @@ def evaluate(
     index_dir: str | Path | None = None,
     model: str | None = None,
     progress: bool = False,
+    passage_size: int = DEFAULT_PASSAGE_SIZE,
 ) -> dict:
     """Index the collection (or reuse ``index_dir``) and measure each mode.
 
@@ -96,7 +98,9 @@ def evaluate(
         target = Path(index_dir) if index_dir else Path(tmp) / "index"
         index_seconds = None
         if not (target / "manifest.json").is_file():
-            report = build_from_documents(collection.documents, target, model=model, progress=progress)
+            report = build_from_documents(
+                collection.documents, target, model=model, progress=progress, passage_size=passage_size
+            )
             index_seconds = round(report.seconds, 2)
         searcher = Searcher.open(target, model)
         result = {

@@ -20,7 +20,7 @@ The rule used here instead:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -62,15 +62,3 @@ def combine(dense: np.ndarray, lexical: np.ndarray, weight: float) -> np.ndarray
     if weight == 0.0:
         return minmax(dense)
     return (1.0 - weight) * minmax(dense) + weight * minmax(lexical)
-
-
-def rrf(
-    ranked: Sequence[Sequence[int]], k: int = 60, weights: Sequence[float] | None = None
-) -> list[tuple[int, float]]:
-    """Reciprocal Rank Fusion of ranked id lists; kept for comparison in eval."""
-    weights = weights or [1.0] * len(ranked)
-    fused: dict[int, float] = {}
-    for ids, weight in zip(ranked, weights, strict=True):
-        for rank, pid in enumerate(ids, start=1):
-            fused[pid] = fused.get(pid, 0.0) + weight / (k + rank)
-    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))

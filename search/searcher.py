@@ -166,7 +166,7 @@ class Searcher:
         return hits
 
     def close(self) -> None:
-        """Release the database connection of the calling thread."""
+        """Release the index files; the searcher cannot be used afterwards."""
         self._reader.close()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from indexer import DEFAULT_MODEL, build_index
 from indexer.errors import BadQuery, IndexFormatError, IndexNotFound, ModelMismatch, ModelUnavailableError, SearchError
+from indexer.split import DEFAULT_PASSAGE_SIZE
 from search import MODES, Hit, Searcher
 from search.evaluate import evaluate, load_collection
 
@@ -55,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=Path, default=None, help=index_help)
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help="sentence-transformers model name or folder (default: %(default)s, built locally)")
+    p.add_argument("--passage-size", type=int, default=DEFAULT_PASSAGE_SIZE,
+                   help="longest passage, in units of about one model token (default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("search", help="search an index", description="Print the best passages for a query.")
@@ -76,10 +79,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=Path, default=None, help="reuse (or build once into) this index directory")
     p.add_argument("--model", default=None, help=f"embedding model (default: {DEFAULT_MODEL})")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--passage-size", type=int, default=DEFAULT_PASSAGE_SIZE,
+                   help="longest passage when indexing the corpus (default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("demo", help="index the bundled sample report (once) and run example queries")
     p.add_argument("--index", type=Path, default=None, help=index_help)
+
+    p = sub.add_parser("serve", help="serve the search page and JSON API over HTTP (waitress)",
+                       description="Serve the search page at / and the JSON API at /api/search with waitress. "
+                       "Without --index, the bundled sample report is indexed first if needed. A missing index "
+                       "does not stop the server: it answers 503 until the index is built, then recovers.")
+    p.add_argument("--index", type=Path, default=None, help=index_help)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=4, help="request threads (default: %(default)s)")
+    p.add_argument("--model", default=None, help="embedding model; must be the one that built the index")
     return parser
 
 
@@ -118,7 +133,8 @@ def _show_progress(args: argparse.Namespace) -> bool:
 
 def _cmd_index(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
-    report = build_index(args.paths, target, model=args.model, progress=_show_progress(args))
+    report = build_index(args.paths, target, model=args.model, passage_size=args.passage_size,
+                         progress=_show_progress(args))
     for message in report.refused:
         print(f"souyi: refused: {message}", file=sys.stderr)
     print(f"indexed {report.documents} documents, {report.passages} passages into {target} "
@@ -164,7 +180,7 @@ def paint(text: str, spans: Sequence[tuple[int, int]], color: bool) -> str:
 def _cmd_eval(args: argparse.Namespace) -> int:
     collection = load_collection(args.collection)
     result = evaluate(collection, modes=args.mode or MODES, index_dir=args.index, model=args.model,
-                      progress=_show_progress(args))
+                      progress=_show_progress(args), passage_size=args.passage_size)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return EXIT_OK
@@ -189,6 +205,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from web import create_app  # Flask is imported only by the command that needs it
+    from web.server import serve
+
+    if args.threads < 1 or not 0 <= args.port <= 65535:
+        print("souyi: error: --threads must be at least 1 and --port from 0 to 65535", file=sys.stderr)
+        return EXIT_USAGE
+    target = args.index or default_index_dir()
+    if args.index is None:
+        ensure_sample_index(target, progress=sys.stderr.isatty())
+    for name in ("web", "waitress"):  # the URL served and start/stop are worth seeing without -v
+        logging.getLogger(name).setLevel(logging.INFO)
+    app = create_app(target, {"SOUYI_MODEL": args.model})
+    try:
+        serve(app, host=args.host, port=args.port, threads=args.threads)
+    except OSError as exc:
+        print(f"souyi: error: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
 def ensure_sample_index(target: Path, progress: bool = False) -> None:
     """Build the index of the bundled sample report at ``target`` unless one is there."""
     if (target / "manifest.json").is_file():
@@ -197,4 +234,4 @@ def ensure_sample_index(target: Path, progress: bool = False) -> None:
     build_index([SAMPLE_DIR], target, progress=progress)
 
 
-_COMMANDS = {"index": _cmd_index, "search": _cmd_search, "eval": _cmd_eval, "demo": _cmd_demo}
+_COMMANDS = {"index": _cmd_index, "search": _cmd_search, "eval": _cmd_eval, "demo": _cmd_demo, "serve": _cmd_serve}

@@ -79,7 +79,33 @@ def test_k_beyond_the_index_and_paging(searcher):
 
 def test_batch_equals_single(searcher):
     queries = ["阿里巴巴", "digital city management"]
-    assert searcher.search_many(queries, k=4) == [searcher.search(q, k=4) for q in queries]
+    batch = searcher.search_many(queries, k=4)
+    for hits, query in zip(batch, queries, strict=True):
+        single = searcher.search(query, k=4)
+        assert [h.passage_id for h in hits] == [h.passage_id for h in single]
+        # batched embedding pads inputs, which moves scores in the last float digits only
+        assert [h.score for h in hits] == pytest.approx([h.score for h in single], abs=1e-4)
+
+
+def test_an_open_searcher_keeps_its_index_when_it_is_rebuilt(tmp_path, embedder):
+    import threading
+
+    from indexer.build import build_index
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("宁波舟山港货物吞吐量位居全球第一。", encoding="utf-8")
+    build_index([docs], tmp_path / "index", embedder=embedder)
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    (docs / "a.txt").write_text("温州民营经济活跃。\n义乌小商品市场闻名世界。", encoding="utf-8")
+    build_index([docs], tmp_path / "index", embedder=embedder)  # swapped in under the open searcher
+    results = []
+    worker = threading.Thread(target=lambda: results.append(searcher.search("港口", k=5)))
+    worker.start()
+    worker.join()
+    assert [h.text for h in results[0]] == ["宁波舟山港货物吞吐量位居全球第一。"]
+    fresh = Searcher.open(tmp_path / "index", embedder)
+    assert len(fresh.search("港口", k=5, mode="dense")) == 2
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,3 @@ def test_coverage_and_weight():
     assert fusion.lexical_weight(0.0) == 0.0
     assert fusion.lexical_weight(1.0) == pytest.approx(fusion.MAX_LEXICAL_WEIGHT)
     assert 0 < fusion.lexical_weight(0.6) < fusion.lexical_weight(0.9)
-
-
-def test_rrf_orders_by_summed_reciprocal_ranks():
-    fused = fusion.rrf([[1, 2, 3], [3, 1]], k=60)
-    assert [pid for pid, _ in fused] == [1, 3, 2]

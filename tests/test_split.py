@@ -26,7 +26,7 @@ def test_numbers_and_decimals_do_not_end_sentences():
 def test_long_paragraph_splits_at_sentence_ends_only():
     sentence = "浙江省大力发展软件与信息服务业，推动产业结构优化升级。"
     text = sentence * 30
-    chunks = split_document(text, max_chars=100)
+    chunks = split_document(text, max_size=100)
     _check_offsets(text, chunks)
     assert len(chunks) > 1
     assert all(len(c.text) <= 100 for c in chunks)
@@ -37,7 +37,7 @@ def test_long_paragraph_splits_at_sentence_ends_only():
 
 def test_overlong_sentence_is_cut_at_clauses():
     text = "，".join(["发展软件与信息服务业"] * 40) + "。"
-    chunks = split_document(text, max_chars=60)
+    chunks = split_document(text, max_size=60)
     _check_offsets(text, chunks)
     assert all(len(c.text) <= 60 for c in chunks)
     assert "".join(c.text for c in chunks) == text
@@ -45,11 +45,27 @@ def test_overlong_sentence_is_cut_at_clauses():
 
 def test_mixed_chinese_english_and_markdown_heading():
     text = "# Annual report\n\nHangzhou is a hub. It grew fast! 杭州软件服务外包基地发展良好。\n"
-    chunks = split_document(text, max_chars=30)
+    chunks = split_document(text, max_size=20)
     _check_offsets(text, chunks)
     assert chunks[0].heading == "Annual report"
     assert chunks[0].text.startswith("Hangzhou is a hub.")
-    assert chunks[-1].text.endswith("基地发展良好。")
+    assert chunks[-1].text == "杭州软件服务外包基地发展良好。"
+
+
+def test_english_counts_about_a_quarter_per_character():
+    """A passage budget means about as much meaning in English as in Chinese."""
+    english = " ".join(f"Sentence number {i} talks about the port of Ningbo." for i in range(40))
+    chinese = "宁波舟山港货物吞吐量连续多年位居全球第一。" * 40
+    english_chunks, chinese_chunks = split_document(english, 100), split_document(chinese, 100)
+    assert max(len(c.text) for c in english_chunks) > 3 * max(len(c.text) for c in chinese_chunks)
+    assert all(len(c.text) <= 100 for c in chinese_chunks)
+    assert all(len(c.text) <= 400 for c in english_chunks)
+
+
+def test_balanced_cuts_leave_no_stub():
+    text = "浙江省大力发展软件与信息服务业，推动产业结构优化升级。" * 5 + "完成。"
+    sizes = [len(c.text) for c in split_document(text, max_size=100)]
+    assert min(sizes) > 30, sizes
 
 
 def test_trailing_or_consecutive_headings_are_kept_as_text():

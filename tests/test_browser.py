@@ -1,0 +1,138 @@
+"""End to end: ``souyi serve`` as a real process, driven in real headless Chromium.
+
+Uses Debian's ``chromium`` (/usr/bin/chromium) through Playwright's Python
+package, without Playwright's own browser download (``.ci/run`` installs
+both).  Screenshots go to the test's tmp_path; set ``SOUYI_SCREENSHOT_DIR``
+(e.g. to ``docs``) to also keep them there, as docs/screenshot-zh.png and
+docs/screenshot-en.png are made.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium; .ci/run does)", allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402  (only once Chromium is known to be there)
+from test_web import running_server, stop_with_ctrl_c  # noqa: E402
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+ZH_QUERY = "阿里巴巴在哪里上市"
+EN_QUERY = "Where did Alibaba go public?"
+ANSWER = "阿里巴巴在香港成功上市"
+DESKTOP = {"width": 1200, "height": 1000}
+PHONE = {"width": 375, "height": 740}
+
+
+def shoot(page, tmp_path: Path, name: str) -> Path:
+    """A screenshot of the viewport, checked to be a real PNG, kept in SOUYI_SCREENSHOT_DIR if set."""
+    path = tmp_path / name
+    page.screenshot(path=str(path))
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, (name, len(data))
+    keep = os.environ.get("SOUYI_SCREENSHOT_DIR")
+    if keep:
+        shutil.copyfile(path, Path(keep) / name)
+    return path
+
+
+def query_of(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
+
+
+def test_search_page_in_headless_chromium(sample_index, cli_env, tmp_path):
+    with (
+        running_server(cli_env, tmp_path / "serve.log", "--index", str(sample_index)) as (base, proc),
+        sync_playwright() as playwright,
+    ):
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),  # a fresh --user-data-dir
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            locale="zh-CN",
+            viewport=DESKTOP,
+        )
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            problems: list[str] = []  # CSP violations and script errors show up here
+            page.on("console", lambda msg: problems.append(msg.text) if msg.type in ("error", "warning") else None)
+            page.on("pageerror", lambda exc: problems.append(str(exc)))
+
+            # Chinese interface (from Accept-Language), Chinese query typed into the autofocused box.
+            page.goto(base + "/")
+            box = page.locator("#q")
+            expect(box).to_be_focused()
+            expect(page.locator("button[type=submit]")).to_have_text("搜索")
+            page.keyboard.type(ZH_QUERY)
+            page.keyboard.press("Enter")
+            page.wait_for_url(lambda url: "q=" in url)
+            expect(page.locator(".result mark").first).to_be_visible()
+            assert query_of(page.url)["q"] == [ZH_QUERY]  # bookmarkable
+            expect(box).to_have_value(ZH_QUERY)  # the query stays in the box
+            assert "阿里巴巴" in page.locator(".result mark").all_inner_texts()
+            expect(page.locator(".result").first).to_contain_text(ANSWER)
+            expect(page.locator(".summary")).to_contain_text("毫秒")
+            shoot(page, tmp_path, "screenshot-zh.png")
+
+            # Keyboard only: Escape leaves the box, "/" comes back to it.
+            page.keyboard.press("Escape")
+            expect(box).not_to_be_focused()
+            page.keyboard.press("/")
+            expect(box).to_be_focused()
+
+            # The language switch keeps the query; then an English question finds the Chinese passage.
+            page.locator(".lang-switch a").click()
+            expect(page.locator("button[type=submit]")).to_have_text("Search")
+            expect(box).to_have_value(ZH_QUERY)
+            box.fill(EN_QUERY)
+            box.press("Enter")
+            page.wait_for_url(lambda url: query_of(url).get("q") == [EN_QUERY])
+            expect(page.locator(".result").first).to_be_visible()
+            top3 = page.locator(".result .passage").all_inner_texts()[:3]
+            assert any(ANSWER in text for text in top3), top3
+            assert query_of(page.url)["lang"] == ["en"]
+            expect(page.locator("html")).to_have_attribute("lang", "en")
+            shoot(page, tmp_path, "screenshot-en.png")
+
+            # A mode chosen with the keyboard: arrow to "Keyword", Enter searches in that mode.
+            page.locator("input[name=mode][value=hybrid]").focus()
+            page.keyboard.press("ArrowRight")
+            page.keyboard.press("ArrowRight")
+            page.keyboard.press("Enter")
+            page.wait_for_url(lambda url: query_of(url).get("mode") == ["lexical"])
+            expect(page.locator("input[name=mode][value=lexical]")).to_be_checked()
+
+            # Paging and an empty query, then a phone-width screen with no sideways scrolling.
+            page.goto(base + "/?" + "q=信息&k=5&lang=en")
+            page.locator("a[rel=next]").click()
+            expect(page.locator(".result").first).to_have_attribute("value", "6")
+            page.goto(base + "/?q=&lang=en")
+            expect(page.locator(".notice")).to_contain_text("Type something to search for")
+            page.set_viewport_size(PHONE)
+            page.goto(base + "/?" + "q=杭州软件服务外包")
+            expect(page.locator(".result mark").first).to_be_visible()
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            shoot(page, tmp_path, "screenshot-phone.png")
+
+            # No CSP violation or script error happened on any of these pages.
+            assert not [p for p in problems if "Failed to load resource" not in p], problems
+        finally:
+            context.close()
+        stop_with_ctrl_c(proc, tmp_path / "serve.log")

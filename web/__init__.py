@@ -1,0 +1,111 @@
+"""souyi's web frontend: a search page and a read-only JSON API over the search API.
+
+    from web import create_app
+    app = create_app("my-index")          # any WSGI server can serve it
+    # or: souyi serve --index my-index     (waitress, see web.server)
+
+``web`` only calls the public API of ``search``; nothing in ``search`` or
+``indexer`` imports it.  The engine (one :class:`search.Searcher`) lives on the
+app, in ``app.extensions["souyi"]``, never in a module global, so several apps
+over several indexes can live in one process (tests do this).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response
+
+from . import api, errors, views
+from .engine import Engine
+from .render import highlight
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SETTINGS", "Setting", "create_app"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One app setting: its config key, default and what it is for."""
+
+    name: str
+    default: Any
+    help: str
+
+
+#: Every setting the app reads.  A ``SOUYI_*`` key that is not here is refused
+#: at start-up, so a misspelled key is an error instead of a silent default.
+SETTINGS = (
+    Setting("SOUYI_SEARCHER", None, "an already open search.Searcher to serve (the index is not opened again)"),
+    Setting("SOUYI_EMBEDDER", None, "an embedder object to open the index with (saves loading the model again)"),
+    Setting("SOUYI_MODEL", None, "model name to open the index with; default: the model recorded in the index"),
+    Setting("SOUYI_OPEN_AT_START", True, "open the index in create_app, so the first search is fast"),
+    Setting("SOUYI_RETRY_SECONDS", 5.0, "while the index cannot be opened, try again at most this often"),
+    Setting("SOUYI_PAGE_SIZE", 10, "results per page on the search page (the k parameter overrides it, 1 to 50)"),
+    Setting("SOUYI_MAX_URL_QUERY", 16 * 1024, "longest query string accepted, in bytes; longer is a 400"),
+    Setting("MAX_CONTENT_LENGTH", 16 * 1024, "largest request body accepted, in bytes; larger is a 413"),
+)
+
+#: Headers on every response.  The policy allows no inline script or style at
+#: all: the page's JS and CSS are static files served by the app itself.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+def create_app(index_path: str | os.PathLike[str], config: dict[str, Any] | None = None) -> Flask:
+    """The web app over the index at ``index_path``.
+
+    ``config`` holds Flask settings and the ``SOUYI_*`` settings of
+    :data:`SETTINGS`.  A missing or unreadable index does not stop the app:
+    it answers 503 with the reason and opens the index once it appears.
+    """
+    settings = _settings(config or {})
+    app = Flask(__name__)
+    app.config.update(settings)
+    app.json.ensure_ascii = False  # Chinese text as text, not \\u escapes
+    app.json.sort_keys = False  # hits keep the field order of search.Hit
+    model = settings["SOUYI_EMBEDDER"] or settings["SOUYI_MODEL"]
+    engine = Engine(index_path, searcher=settings["SOUYI_SEARCHER"], model=model,
+                    retry_seconds=float(settings["SOUYI_RETRY_SECONDS"]))
+    app.extensions["souyi"] = engine
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    app.add_template_filter(highlight, "highlight")
+    app.before_request(errors.check_request_size)
+    app.after_request(_add_security_headers)
+    errors.register(app)
+    if settings["SOUYI_OPEN_AT_START"]:
+        engine.try_open()
+    return app
+
+
+def _settings(config: dict[str, Any]) -> dict[str, Any]:
+    known = {s.name for s in SETTINGS}
+    unknown = sorted(key for key in config if key.startswith("SOUYI_") and key not in known)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    if config.get("SOUYI_EMBEDDER") is not None and config.get("SOUYI_MODEL") is not None:
+        raise ValueError("give SOUYI_EMBEDDER or SOUYI_MODEL, not both")
+    page_size = config.get("SOUYI_PAGE_SIZE", 10)
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= views.MAX_PAGE_SIZE:
+        raise ValueError(f"SOUYI_PAGE_SIZE must be a whole number from 1 to {views.MAX_PAGE_SIZE}")
+    return {**{s.name: s.default for s in SETTINGS}, **config}
+
+
+def _add_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response

@@ -1,0 +1,59 @@
+"""The read-only JSON API: ``/api/search``, ``/api/health`` and its OpenAPI description.
+
+Hits are ``search.Hit.to_dict()`` as they are, so the API, the CLI's ``--json``
+and the Python API show one shape.  Errors are answered by :mod:`web.errors`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, jsonify, request
+
+from search import MAX_DEPTH
+
+from .engine import current_engine
+from .openapi import openapi_spec
+from .params import check_depth, parse_int, parse_mode, parse_query
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+DEFAULT_K = 10
+
+
+@bp.get("/search")
+def search() -> Response:
+    """The ``k`` best passages for ``q`` after ``offset``, in ``mode``."""
+    started = time.perf_counter()  # took_ms covers the whole answer: checks, (re)opening, search
+    args = request.args
+    query = parse_query(args.get("q"))
+    mode = parse_mode(args.get("mode"))
+    k = parse_int("k", args.get("k"), DEFAULT_K, 1, MAX_DEPTH)
+    offset = parse_int("offset", args.get("offset"), 0, 0, MAX_DEPTH - 1)
+    check_depth(k, offset)
+    searcher = current_engine().searcher()
+    hits = searcher.search(query, k=k, mode=mode, offset=offset)
+    more = len(hits) == k and offset + k < min(MAX_DEPTH, searcher.size)
+    return jsonify(
+        query=query,
+        mode=mode,
+        k=k,
+        offset=offset,
+        took_ms=round((time.perf_counter() - started) * 1000, 2),
+        count=len(hits),
+        next_offset=offset + k if more else None,
+        hits=[hit.to_dict() for hit in hits],
+    )
+
+
+@bp.get("/health")
+def health() -> Response:
+    """What is being served: passage and document counts, model, index format (503 if nothing)."""
+    info = current_engine().searcher().info()
+    return jsonify(status="ok", **info)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3.1 description of this API."""
+    return jsonify(openapi_spec())

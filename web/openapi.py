@@ -1,0 +1,149 @@
+"""The OpenAPI 3.1 description served at ``/api/openapi.json``.
+
+Written as data next to the code it describes; the limits come from the
+search API's own constants, and a test checks that the documented hit fields
+are exactly those of ``search.Hit`` and that every documented path exists.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from search import MAX_DEPTH, MAX_QUERY_CHARS, MODES
+
+from .params import MODE_ALIASES
+
+_INT = {"type": "integer"}
+_NULLABLE_INT = {"type": ["integer", "null"]}
+
+HIT_PROPERTIES: dict[str, dict[str, Any]] = {
+    "passage_id": {**_INT, "description": "Id of the passage in this index."},
+    "doc_id": {"type": "string", "description": "The document's file name."},
+    "title": {"type": "string", "description": "The document's title (its first line)."},
+    "paragraph": {**_INT, "description": "1-based paragraph number of the passage in its document."},
+    "start": {**_INT, "description": "Character offset of the passage in the document."},
+    "end": {**_INT, "description": "Character offset just past the passage in the document."},
+    "text": {"type": "string", "description": "The passage, as plain text (escape it before showing it as HTML)."},
+    "score": {"type": "number", "description": "Relevance score in this mode; higher is better."},
+    "rank": {**_INT, "description": "1-based rank in the whole result list (offset + position)."},
+    "dense_rank": {**_NULLABLE_INT, "description": "Rank given by the semantic retriever, or null."},
+    "lexical_rank": {**_NULLABLE_INT, "description": "Rank given by the keyword (BM25) retriever, or null."},
+    "highlights": {
+        "type": "array",
+        "description": "[start, end) character spans of `text` that match the query.",
+        "items": {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2},
+    },
+    "heading": {"type": "string", "description": "The section heading above the passage, or an empty string."},
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/Error"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+@lru_cache(maxsize=1)
+def openapi_spec() -> dict[str, Any]:
+    """The API description as a JSON-ready dict."""
+    modes = [*MODES, *MODE_ALIASES]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "souyi (搜义) search API",
+            "version": "1",
+            "description": "Read-only semantic + full-text passage search over Chinese and English documents. "
+            "Every endpoint is GET; errors are JSON objects with status, error and message.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": {
+            "/api/search": {
+                "get": {
+                    "operationId": "search",
+                    "summary": "Search the index",
+                    "parameters": [
+                        {"name": "q", "in": "query", "required": True, "description":
+                         f"The query, Chinese or English, at most {MAX_QUERY_CHARS} characters.",
+                         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS}},
+                        {"name": "k", "in": "query", "description": "Number of hits.",
+                         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_DEPTH, "default": 10}},
+                        {"name": "offset", "in": "query",
+                         "description": f"Hits to skip first (paging); offset + k is at most {MAX_DEPTH}.",
+                         "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                        {"name": "mode", "in": "query", "description":
+                         "hybrid (default), dense (alias semantic) or lexical (alias keyword).",
+                         "schema": {"type": "string", "enum": modes, "default": "hybrid"}},
+                    ],
+                    "responses": {
+                        "200": {"description": "The hits, best first.",
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Results"}}}},
+                        "400": _error("A parameter is missing, empty, too long or not a valid value."),
+                        "409": _error("The configured model is not the one that built the index."),
+                        "413": _error("The request has a body larger than the limit."),
+                        "503": _error("The index is missing or unreadable (build it with `souyi index`)."),
+                    },
+                }
+            },
+            "/api/health": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "What is being served",
+                    "responses": {
+                        "200": {"description": "The index is open.",
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}},
+                        "503": _error("The index is missing or unreadable."),
+                    },
+                }
+            },
+            "/api/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This description",
+                    "responses": {"200": {"description": "OpenAPI 3.1 document.",
+                                          "content": {"application/json": {}}}},
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Hit": {"type": "object", "properties": HIT_PROPERTIES, "required": list(HIT_PROPERTIES)},
+                "Results": {
+                    "type": "object",
+                    "properties": {
+                        "query": {"type": "string", "description": "The query as received."},
+                        "mode": {"type": "string", "enum": list(MODES), "description": "The mode used."},
+                        "k": _INT,
+                        "offset": _INT,
+                        "took_ms": {"type": "number", "description": "Time taken to answer, in milliseconds."},
+                        "count": {**_INT, "description": "Number of hits returned (at most k)."},
+                        "next_offset": {**_NULLABLE_INT,
+                                        "description": "offset of the next page, or null when there is none."},
+                        "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+                    },
+                    "required": ["query", "mode", "k", "offset", "took_ms", "count", "next_offset", "hits"],
+                },
+                "Health": {
+                    "type": "object",
+                    "properties": {
+                        "status": {"type": "string", "const": "ok"},
+                        "passages": _INT,
+                        "documents": _INT,
+                        "model": {"type": "string", "description": "Embedding model that built the index."},
+                        "dim": _INT,
+                        "format_version": _INT,
+                        "analyzer": {"type": "object", "description": "Tokenizer settings of the index."},
+                    },
+                    "required": ["status", "passages", "documents", "model", "dim", "format_version"],
+                },
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "status": {**_INT, "description": "The HTTP status, repeated."},
+                        "error": {"type": "string", "description": "The status's reason phrase."},
+                        "message": {"type": "string", "description": "What went wrong and what to do."},
+                    },
+                    "required": ["status", "error", "message"],
+                },
+            }
+        },
+    }

@@ -1,0 +1,49 @@
+"""Highlight markup built from spans, never from the document's own markup.
+
+The search API says *where* a passage matches (``Hit.highlights``, character
+spans into ``Hit.text``); this module turns that into HTML.  The text is cut
+at the span boundaries first and every piece is escaped on its own, so a
+document that contains ``<script>`` or ``"><img onerror=...>`` is shown as
+text whatever the spans are, and a better highlighter in ``search`` needs no
+change here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from markupsafe import Markup, escape
+
+
+def clean_spans(spans: Iterable[Iterable[int]], length: int) -> list[tuple[int, int]]:
+    """Sorted, clipped, non-overlapping, non-empty spans (overlaps are merged)."""
+    merged: list[list[int]] = []
+    for span in sorted((max(0, int(s)), min(length, int(e))) for s, e in spans):
+        start, end = span
+        if start >= end:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(s, e) for s, e in merged]
+
+
+def segments(text: str, spans: Iterable[Iterable[int]]) -> list[tuple[str, bool]]:
+    """``text`` cut into ``(piece, highlighted)`` pairs, in order, covering all of it."""
+    out: list[tuple[str, bool]] = []
+    position = 0
+    for start, end in clean_spans(spans, len(text)):
+        if start > position:
+            out.append((text[position:start], False))
+        out.append((text[start:end], True))
+        position = end
+    if position < len(text) or not out:
+        out.append((text[position:], False))
+    return out
+
+
+def highlight(text: str, spans: Iterable[Iterable[int]]) -> Markup:
+    """``text`` escaped, with each span wrapped in ``<mark>``."""
+    parts = [Markup("<mark>%s</mark>") % piece if marked else escape(piece) for piece, marked in segments(text, spans)]
+    return Markup("").join(parts)

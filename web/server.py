@@ -1,0 +1,62 @@
+"""Serve the app with waitress, a production WSGI server (not Flask's development server)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from flask import Flask
+from waitress.server import create_server
+
+logger = logging.getLogger(__name__)
+
+#: Bodies up to this size reach the app, which answers a JSON 413 above its own
+#: limit; waitress refuses anything larger itself.
+MAX_REQUEST_BODY = 1024 * 1024
+
+
+def serve(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 4) -> None:
+    """Serve ``app`` until Ctrl-C (SIGINT) or SIGTERM, then close the socket and return.
+
+    ``port`` 0 picks a free port; the URL actually served is logged.
+    Raises :class:`OSError` when the address cannot be bound (port in use).
+    """
+    server = create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="souyi",
+        max_request_body_size=MAX_REQUEST_BODY,
+        clear_untrusted_proxy_headers=True,
+    )
+    listen = getattr(server, "effective_listen", None) or [(server.effective_host, server.effective_port)]
+    urls = " and ".join(f"http://{_url_host(str(h))}:{p}/" for h, p in listen)
+    logger.info("serving %s on %s with %d threads (Ctrl-C to stop)", app.extensions["souyi"].index_path, urls,
+                threads)
+    previous = _stop_on_sigterm()
+    try:
+        server.run()  # returns on Ctrl-C: waitress catches KeyboardInterrupt and stops its threads
+    except KeyboardInterrupt:  # pragma: no cover - raised between waitress's own handlers
+        pass
+    finally:
+        server.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    logger.info("stopped")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _stop_on_sigterm():
+    """Let SIGTERM stop the server like Ctrl-C does (only possible from the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, stop)
