@@ -10,35 +10,97 @@ views of the same text:
   terms), which survive words missing from jieba's dictionary and segmentation
   that differs between a short query and a long passage.
 
-Text is normalised character by character (NFKC when it maps one character to
-one, i.e. full-width to half-width, then lower case) so that offsets in the
-normalised text are offsets in the original: highlighting needs that.
-Punctuation and white space are dropped.
+Text is normalised character by character, so that offsets in the normalised
+text are offsets in the original (highlighting needs that):
+
+1. NFKC when it maps one character to one (full-width to half-width, CJK
+   compatibility ideographs to the unified ones), then lower case;
+2. **traditional to simplified Chinese**, with OpenCC's character table
+   ``TSCharacters`` (read at import from the data file of the pure-Python
+   package ``opencc-python-reimplemented``), keeping the first candidate of
+   each entry: 軟體資訊 and 软体资讯 become the same text, so a query in one
+   script finds passages in the other, lexically and in highlighting.  Only
+   one-character-to-one-character mappings exist at this level, which is what
+   keeps offsets exact; OpenCC's phrase tables (軟體 → 软件) would change
+   lengths and are not used (the bigrams and the dense model cover much of
+   that gap).
+
+Punctuation and white space are dropped.  A **user dictionary** in jieba's
+``load_userdict`` format (``word [freq] [tag]`` per line) can add domain terms;
+it is loaded into the analyzer's own jieba tokenizer, never jieba's global one,
+and its hash is part of :meth:`Analyzer.config`, which the index manifest
+records, so that an index and its queries always tokenize alike.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import io
 import logging
 import threading
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 import jieba
+
+from .errors import DocumentError, IndexFormatError
 
 logger = logging.getLogger(__name__)
 
 #: Recorded in the manifest; bump when tokens change, so old indexes are refused.
-ANALYZER_VERSION = 1
+#: 2: traditional Chinese folded to simplified; optional user dictionary.
+ANALYZER_VERSION = 2
+ANALYZER_NAME = "jieba-search+cjk-bigram"
 BIGRAM_PREFIX = "2:"
+
+#: The distribution whose data file provides the traditional → simplified table.
+T2S_PACKAGE = "opencc-python-reimplemented"
+_T2S_FILE = ("dictionary", "TSCharacters.txt")
+
+
+def _load_t2s() -> tuple[dict[str, str], str]:
+    """OpenCC's traditional → simplified character table, 1:1, and its SHA-256.
+
+    Each line of ``TSCharacters.txt`` is ``traditional<TAB>candidate ...``; we
+    keep the first candidate, drop identities and resolve the rare chain
+    (薴 → 苧 → 苎) so that folding is idempotent.
+    """
+    spec = importlib.util.find_spec("opencc")
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    for root in roots:
+        path = Path(root).joinpath(*_T2S_FILE)
+        if path.is_file():
+            break
+    else:
+        raise ImportError(
+            "souyi folds traditional to simplified Chinese with OpenCC's character table from the package "
+            f"{T2S_PACKAGE}: pip install {T2S_PACKAGE}==0.1.7 (the C++ 'opencc' package has the same import "
+            "name but not the table)"
+        )
+    raw = path.read_bytes()
+    table: dict[str, str] = {}
+    for line in raw.decode("utf-8").splitlines():
+        source, _, targets = line.partition("\t")
+        first = targets.split(" ")[0] if targets else ""
+        if len(source) == 1 and len(first) == 1 and first != source:
+            table[source] = first
+    for source, target in table.items():
+        while target in table:  # 薴 → 苧 → 苎
+            target = table[target]
+        table[source] = target
+    digest = hashlib.sha256("".join(f"{s}{t}" for s, t in sorted(table.items())).encode("utf-8")).hexdigest()
+    return table, digest
+
+
+T2S, _T2S_SHA256 = _load_t2s()
 
 
 def _is_cjk(ch: str) -> bool:
     code = ord(ch)
     return (
-        0x4E00 <= code <= 0x9FFF
-        or 0x3400 <= code <= 0x4DBF
-        or 0x20000 <= code <= 0x2FA1F
-        or 0xF900 <= code <= 0xFAFF
+        0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2FA1F or 0xF900 <= code <= 0xFAFF
     )
 
 
@@ -46,30 +108,147 @@ def _is_word_char(ch: str) -> bool:
     return ch.isalnum() or _is_cjk(ch)
 
 
-@lru_cache(maxsize=65536)
-def _normalize_char(ch: str) -> str:
-    folded = unicodedata.normalize("NFKC", ch).lower()
-    return folded if len(folded) == 1 else ch
+class _FoldTable(dict):
+    """``str.translate`` table filled on demand: code point → folded code point."""
+
+    def __init__(self, traditional: bool) -> None:
+        super().__init__()
+        self._traditional = traditional
+
+    def __missing__(self, code: int) -> int:
+        ch = chr(code)
+        folded = unicodedata.normalize("NFKC", ch).lower()
+        out = folded if len(folded) == 1 else ch
+        if self._traditional:
+            out = T2S.get(out, out)
+        self[code] = ord(out)
+        return self[code]
 
 
-def normalize(text: str) -> str:
-    """Fold width and case without changing the length of ``text``."""
+_FOLD = _FoldTable(traditional=True)
+_FOLD_WIDTH_CASE = _FoldTable(traditional=False)
+
+
+def normalize(text: str, *, fold_traditional: bool = True) -> str:
+    """Fold width, case and traditional Chinese without changing the length of ``text``.
+
+    ``fold_traditional=False`` gives the width and case folding alone (the
+    analyzer before version 2; ``bench/fold_check.py`` measures against it).
+    """
     if text.isascii():
         return text.lower()
-    return "".join(_normalize_char(ch) for ch in text)
+    return text.translate(_FOLD if fold_traditional else _FOLD_WIDTH_CASE)
+
+
+def fold_config() -> dict:
+    """How :func:`normalize` folds scripts; part of :meth:`Analyzer.config`."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        source = f"{T2S_PACKAGE} {version(T2S_PACKAGE)}"
+    except PackageNotFoundError:  # the data file is there, the metadata not (e.g. vendored)
+        source = T2S_PACKAGE
+    return {
+        "traditional_to_simplified": "OpenCC TSCharacters, first candidate, one character to one",
+        "source": source,
+        "pairs": len(T2S),
+        "sha256": _T2S_SHA256,
+    }
+
+
+class UserDict:
+    """A user dictionary file read once: its hash, entry count and normalised lines."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise DocumentError(f"{self.path}: user dictionary cannot be read ({exc.strerror or exc})") from exc
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise DocumentError(f"{self.path}: a jieba user dictionary must be UTF-8 text") from exc
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        # The words are normalised like the text they must match (case, width,
+        # traditional script); a frequency or tag after them is kept as written.
+        self.lines: list[str] = []
+        for line in text.splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            word, sep, rest = line.partition(" ")
+            self.lines.append(normalize(word) + sep + rest)
+
+    def config(self) -> dict:
+        return {"sha256": self.sha256, "entries": len(self.lines)}
 
 
 class Analyzer:
-    """Turns text into search terms; one instance per index configuration."""
+    """Turns text into search terms; one instance per index configuration.
 
-    def __init__(self) -> None:
+    ``userdict`` is a jieba user dictionary (``load_userdict`` format, UTF-8)
+    loaded into this analyzer's own tokenizer.
+    """
+
+    def __init__(self, userdict: str | Path | None = None) -> None:
+        self._userdict = UserDict(userdict) if userdict is not None else None
         self._jieba = jieba.Tokenizer()
         self._lock = threading.Lock()
         self._ready = False
 
     def config(self) -> dict:
         """What the manifest records, so index and queries tokenize alike."""
-        return {"name": "jieba-search+cjk-bigram", "version": ANALYZER_VERSION, "jieba": jieba.__version__}
+        return {
+            "name": ANALYZER_NAME,
+            "version": ANALYZER_VERSION,
+            "jieba": jieba.__version__,
+            "fold": fold_config(),
+            "userdict": self._userdict.config() if self._userdict else None,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, userdict: str | Path | None = None) -> Analyzer:
+        """The analyzer that tokenizes like the one that wrote ``config`` (an index manifest's).
+
+        ``userdict`` must be the same user dictionary the index was built with
+        (byte for byte), or ``None`` if it had none.  Raises
+        :class:`IndexFormatError` with what to do otherwise.
+        """
+        name, version = config.get("name"), config.get("version")
+        if name != ANALYZER_NAME or version != ANALYZER_VERSION:
+            raise IndexFormatError(
+                f"the index was built with analyzer {name!r} version {version!r}, this souyi tokenizes with "
+                f"{ANALYZER_NAME!r} version {ANALYZER_VERSION}; rebuild the index with 'souyi index'"
+            )
+        analyzer = default_analyzer() if userdict is None else cls(userdict)
+        mine = analyzer.config()
+        fold = config.get("fold") or {}
+        if fold.get("sha256") != mine["fold"]["sha256"]:
+            raise IndexFormatError(
+                f"the index was built with another traditional/simplified table ({fold.get('source')!r}, "
+                f"{fold.get('pairs')!r} pairs) than the installed one ({mine['fold']['source']!r}, "
+                f"{mine['fold']['pairs']} pairs); install the version the index records or rebuild the index"
+            )
+        theirs, ours = config.get("userdict"), mine["userdict"]
+        if theirs != ours:
+            if theirs is None:
+                problem = "was built without a user dictionary, but one was given"
+            elif ours is None:
+                problem = f"was built with a user dictionary ({theirs.get('entries')} entries), but none was given"
+            else:
+                problem = (
+                    f"was built with another user dictionary (sha256 {str(theirs.get('sha256'))[:12]}…, "
+                    f"{theirs.get('entries')} entries) than {userdict} (sha256 {ours['sha256'][:12]}…)"
+                )
+            raise IndexFormatError(f"the index {problem}; use the index's own dictionary or rebuild the index")
+        if config.get("jieba") != jieba.__version__:
+            logger.warning(
+                "index built with jieba %s, running jieba %s: segmentation may differ slightly",
+                config.get("jieba"),
+                jieba.__version__,
+            )
+        return analyzer
 
     def _tokenizer(self) -> jieba.Tokenizer:
         # jieba builds its prefix dictionary lazily and not thread-safely.
@@ -77,6 +256,8 @@ class Analyzer:
             with self._lock:
                 if not self._ready:
                     self._jieba.initialize()
+                    if self._userdict is not None:
+                        self._jieba.load_userdict(io.StringIO("\n".join(self._userdict.lines)))
                     self._ready = True
         return self._jieba
 
@@ -90,7 +271,10 @@ class Analyzer:
 
     def tokens(self, text: str) -> list[str]:
         """All search terms of ``text``: words, then bigrams."""
-        norm = normalize(text)
+        return self.terms(normalize(text))
+
+    def terms(self, norm: str) -> list[str]:
+        """All search terms of text already passed through :func:`normalize`."""
         return [t for t, _, _ in self._words(norm)] + [t for t, _, _ in _bigrams(norm)]
 
     def _words(self, norm: str) -> list[tuple[str, int, int]]:
@@ -111,5 +295,5 @@ def _bigrams(norm: str) -> list[tuple[str, int, int]]:
 
 @lru_cache(maxsize=1)
 def default_analyzer() -> Analyzer:
-    """The shared analyzer (jieba's dictionary is loaded once per process)."""
+    """The shared analyzer without a user dictionary (jieba's dictionary is loaded once per process)."""
     return Analyzer()

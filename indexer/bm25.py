@@ -1,17 +1,22 @@
 """BM25 over pre-tokenized passages, as plain NumPy arrays.
 
-Scores are computed eagerly at build time (as bm25s does): every posting
-stores its finished BM25 contribution, so a query is one gather and one
-``bincount`` over the postings of its terms, with no per-document Python
-loop.  The arrays are what the index store saves; this module never touches
-files.
+What is stored are raw postings (term, row, term frequency), document lengths
+and the passage id of every row, so that an index can be *updated*: removing
+passages drops their postings, adding passages appends postings, and nothing
+else is re-tokenized.  The BM25 contribution of every posting ("impact") is
+computed from those arrays in one vectorised pass whenever an index is built
+or loaded (as bm25s does eagerly), because IDF and the average length change
+with every update.  A query is then one gather and one ``bincount`` over the
+postings of its terms, with no per-document Python loop.
+
+The arrays are what the index store saves; this module never touches files.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,44 +26,105 @@ DEFAULT_B = 0.75
 
 @dataclass(frozen=True)
 class BM25Index:
-    """Impact-scored inverted index; row ``r`` is the ``r``-th passage given to :meth:`build`."""
+    """Inverted index; row ``r`` holds passage ``row_ids[r]`` (ascending ids)."""
 
     terms: dict[str, int]  # term -> term number
     offsets: np.ndarray  # int64 (n_terms + 1,): postings of term t are [offsets[t], offsets[t+1])
-    rows: np.ndarray  # int32 (n_postings,): passage row of each posting
-    impacts: np.ndarray  # float32 (n_postings,): BM25 contribution of the term to that row
-    idf: np.ndarray  # float32 (n_terms,)
-    n_rows: int
+    rows: np.ndarray  # int32 (n_postings,): row of each posting, ascending within a term
+    tfs: np.ndarray  # float32 (n_postings,): term frequency
+    doc_len: np.ndarray  # float32 (n_rows,): number of terms of each row
+    row_ids: np.ndarray  # int64 (n_rows,): passage id of each row
     k1: float = DEFAULT_K1
     b: float = DEFAULT_B
+    idf: np.ndarray = field(init=False, repr=False)
+    impacts: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        n_rows = len(self.row_ids)
+        df = np.diff(self.offsets).astype(np.float32)
+        idf = np.log1p((n_rows - df + 0.5) / (df + 0.5)).astype(np.float32)
+        avg_len = float(self.doc_len.mean()) if n_rows and self.doc_len.sum() else 1.0
+        term_of = np.repeat(np.arange(len(df)), np.diff(self.offsets))
+        norm = self.k1 * (1.0 - self.b + self.b * self.doc_len[self.rows] / avg_len)
+        impacts = idf[term_of] * self.tfs * (self.k1 + 1.0) / (self.tfs + norm)
+        object.__setattr__(self, "idf", idf)
+        object.__setattr__(self, "impacts", impacts.astype(np.float32))
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.row_ids)
+
+    @classmethod
+    def empty(cls, k1: float = DEFAULT_K1, b: float = DEFAULT_B) -> BM25Index:
+        """An index of nothing, to start updating from."""
+        return cls(
+            {},
+            np.zeros(1, np.int64),
+            np.zeros(0, np.int32),
+            np.zeros(0, np.float32),
+            np.zeros(0, np.float32),
+            np.zeros(0, np.int64),
+            k1,
+            b,
+        )
 
     @classmethod
     def build(
-        cls, token_lists: Sequence[Sequence[str]], k1: float = DEFAULT_K1, b: float = DEFAULT_B
+        cls,
+        token_lists: Sequence[Sequence[str]],
+        ids: Sequence[int] | None = None,
+        k1: float = DEFAULT_K1,
+        b: float = DEFAULT_B,
     ) -> BM25Index:
-        """Index ``token_lists`` (one list of terms per passage row)."""
-        n_rows = len(token_lists)
-        doc_len = np.array([len(tokens) for tokens in token_lists], dtype=np.float32)
-        avg_len = float(doc_len.mean()) if n_rows and doc_len.sum() else 1.0
-        terms: dict[str, int] = {}
-        post_term, post_row, post_tf = [], [], []
-        for row, tokens in enumerate(token_lists):
+        """Index ``token_lists``; passage ids default to 0, 1, 2, ..."""
+        ids = list(range(len(token_lists))) if ids is None else ids
+        return cls.empty(k1, b).updated((), ids, token_lists)
+
+    def updated(
+        self, removed_ids: Iterable[int], added_ids: Sequence[int], added_tokens: Sequence[Sequence[str]]
+    ) -> BM25Index:
+        """A new index without ``removed_ids`` and with the added passages.
+
+        Added ids must be larger than every id already present (the store
+        hands out ids in increasing order), so rows stay sorted by id.
+        """
+        if len(added_ids) != len(added_tokens):
+            raise ValueError("added_ids and added_tokens must line up")
+        if len(added_ids) and (np.any(np.diff(added_ids) <= 0) or (self.n_rows and added_ids[0] <= self.row_ids[-1])):
+            raise ValueError("added ids must be increasing and above the present ones")
+        removed = np.fromiter(removed_ids, dtype=np.int64)
+        keep_row = ~np.isin(self.row_ids, removed)
+        new_row_of = np.cumsum(keep_row) - 1  # old row -> row after removal
+        term_of = np.repeat(np.arange(len(self.terms), dtype=np.int64), np.diff(self.offsets))
+        keep = keep_row[self.rows]
+        terms = dict(self.terms)
+        n_kept = int(keep_row.sum())
+        add_term, add_row, add_tf = [], [], []
+        for i, tokens in enumerate(added_tokens):
             for term, tf in Counter(tokens).items():
-                post_term.append(terms.setdefault(term, len(terms)))
-                post_row.append(row)
-                post_tf.append(tf)
-        term_ids = np.array(post_term, dtype=np.int64)
-        rows = np.array(post_row, dtype=np.int32)
-        tf = np.array(post_tf, dtype=np.float32)
-        order = np.argsort(term_ids, kind="stable")
-        term_ids, rows, tf = term_ids[order], rows[order], tf[order]
-        df = np.bincount(term_ids, minlength=len(terms)).astype(np.float32)
-        idf = np.log1p((n_rows - df + 0.5) / (df + 0.5)).astype(np.float32)
-        norm = k1 * (1.0 - b + b * doc_len[rows] / avg_len)
-        impacts = (idf[term_ids] * tf * (k1 + 1.0) / (tf + norm)).astype(np.float32)
+                add_term.append(terms.setdefault(term, len(terms)))
+                add_row.append(n_kept + i)
+                add_tf.append(tf)
+        all_terms = np.concatenate([term_of[keep], np.array(add_term, dtype=np.int64)])
+        all_rows = np.concatenate([new_row_of[self.rows[keep]], np.array(add_row, dtype=np.int64)])
+        all_tfs = np.concatenate([self.tfs[keep], np.array(add_tf, dtype=np.float32)])
+        order = np.lexsort((all_rows, all_terms))
         offsets = np.zeros(len(terms) + 1, dtype=np.int64)
-        np.cumsum(df.astype(np.int64), out=offsets[1:])
-        return cls(terms, offsets, rows, impacts, idf, n_rows, k1, b)
+        np.cumsum(np.bincount(all_terms, minlength=len(terms)), out=offsets[1:])
+        doc_len = np.concatenate(
+            [self.doc_len[keep_row], np.array([len(t) for t in added_tokens], dtype=np.float32)]
+        )
+        row_ids = np.concatenate([self.row_ids[keep_row], np.asarray(added_ids, dtype=np.int64)])
+        return BM25Index(
+            terms,
+            offsets,
+            all_rows[order].astype(np.int32),
+            all_tfs[order].astype(np.float32),
+            doc_len,
+            row_ids,
+            self.k1,
+            self.b,
+        )
 
     def scores(self, query_terms: Iterable[str]) -> np.ndarray:
         """BM25 score of every row for the distinct ``query_terms`` (float32, ``n_rows``)."""
@@ -70,8 +136,12 @@ class BM25Index:
         impacts = np.concatenate([self.impacts[s] for s in slices])
         return np.bincount(rows, weights=impacts, minlength=self.n_rows).astype(np.float32)
 
+    def rows_of(self, passage_ids: np.ndarray) -> np.ndarray:
+        """Row of each passage id (ids must be present)."""
+        return np.searchsorted(self.row_ids, passage_ids)
+
     def matched_terms(self, query_terms: Iterable[str], row: int) -> set[str]:
-        """The distinct ``query_terms`` that occur in passage ``row``."""
+        """The distinct ``query_terms`` that occur in ``row``."""
         found = set()
         for term in set(query_terms):
             t = self.terms.get(term)
@@ -99,9 +169,10 @@ class BM25Index:
             "vocab": np.frombuffer(vocab, dtype=np.uint8),
             "offsets": self.offsets,
             "rows": self.rows,
-            "impacts": self.impacts,
-            "idf": self.idf,
-            "params": np.array([self.n_rows, self.k1, self.b], dtype=np.float64),
+            "tfs": self.tfs,
+            "doc_len": self.doc_len,
+            "row_ids": self.row_ids,
+            "params": np.array([self.k1, self.b], dtype=np.float64),
         }
 
     @classmethod
@@ -109,14 +180,14 @@ class BM25Index:
         """Rebuild from :meth:`to_arrays` output."""
         vocab = bytes(arrays["vocab"]).decode("utf-8")
         words = vocab.split("\n") if vocab else []
-        n_rows, k1, b = arrays["params"].tolist()
+        k1, b = arrays["params"].tolist()
         return cls(
             {w: i for i, w in enumerate(words)},
             arrays["offsets"],
             arrays["rows"],
-            arrays["impacts"],
-            arrays["idf"],
-            int(n_rows),
+            arrays["tfs"],
+            arrays["doc_len"],
+            arrays["row_ids"],
             float(k1),
             float(b),
         )

@@ -1,33 +1,52 @@
-"""Build an index from documents: read, split, embed, tokenize, write."""
+"""Build and update indexes: read, split, embed, tokenize, write.
+
+``build_index`` makes a fresh index (written beside the target and swapped
+in whole); ``add_documents`` and ``remove_documents`` change an existing one
+in one atomic batch each (see :mod:`indexer.store`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
+import json
 import logging
+import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .analyze import default_analyzer
-from .bm25 import BM25Index
-from .documents import find_sources, read_document
+import numpy as np
+
+from .analyze import Analyzer, default_analyzer
+from .documents import SourceFile, find_sources, read_document
 from .embedding import Embedder, load_embedder
 from .errors import DocumentError
 from .split import ASCII_UNIT, DEFAULT_PASSAGE_SIZE, split_document
-from .store import DocumentRecord, NewPassage, write_index
+from .store import DocumentRecord, IndexWriter, NewPassage, StoredDocument, swap_in
 
 logger = logging.getLogger(__name__)
+
+#: A JSON object in ``<file>.meta.json`` beside a document adds metadata fields to it.
+SIDECAR_SUFFIX = ".meta.json"
 
 
 @dataclass(frozen=True)
 class BuildReport:
-    """What a build did, for the CLI and for callers."""
+    """What a build or an update did, for the CLI and for callers."""
 
     index_path: Path
-    documents: int
-    passages: int
+    documents: int  # documents in the index afterwards
+    passages: int  # passages in the index afterwards
     seconds: float
     refused: tuple[str, ...] = field(default=())  # one message per file not indexed
+    added: int = 0  # new documents
+    updated: int = 0  # documents whose content changed
+    unchanged: int = 0  # documents skipped because nothing changed
+    removed: int = 0
+    generation: int = 0
 
 
 def embedding_text(passage: NewPassage) -> str:
@@ -46,28 +65,26 @@ def build_index(
     model: str | None = None,
     embedder: Embedder | None = None,
     passage_size: int = DEFAULT_PASSAGE_SIZE,
+    meta: dict | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
     progress: bool = False,
 ) -> BuildReport:
-    """Index the .txt/.md files at ``paths`` (files or folders) into ``index_path``.
+    """Index the files at ``paths`` (files or folders) into a fresh index at ``index_path``.
 
     A file that cannot be read or decoded is left out and reported in
     :attr:`BuildReport.refused`; if no file could be read, nothing is written
     and :class:`DocumentError` is raised.  An existing index at
     ``index_path`` is replaced only once the new one is complete.
     """
-    documents, refused = [], []
-    for source in find_sources(paths):
-        try:
-            documents.append(read_document(source))
-        except DocumentError as exc:
-            logger.warning("%s", exc)
-            refused.append(str(exc))
+    refused: list[str] = []
+    documents = _read(_select(find_sources(paths), include, exclude), {}, meta or {}, refused)
     if not documents:
-        raise DocumentError("no document could be indexed" + (f": {refused[0]}" if refused else " (no .txt/.md files)"))
+        raise DocumentError("no document could be indexed" + (f": {refused[0]}" if refused else " (no files found)"))
     report = build_from_documents(
         documents, index_path, model=model, embedder=embedder, passage_size=passage_size, progress=progress
     )
-    return BuildReport(report.index_path, report.documents, report.passages, report.seconds, tuple(refused))
+    return dataclasses.replace(report, refused=tuple(refused))
 
 
 def build_from_documents(
@@ -79,26 +96,165 @@ def build_from_documents(
     passage_size: int = DEFAULT_PASSAGE_SIZE,
     progress: bool = False,
 ) -> BuildReport:
-    """Index documents that are already in memory (used by ``souyi eval`` too)."""
+    """Index documents that are already in memory into a fresh index (``souyi eval`` uses it)."""
     started = time.perf_counter()
+    target = Path(index_path)
     embedder = embedder or load_embedder(model)
     analyzer = default_analyzer()
-    passages = [
-        NewPassage(doc_no, c.paragraph, c.start, c.end, c.heading, c.text)
-        for doc_no, doc in enumerate(documents)
-        for c in split_document(doc.text, passage_size)
-    ]
-    texts = [embedding_text(p) for p in passages]
-    logger.info("embedding %d passages of %d documents with %s", len(passages), len(documents), embedder.model_id)
-    vectors = embedder.encode_passages(texts, show_progress=progress)
-    lexical = BM25Index.build([analyzer.tokens(p.text) for p in passages])
-    manifest = {
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    try:
+        with IndexWriter(staging, create=_new_manifest(embedder, analyzer, passage_size)) as writer:
+            _stage(writer, documents, embedder, analyzer, passage_size, progress)
+            generation = writer.commit()
+            counts = writer.manifest["counts"]
+        swap_in(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    seconds = time.perf_counter() - started
+    logger.info("indexed %d passages in %.1f s into %s", counts["passages"], seconds, target)
+    return BuildReport(target, counts["documents"], counts["passages"], seconds, added=len(documents),
+                       generation=generation)
+
+
+def add_documents(
+    paths: Iterable[str | Path],
+    index_path: str | Path,
+    *,
+    model: str | None = None,
+    embedder: Embedder | None = None,
+    meta: dict | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    passage_size: int = DEFAULT_PASSAGE_SIZE,
+    lock_timeout: float = 10.0,
+    progress: bool = False,
+) -> BuildReport:
+    """Add files and folders to the index at ``index_path`` in one atomic batch.
+
+    A document already indexed under the same name is replaced when its
+    content changed and skipped when it did not (same size and mtime: not
+    even read; same SHA-256: not re-embedded).  The index is created if it
+    does not exist (with ``model`` and ``passage_size``); an existing index
+    keeps its own model and passage size.
+    """
+    started = time.perf_counter()
+    target = Path(index_path)
+    sources = _select(find_sources(paths), include, exclude)
+    create = None
+    if not (target / "manifest.json").is_file():
+        embedder = embedder or load_embedder(model)
+        create = _new_manifest(embedder, default_analyzer(), passage_size)
+    with IndexWriter(target, create=create, lock_timeout=lock_timeout) as writer:
+        if embedder is None:
+            embedder = load_embedder(model or writer.manifest["model"]["id"])
+        writer.check_model(embedder.model_id, embedder.dim)
+        size = int(writer.manifest["split"]["passage_size"])
+        known = writer.documents()
+        refused: list[str] = []
+        documents = _read(sources, known, meta or {}, refused)
+        _stage(writer, documents, embedder, default_analyzer(), size, progress)
+        generation = writer.commit()
+        counts = writer.manifest["counts"]
+    updated = sum(doc.name in known for doc in documents)
+    return BuildReport(
+        target, counts["documents"], counts["passages"], time.perf_counter() - started, tuple(refused),
+        added=len(documents) - updated, updated=updated, unchanged=len(sources) - len(documents) - len(refused),
+        generation=generation,
+    )
+
+
+def remove_documents(names: Iterable[str], index_path: str | Path, *, lock_timeout: float = 10.0) -> BuildReport:
+    """Remove documents by name in one atomic batch; unknown names raise :class:`DocumentError`."""
+    started = time.perf_counter()
+    target = Path(index_path)
+    with IndexWriter(target, lock_timeout=lock_timeout) as writer:
+        known = writer.documents()
+        wanted = list(dict.fromkeys(names))
+        unknown = [name for name in wanted if name not in known]
+        if unknown:
+            raise DocumentError(f"no document named {unknown[0]!r} in {target}; see: souyi list --index {target}")
+        for name in wanted:
+            writer.remove(name)
+        generation = writer.commit()
+        counts = writer.manifest["counts"]
+    return BuildReport(target, counts["documents"], counts["passages"], time.perf_counter() - started,
+                       removed=len(wanted), generation=generation)
+
+
+def _new_manifest(embedder: Embedder, analyzer: Analyzer, passage_size: int) -> dict:
+    return {
         "model": {"id": embedder.model_id, "dim": embedder.dim, "normalized": True, "metric": "inner_product"},
         "analyzer": analyzer.config(),
-        "bm25": {"k1": lexical.k1, "b": lexical.b},
+        "bm25": {"k1": 1.2, "b": 0.75},
         "split": {"passage_size": passage_size, "ascii_unit": ASCII_UNIT},
     }
-    write_index(Path(index_path), manifest, documents, passages, vectors, lexical)
-    seconds = time.perf_counter() - started
-    logger.info("indexed %d passages in %.1f s into %s", len(passages), seconds, index_path)
-    return BuildReport(Path(index_path), len(documents), len(passages), seconds)
+
+
+def _select(sources: list[SourceFile], include: Sequence[str], exclude: Sequence[str]) -> list[SourceFile]:
+    """Keep the sources whose name matches an ``include`` glob (if any) and no ``exclude`` glob."""
+    return [
+        s
+        for s in sources
+        if (not include or any(fnmatch.fnmatch(s.name, g) for g in include))
+        and not any(fnmatch.fnmatch(s.name, g) for g in exclude)
+    ]
+
+
+def _read(
+    sources: list[SourceFile], known: dict[str, StoredDocument], meta: dict, refused: list[str]
+) -> list[DocumentRecord]:
+    """Read the sources that are new or changed; record refusals instead of stopping."""
+    documents = []
+    for source in sources:
+        try:
+            stat = source.path.stat()
+            old = known.get(source.name)
+            fields = {**meta, **_sidecar(source.path)}
+            if old and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns) and old.meta == fields:
+                continue
+            doc = read_document(source)
+            if old and old.sha256 == doc.sha256 and old.meta == fields:
+                continue
+            documents.append(dataclasses.replace(doc, size=stat.st_size, mtime_ns=stat.st_mtime_ns, meta=fields))
+        except (DocumentError, OSError) as exc:
+            message = str(exc) if isinstance(exc, DocumentError) else f"{source.path}: {exc}"
+            logger.warning("skipped %s", message)
+            refused.append(message)
+    return documents
+
+
+def _sidecar(path: Path) -> dict:
+    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+    if not sidecar.is_file():
+        return {}
+    try:
+        fields = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DocumentError(f"{sidecar}: not a JSON object ({exc})") from exc
+    if not isinstance(fields, dict):
+        raise DocumentError(f"{sidecar}: must hold a JSON object of metadata fields")
+    return fields
+
+
+def _stage(
+    writer: IndexWriter,
+    documents: Sequence[DocumentRecord],
+    embedder: Embedder,
+    analyzer: Analyzer,
+    passage_size: int,
+    progress: bool,
+) -> None:
+    """Split, embed (all passages in one call, one progress bar) and stage ``documents``."""
+    split = [
+        [NewPassage(c.paragraph, c.start, c.end, c.heading, c.text) for c in split_document(doc.text, passage_size)]
+        for doc in documents
+    ]
+    flat = [p for passages in split for p in passages]
+    logger.info("embedding %d passages of %d documents with %s", len(flat), len(documents), embedder.model_id)
+    vectors = embedder.encode_passages([embedding_text(p) for p in flat], show_progress=progress)
+    offset = 0
+    for doc, passages in zip(documents, split, strict=True):
+        chunk = vectors[offset : offset + len(passages)] if passages else np.zeros((0, embedder.dim), np.float32)
+        writer.add(doc, passages, chunk, [analyzer.tokens(p.text) for p in passages])
+        offset += len(passages)

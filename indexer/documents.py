@@ -2,7 +2,11 @@
 
 Directories are walked recursively for supported files; each document gets a
 stable, human-readable name (its path relative to the folder given, or its
-file name) that users see in results and use to refer to it.
+file name) that users see in results and use to refer to it.  Plain text and
+Markdown are decoded here (:mod:`indexer.decode`); HTML, PDF and Word files go
+through their extractor in :mod:`indexer.formats`.  Inside folders, hidden
+files and folders (``.git``) and Office's lock files (``~$report.docx``) are
+passed over.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ from pathlib import Path
 
 from .decode import decode_bytes
 from .errors import DocumentError
+from .formats import EXTRACTORS
 from .store import DocumentRecord
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".txt", ".md")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+#: A larger file is refused unread (a bound on memory: the file is read whole).
+MAX_FILE_BYTES = 512 * 1024 * 1024
 _MD_TITLE = re.compile(r"^\s*#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
@@ -44,8 +51,11 @@ def find_sources(paths: Iterable[str | Path]) -> list[SourceFile]:
         path = Path(raw)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
+                relative = child.relative_to(path)
+                if _passed_over(relative):
+                    continue
                 if child.is_file() and child.suffix.lower() in SUPPORTED_SUFFIXES:
-                    name = child.relative_to(path).as_posix()
+                    name = relative.as_posix()
                     found.setdefault(child.resolve(), SourceFile(child, name))
         elif path.is_file():
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
@@ -66,17 +76,37 @@ def find_sources(paths: Iterable[str | Path]) -> list[SourceFile]:
     return sources
 
 
+def _passed_over(relative: Path) -> bool:
+    """Hidden files and folders, and Office lock files, inside a folder being indexed."""
+    return any(part.startswith(".") for part in relative.parts) or relative.name.startswith("~$")
+
+
 def read_document(source: SourceFile) -> DocumentRecord:
-    """Read, decode and title one source file."""
+    """Read, decode or extract, and title one source file.
+
+    Raises :class:`DocumentError` naming the file if it cannot be read, is
+    binary or undecodable, damaged, or needs an optional package that is missing.
+    """
     try:
+        size = source.path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise DocumentError(
+                f"{source.path}: {size / 2**20:,.0f} MiB is more than the {MAX_FILE_BYTES / 2**20:,.0f} MiB "
+                "a document may have; not indexed"
+            )
         data = source.path.read_bytes()
     except OSError as exc:
         raise DocumentError(f"{source.path}: cannot be read ({exc.strerror or exc})") from exc
-    text, encoding = decode_bytes(data, str(source.path))
+    extractor = EXTRACTORS.get(source.path.suffix.lower())
+    if extractor is not None:
+        text, title, encoding = extractor(data, str(source.path))
+    else:
+        text, encoding = decode_bytes(data, str(source.path))
+        title = None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return DocumentRecord(
         name=source.name,
-        title=_title(text, source.path),
+        title=title or _title(text, source.path),
         source=str(source.path.resolve()),
         encoding=encoding,
         sha256=hashlib.sha256(data).hexdigest(),
@@ -85,12 +115,17 @@ def read_document(source: SourceFile) -> DocumentRecord:
 
 
 def _title(text: str, path: Path) -> str:
-    """A Markdown ``# title``, else a short first line, else the file name."""
-    if path.suffix.lower() == ".md":
+    """A Markdown ``# title``, else a short first line, else the file name.
+
+    Extracted formats mark headings the Markdown way too, so an HTML page
+    without ``<title>`` or a PDF without metadata gets its first heading.
+    """
+    if path.suffix.lower() != ".txt":
         match = _MD_TITLE.search(text)
         if match:
             return match.group(1)
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    first = re.sub(r"^#{1,6}\s+", "", first)
     if first and len(first) <= 60 and not first.endswith(("。", ".", "！", "？", "!", "?")):
         return first
     return path.stem

@@ -51,3 +51,9 @@ class ModelUnavailableError(SearchError):
     """The embedding model cannot be loaded on this machine."""
 
     status = 503
+
+
+class IndexBusy(SearchError):
+    """Another process is writing the index; only one writer at a time."""
+
+    status = 409

@@ -13,7 +13,9 @@ meaning as a Chinese one.
 Short title-like lines (and Markdown ``#`` headings) are not passages of their
 own: they become the ``heading`` of the passages below them, which gives those
 passages context without letting a bare heading outrank the paragraph that
-answers the question.  Every passage keeps its paragraph number and exact
+answers the question.  A passage far below the size limit is joined to its
+neighbour in the same section (see :func:`_merge_small`), so it may span two
+paragraphs; ``paragraph`` is then the first.  Every passage keeps exact
 character offsets into the source text, so a hit can always be traced back to
 the document.
 """
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 #: Default upper bound of a passage, in units (about model tokens; see above).
-DEFAULT_PASSAGE_SIZE = 150
+DEFAULT_PASSAGE_SIZE = 100
 #: An ASCII character is worth this many units (XLM-R: ~4 English characters a token).
 ASCII_UNIT = 0.25
 
@@ -75,7 +77,31 @@ def split_document(text: str, max_size: int = DEFAULT_PASSAGE_SIZE) -> list[Chun
             chunks.append(Chunk(number, cstart, cend, text[cstart:cend], heading))
     if pending is not None:
         chunks.append(pending)
-    return chunks
+    return _merge_small(text, chunks, max_size, sizer)
+
+
+def _merge_small(text: str, chunks: list[Chunk], max_size: int, size: _Sizer) -> list[Chunk]:
+    """Join a passage smaller than a third of ``max_size`` to its neighbour in
+    the same section (the next one, else the previous one) when both fit.
+
+    A one-sentence paragraph ("2007年，工作取得了新的进展。") on its own is a
+    dense-retrieval hub: generic, short, and close to every question.  With
+    its neighbour it becomes the context it was written as.
+    """
+    small = max_size / 3
+    out: list[Chunk] = []
+    for chunk in chunks:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and prev.heading == chunk.heading
+            and (size(prev.start, prev.end) < small or size(chunk.start, chunk.end) < small)
+            and size(prev.start, chunk.end) <= max_size
+        ):
+            out[-1] = Chunk(prev.paragraph, prev.start, chunk.end, text[prev.start : chunk.end], prev.heading)
+        else:
+            out.append(chunk)
+    return out
 
 
 class _Sizer:

@@ -2,19 +2,31 @@
 
 An index is one directory::
 
-    manifest.json       format version, model id and dimension, analyzer and
-                        BM25 settings, counts; written last, checked on open
-    passages.sqlite3    documents and passages (text, paragraph, offsets)
-    vectors.faiss       passage vectors, FAISS IDMap keyed by passage id
-    lexical.npz         BM25 arrays (see indexer.bm25)
+    manifest.json             the commit point: format version, model id and
+                              dimension, analyzer, BM25 settings, generation,
+                              counts and the file names of that generation
+    passages.sqlite3          documents and passages (text, offsets, metadata,
+                              vectors and terms), each row stamped with the
+                              generation that added it and the one that deleted it
+    vectors-<gen>.faiss       passage vectors of one generation (FAISS IDMap)
+    lexical-<gen>.npz         BM25 postings of one generation
+    userdict.txt              the jieba user dictionary, if the index has one
+    writer.lock               held by the one process that may write
 
-A build writes a complete new directory beside the target and swaps it in
-with renames, so a crash half-way never leaves a half index where a good one
-was, and readers that already opened the old files keep reading them.
+Every write is a **batch**: it inserts its rows stamped ``gen + 1``, writes
+the generation's FAISS and BM25 files, and becomes visible only when the new
+``manifest.json`` is renamed into place.  A crash before that rename leaves
+the old generation in force; the next writer rolls the stamped rows back.
+Readers never take a lock: SQLite runs in WAL mode, a reader reads the rows
+its generation can see, and the files of the generation it opened.  Deleted
+rows are kept a few generations so that readers still on an older generation
+can fetch them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -24,51 +36,68 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import faiss
 import numpy as np
 
 from .bm25 import BM25Index
-from .errors import IndexFormatError, IndexNotFound, ModelMismatch
+from .errors import IndexBusy, IndexFormatError, IndexNotFound, ModelMismatch
 
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "souyi-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 DATABASE = "passages.sqlite3"
-VECTORS = "vectors.faiss"
-LEXICAL = "lexical.npz"
+USERDICT = "userdict.txt"
+LOCK = "writer.lock"
+#: Deleted rows are purged once this many newer generations exist.
+KEEP_GENERATIONS = 5
 
 _SCHEMA = """
-CREATE TABLE documents (
-    doc_id      INTEGER PRIMARY KEY,
-    name        TEXT NOT NULL UNIQUE,   -- stable document id shown to users
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT NOT NULL,          -- stable document id shown to users
     title       TEXT NOT NULL,
     source      TEXT NOT NULL,          -- where it was read from
     encoding    TEXT NOT NULL,
     sha256      TEXT NOT NULL,
-    text        TEXT NOT NULL,          -- decoded source: offsets point into it
-    indexed_at  REAL NOT NULL
+    size        INTEGER NOT NULL,       -- of the source file, with mtime_ns: the fast unchanged check
+    mtime_ns    INTEGER NOT NULL,
+    meta        TEXT NOT NULL,          -- JSON object of user fields
+    text        TEXT NOT NULL,          -- decoded source: passage offsets point into it
+    indexed_at  REAL NOT NULL,
+    added_gen   INTEGER NOT NULL,
+    deleted_gen INTEGER
 );
-CREATE TABLE passages (
-    passage_id  INTEGER PRIMARY KEY,
+CREATE INDEX IF NOT EXISTS documents_name ON documents(name, deleted_gen);
+CREATE TABLE IF NOT EXISTS passages (
+    passage_id  INTEGER PRIMARY KEY AUTOINCREMENT,
     doc_id      INTEGER NOT NULL REFERENCES documents(doc_id),
     paragraph   INTEGER NOT NULL,
     start       INTEGER NOT NULL,
     end         INTEGER NOT NULL,
     heading     TEXT NOT NULL,
-    text        TEXT NOT NULL
+    text        TEXT NOT NULL,
+    vector      BLOB NOT NULL,          -- float32, so FAISS can be rebuilt without re-embedding
+    terms       TEXT NOT NULL,          -- analyzer terms joined by U+001F, so BM25 can be rebuilt
+    added_gen   INTEGER NOT NULL,
+    deleted_gen INTEGER
 );
-CREATE INDEX passages_doc ON passages(doc_id);
+CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
+CREATE INDEX IF NOT EXISTS passages_gen ON passages(added_gen, deleted_gen);
 """
+_TERM_SEP = "\x1f"
+_PASSAGE_COLUMNS = (
+    "p.passage_id, d.name, d.title, p.paragraph, p.start, p.end, p.heading, p.text, d.meta"
+)
 
 
 @dataclass(frozen=True)
 class DocumentRecord:
-    """A source document as stored."""
+    """A source document, as read and as stored."""
 
     name: str
     title: str
@@ -76,6 +105,24 @@ class DocumentRecord:
     encoding: str
     sha256: str
     text: str
+    size: int = 0
+    mtime_ns: int = 0
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """What ``souyi list`` shows of a document, and what updates compare against."""
+
+    name: str
+    title: str
+    source: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    meta: dict
+    passages: int
+    indexed_at: float
 
 
 @dataclass(frozen=True)
@@ -90,13 +137,13 @@ class PassageRecord:
     end: int
     heading: str
     text: str
+    meta: dict
 
 
 @dataclass(frozen=True)
 class NewPassage:
-    """A passage to write; ``doc`` is the position of its document in the batch."""
+    """A passage to write, cut from the document it is staged with."""
 
-    doc: int
     paragraph: int
     start: int
     end: int
@@ -104,115 +151,396 @@ class NewPassage:
     text: str
 
 
-def write_index(
-    path: Path,
-    manifest: dict,
-    documents: Sequence[DocumentRecord],
-    passages: Sequence[NewPassage],
-    vectors: np.ndarray,
-    lexical: BM25Index,
-) -> None:
-    """Write a complete index at ``path``, replacing any index already there.
+def _vectors_file(gen: int) -> str:
+    return f"vectors-{gen:06d}.faiss"
 
-    Passage ids are the positions in ``passages``; ``vectors`` and the rows
-    of ``lexical`` follow the same order.
-    """
-    if len(vectors) != len(passages) or lexical.n_rows != len(passages):
-        raise ValueError("vectors, lexical rows and passages must line up")
-    path = Path(path)
-    if path.exists() and not (path / MANIFEST).is_file() and any(path.iterdir()):
-        raise IndexFormatError(f"{path} exists and is not a souyi index; refusing to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.building-", dir=path.parent))
+
+def _lexical_file(gen: int) -> str:
+    return f"lexical-{gen:06d}.npz"
+
+
+def _read_manifest(path: Path) -> dict:
+    hint = f"build one with: souyi index DOCUMENTS... --index {path}"
+    if not path.is_dir():
+        raise IndexNotFound(f"no index at {path}; {hint}")
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise IndexNotFound(f"{path} is not a souyi index (no {MANIFEST}); {hint}")
     try:
-        _write_database(staging / DATABASE, documents, passages)
-        ids = np.arange(len(passages), dtype=np.int64)
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(int(manifest["model"]["dim"])))
-        if len(passages):
-            index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
-        faiss.write_index(index, str(staging / VECTORS))
-        np.savez(staging / LEXICAL, **lexical.to_arrays())
-        full = dict(manifest, format=FORMAT_NAME, format_version=FORMAT_VERSION, created_at=time.time())
-        full["counts"] = {"documents": len(documents), "passages": len(passages)}
-        _write_json(staging / MANIFEST, full)
-        _swap_in(staging, path)
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexFormatError(f"{manifest_path} is unreadable ({exc}); rebuild the index: {hint}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise IndexFormatError(f"{path} is not a souyi index (foreign manifest); {hint}")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"{path} has index format {manifest.get('format_version')}, this souyi reads "
+            f"format {FORMAT_VERSION}; rebuild it: {hint}"
+        )
+    return manifest
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        os.close(fd)
 
 
-def _write_database(db_path: Path, documents: Sequence[DocumentRecord], passages: Sequence[NewPassage]) -> None:
-    now = time.time()
-    with sqlite3.connect(db_path) as conn:
-        conn.executescript(_SCHEMA)
-        conn.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(i, d.name, d.title, d.source, d.encoding, d.sha256, d.text, now) for i, d in enumerate(documents)],
-        )
-        conn.executemany(
-            "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(i, p.doc, p.paragraph, p.start, p.end, p.heading, p.text) for i, p in enumerate(passages)],
-        )
-    conn.close()
+def _visible(alias: str, gen: int) -> str:
+    """SQL condition: the row of table ``alias`` exists in generation ``gen``."""
+    return f"({alias}.added_gen <= {int(gen)} AND ({alias}.deleted_gen IS NULL OR {alias}.deleted_gen > {int(gen)}))"
 
 
-def _write_json(path: Path, data: dict) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=2)
-        fh.flush()
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        uri = (path / DATABASE).resolve().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
+    else:
+        conn = sqlite3.connect(path / DATABASE, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
+class IndexWriter:
+    """The one writer of an index directory: stage a batch, then commit it.
+
+    Opening takes an exclusive lock (``writer.lock``); a second writer waits up
+    to ``lock_timeout`` seconds and then raises :class:`IndexBusy`.  Opening
+    also rolls back the rows of a batch that crashed before its commit.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, create: dict | None = None, lock_timeout: float = 10.0):
+        self.path = Path(path)
+        if create is not None:
+            self.path.mkdir(parents=True, exist_ok=True)
+            if any(p.name not in (LOCK,) for p in self.path.iterdir()) and not (self.path / MANIFEST).exists():
+                raise IndexFormatError(f"{self.path} exists and is not a souyi index; refusing to write into it")
+        self._lock_fd = _acquire_lock(self.path / LOCK, lock_timeout)
+        try:
+            if create is not None and not (self.path / MANIFEST).exists():
+                self._conn = _connect(self.path, readonly=False)
+                self._conn.executescript(_SCHEMA)
+                self.manifest = dict(create, format=FORMAT_NAME, format_version=FORMAT_VERSION, generation=0)
+                self._build_files(0, BM25Index.empty(**create.get("bm25", {})), None)
+                self._write_manifest(0, documents=0, passages=0)
+            else:
+                self.manifest = _read_manifest(self.path)
+                self._conn = _connect(self.path, readonly=False)
+                self._recover()
+        except BaseException:
+            self.close()
+            raise
+        self._added: list[tuple[DocumentRecord, list[NewPassage], np.ndarray, list[list[str]]]] = []
+        self._removed: set[str] = set()
+
+    @property
+    def generation(self) -> int:
+        return int(self.manifest["generation"])
+
+    def check_model(self, model_id: str, dim: int) -> None:
+        """Raise :class:`ModelMismatch` unless the index was built by this model."""
+        _check_model(self.path, self.manifest, model_id, dim)
+
+    def documents(self) -> dict[str, StoredDocument]:
+        """The documents of the committed generation, by name."""
+        return _documents(self._conn, self.generation)
+
+    def add(self, doc: DocumentRecord, passages: list[NewPassage], vectors: np.ndarray, terms: list[list[str]]) -> None:
+        """Stage a document (replacing any document of the same name)."""
+        if not (len(passages) == len(vectors) == len(terms)):
+            raise ValueError("passages, vectors and terms must line up")
+        self._added.append((doc, passages, np.asarray(vectors, dtype=np.float32), terms))
+
+    def remove(self, name: str) -> None:
+        """Stage the removal of the document called ``name``."""
+        self._removed.add(name)
+
+    def commit(self) -> int:
+        """Make the staged batch visible, all of it or (after a crash) none; returns the generation."""
+        if not self._added and not self._removed:
+            return self.generation
+        gen, new = self.generation, self.generation + 1
+        names = self._removed | {doc.name for doc, _, _, _ in self._added}
+        added_ids: list[int] = []
+        added_terms: list[list[str]] = []
+        added_vectors: list[np.ndarray] = []
+        now = time.time()
+        with self._conn:  # one transaction
+            gone = [
+                row[0]
+                for name in names
+                for row in self._conn.execute(
+                    f"SELECT p.passage_id FROM passages p JOIN documents d USING (doc_id) "
+                    f"WHERE d.name = ? AND {_visible('d', gen)} AND {_visible('p', gen)}",
+                    (name,),
+                )
+            ]
+            for name in names:
+                self._conn.execute(
+                    f"UPDATE passages SET deleted_gen = ? WHERE deleted_gen IS NULL AND doc_id IN "
+                    f"(SELECT doc_id FROM documents d WHERE name = ? AND {_visible('d', gen)})",
+                    (new, name),
+                )
+                self._conn.execute(
+                    f"UPDATE documents SET deleted_gen = ? WHERE name = ? AND {_visible('documents', gen)}",
+                    (new, name),
+                )
+            for doc, passages, vectors, terms in self._added:
+                cur = self._conn.execute(
+                    "INSERT INTO documents (name, title, source, encoding, sha256, size, mtime_ns, meta, text, "
+                    "indexed_at, added_gen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (doc.name, doc.title, doc.source, doc.encoding, doc.sha256, doc.size, doc.mtime_ns,
+                     json.dumps(doc.meta, ensure_ascii=False), doc.text, now, new),
+                )
+                for passage, vector, tokens in zip(passages, vectors, terms, strict=True):
+                    pcur = self._conn.execute(
+                        "INSERT INTO passages (doc_id, paragraph, start, end, heading, text, vector, terms, "
+                        "added_gen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (cur.lastrowid, passage.paragraph, passage.start, passage.end, passage.heading,
+                         passage.text, vector.tobytes(), _TERM_SEP.join(tokens), new),
+                    )
+                    added_ids.append(int(pcur.lastrowid))
+                    added_terms.append(tokens)
+                    added_vectors.append(vector)
+        previous = self._load_lexical(gen)
+        lexical = previous.updated(gone, added_ids, added_terms)
+        vectors = np.stack(added_vectors) if added_vectors else np.zeros((0, self._dim()), np.float32)
+        self._build_files(new, lexical, (gone, np.array(added_ids, np.int64), vectors))
+        counts = _counts(self._conn, new)
+        self._write_manifest(new, **counts)  # the commit point
+        self._added, self._removed = [], set()
+        self._cleanup(new)
+        return new
+
+    def _dim(self) -> int:
+        return int(self.manifest["model"]["dim"])
+
+    def _load_lexical(self, gen: int) -> BM25Index:
+        try:
+            with np.load(self.path / _lexical_file(gen)) as arrays:
+                return BM25Index.from_arrays({name: arrays[name] for name in arrays.files})
+        except (OSError, ValueError, KeyError) as exc:
+            logger.warning("rebuilding BM25 of generation %d from stored terms (%s)", gen, exc)
+            return rebuild_lexical(self._conn, gen, self.manifest.get("bm25", {}))
+
+    def _load_vectors(self, gen: int) -> faiss.Index:
+        try:
+            return faiss.read_index(str(self.path / _vectors_file(gen)))
+        except RuntimeError as exc:
+            logger.warning("rebuilding FAISS of generation %d from stored vectors (%s)", gen, exc)
+            return rebuild_vectors(self._conn, gen, self._dim())
+
+    def _build_files(self, gen: int, lexical: BM25Index, change: tuple | None) -> None:
+        """Write generation ``gen``'s FAISS and BM25 files (``change`` applies to ``gen - 1``'s vectors)."""
+        if change is None:
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(self._dim()))
+        else:
+            gone, ids, vectors = change
+            index = self._load_vectors(gen - 1)
+            if gone:
+                index.remove_ids(np.array(gone, dtype=np.int64))
+            if len(ids):
+                index.add_with_ids(vectors, ids)
+        _write_file(self.path / _vectors_file(gen), lambda p: faiss.write_index(index, str(p)))
+        _write_file(self.path / _lexical_file(gen), lambda p: _save_npz(p, lexical.to_arrays()))
+
+    def _write_manifest(self, gen: int, *, documents: int, passages: int) -> None:
+        manifest = dict(self.manifest, generation=gen, committed_at=time.time())
+        manifest["files"] = {"vectors": _vectors_file(gen), "lexical": _lexical_file(gen)}
+        manifest["counts"] = {"documents": documents, "passages": passages}
+        _write_json_atomic(self.path / MANIFEST, manifest)
+        self.manifest = manifest
+
+    def _recover(self) -> None:
+        """Undo the rows of a batch that did not reach its commit point."""
+        gen = self.generation
+        with self._conn:
+            undone = self._conn.execute("DELETE FROM passages WHERE added_gen > ?", (gen,)).rowcount
+            undone += self._conn.execute("DELETE FROM documents WHERE added_gen > ?", (gen,)).rowcount
+            self._conn.execute("UPDATE passages SET deleted_gen = NULL WHERE deleted_gen > ?", (gen,))
+            self._conn.execute("UPDATE documents SET deleted_gen = NULL WHERE deleted_gen > ?", (gen,))
+        if undone:
+            logger.warning("rolled back %d rows of an unfinished batch in %s", undone, self.path)
+        self._cleanup(gen)
+
+    def _cleanup(self, gen: int) -> None:
+        """Drop files of generations older than the previous one and long-deleted rows."""
+        keep = {_vectors_file(gen), _lexical_file(gen), _vectors_file(gen - 1), _lexical_file(gen - 1)}
+        for file in self.path.iterdir():
+            stale = file.name.startswith(("vectors-", "lexical-")) and file.name not in keep
+            if stale or file.name.startswith(".tmp-"):
+                with contextlib.suppress(OSError):
+                    file.unlink()
+        with self._conn:
+            self._conn.execute("DELETE FROM passages WHERE deleted_gen <= ?", (gen - KEEP_GENERATIONS,))
+            self._conn.execute("DELETE FROM documents WHERE deleted_gen <= ?", (gen - KEEP_GENERATIONS,))
+
+    def close(self) -> None:
+        """Close the database and release the writer lock (uncommitted staging is dropped)."""
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+            self._conn = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+
+    def __enter__(self) -> IndexWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _acquire_lock(path: Path, timeout: float) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise IndexBusy(
+                    f"{path.parent} is being written by another process (lock {path}); "
+                    "wait for it to finish, then try again"
+                ) from None
+            time.sleep(0.1)
+
+
+def _write_file(path: Path, write: object) -> None:
+    """Write a file through a temp name and an fsync, then rename it into place."""
+    tmp = path.with_name(f".tmp-{path.name}")
+    write(tmp)  # type: ignore[operator]
+    with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
-def _swap_in(staging: Path, target: Path) -> None:
-    """Replace ``target`` by ``staging`` with renames (atomic per rename)."""
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _check_model(path: Path, manifest: dict, model_id: str, dim: int) -> None:
+    built_id, built_dim = manifest["model"]["id"], int(manifest["model"]["dim"])
+    if model_id != built_id or dim != built_dim:
+        raise ModelMismatch(
+            f"the index at {path} was built with model {built_id!r} ({built_dim} dims); "
+            f"it cannot be used with {model_id!r} ({dim} dims). Open it without a model "
+            f"to use its own, or rebuild it with --model {model_id}"
+        )
+
+
+def _documents(conn: sqlite3.Connection, gen: int) -> dict[str, StoredDocument]:
+    rows = conn.execute(
+        f"SELECT d.name, d.title, d.source, d.sha256, d.size, d.mtime_ns, d.meta, d.indexed_at, "
+        f"(SELECT COUNT(*) FROM passages p WHERE p.doc_id = d.doc_id AND {_visible('p', gen)}) "
+        f"FROM documents d WHERE {_visible('d', gen)} ORDER BY d.name"
+    ).fetchall()
+    return {
+        r[0]: StoredDocument(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[8], r[7]) for r in rows
+    }
+
+
+def _counts(conn: sqlite3.Connection, gen: int) -> dict[str, int]:
+    docs = conn.execute(f"SELECT COUNT(*) FROM documents d WHERE {_visible('d', gen)}").fetchone()[0]
+    passages = conn.execute(f"SELECT COUNT(*) FROM passages p WHERE {_visible('p', gen)}").fetchone()[0]
+    return {"documents": docs, "passages": passages}
+
+
+def rebuild_lexical(conn: sqlite3.Connection, gen: int, bm25: dict) -> BM25Index:
+    """BM25 of generation ``gen`` from the terms stored with the passages."""
+    rows = conn.execute(
+        f"SELECT passage_id, terms FROM passages p WHERE {_visible('p', gen)} ORDER BY passage_id"
+    ).fetchall()
+    return BM25Index.build([r[1].split(_TERM_SEP) if r[1] else [] for r in rows], [r[0] for r in rows], **bm25)
+
+
+def rebuild_vectors(conn: sqlite3.Connection, gen: int, dim: int) -> faiss.Index:
+    """FAISS index of generation ``gen`` from the vectors stored with the passages."""
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    rows = conn.execute(
+        f"SELECT passage_id, vector FROM passages p WHERE {_visible('p', gen)} ORDER BY passage_id"
+    ).fetchall()
+    if rows:
+        vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+        index.add_with_ids(vectors, np.array([r[0] for r in rows], dtype=np.int64))
+    return index
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Replace the index at ``target`` by the complete index at ``staging`` (renames only).
+
+    An existing index at ``target`` must be a souyi index; its writer lock is
+    held while it is swapped out.
+    """
     if not target.exists():
         os.replace(staging, target)
         return
-    retired = target.with_name(f".{target.name}.old-{os.getpid()}-{time.time_ns()}")
-    os.replace(target, retired)
-    os.replace(staging, target)
+    if not (target / MANIFEST).is_file() and any(target.iterdir()):
+        raise IndexFormatError(f"{target} exists and is not a souyi index; refusing to overwrite it")
+    fd = _acquire_lock(target / LOCK, 10.0)
+    try:
+        retired = target.with_name(f".{target.name}.old-{os.getpid()}-{time.time_ns()}")
+        os.replace(target, retired)
+        os.replace(staging, target)
+    finally:
+        os.close(fd)
     shutil.rmtree(retired, ignore_errors=True)
 
 
 class IndexReader:
-    """Read-only access to an index directory; safe to share between threads.
+    """Read-only access to one committed generation of an index; thread-safe.
 
-    Every file is opened when the reader is opened, so a reader keeps seeing
-    one consistent index even if a rebuild swaps a new directory in under the
-    same path (the old files live on until the reader is closed).
+    The generation is fixed when the reader opens: its files are loaded and
+    its rows selected by generation, so a batch committed meanwhile, or a
+    rebuild swapped in under the same path, never mixes into what it reads.
     """
 
     def __init__(self, path: Path, manifest: dict) -> None:
         self.path = path
         self.manifest = manifest
-        uri = (path / DATABASE).resolve().as_uri() + "?mode=ro"
-        self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self.generation = int(manifest["generation"])
+        self._conn = _connect(path, readonly=True)
         self._lock = threading.Lock()  # one connection, used by one thread at a time
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> IndexReader:
-        """Open and check the index at ``path``."""
+        """Open the committed generation of the index at ``path``."""
         path = Path(path)
-        hint = f"build one with: souyi index DOCUMENTS... --index {path}"
-        if not path.is_dir():
-            raise IndexNotFound(f"no index at {path}; {hint}")
-        manifest_path = path / MANIFEST
-        if not manifest_path.is_file():
-            raise IndexNotFound(f"{path} is not a souyi index (no {MANIFEST}); {hint}")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise IndexFormatError(f"{manifest_path} is unreadable ({exc}); rebuild the index: {hint}") from exc
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-            raise IndexFormatError(f"{path} is not a souyi index (foreign manifest); {hint}")
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise IndexFormatError(
-                f"{path} has index format {manifest.get('format_version')}, this souyi reads "
-                f"format {FORMAT_VERSION}; rebuild it: {hint}"
-            )
-        for name in (DATABASE, VECTORS, LEXICAL):
-            if not (path / name).is_file():
-                raise IndexFormatError(f"{path} is incomplete ({name} missing); rebuild it: {hint}")
+        manifest = _read_manifest(path)
+        if not (path / DATABASE).is_file():
+            raise IndexFormatError(f"{path} is incomplete ({DATABASE} missing); rebuild it with souyi index")
         return cls(path, manifest)
+
+    def stamp(self) -> tuple[int, int] | None:
+        """Identity of the manifest now on disk (changes with every commit or rebuild)."""
+        try:
+            st = (self.path / MANIFEST).stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
 
     @property
     def model_id(self) -> str:
@@ -224,24 +552,32 @@ class IndexReader:
 
     def check_model(self, model_id: str, dim: int) -> None:
         """Raise :class:`ModelMismatch` unless the index was built by this model."""
-        if model_id != self.model_id or dim != self.dim:
-            raise ModelMismatch(
-                f"the index at {self.path} was built with model {self.model_id!r} ({self.dim} dims); "
-                f"it cannot be searched with {model_id!r} ({dim} dims). Open it without a model "
-                f"to use its own, or rebuild it with --model {model_id}"
-            )
+        _check_model(self.path, self.manifest, model_id, dim)
+
+    def userdict(self) -> Path | None:
+        """The index's jieba user dictionary, if it has one."""
+        path = self.path / USERDICT
+        return path if path.is_file() else None
 
     def load_vectors(self) -> faiss.Index:
-        """The FAISS index of passage vectors."""
-        index = faiss.read_index(str(self.path / VECTORS))
+        """The FAISS index of this generation."""
+        file = self.path / self.manifest["files"]["vectors"]
+        try:
+            index = faiss.read_index(str(file))
+        except RuntimeError as exc:
+            raise IndexFormatError(f"{file} is unreadable ({exc}); repair it with: souyi check --repair") from exc
         if index.d != self.dim:
-            raise IndexFormatError(f"{self.path / VECTORS} has {index.d} dims, manifest says {self.dim}")
+            raise IndexFormatError(f"{file} has {index.d} dims, manifest says {self.dim}")
         return index
 
     def load_lexical(self) -> BM25Index:
-        """The BM25 arrays."""
-        with np.load(self.path / LEXICAL) as arrays:
-            return BM25Index.from_arrays({name: arrays[name] for name in arrays.files})
+        """The BM25 index of this generation."""
+        file = self.path / self.manifest["files"]["lexical"]
+        try:
+            with np.load(file) as arrays:
+                return BM25Index.from_arrays({name: arrays[name] for name in arrays.files})
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexFormatError(f"{file} is unreadable ({exc}); repair it with: souyi check --repair") from exc
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         with self._lock:
@@ -254,19 +590,79 @@ class IndexReader:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self._query(
-            "SELECT p.passage_id, d.name, d.title, p.paragraph, p.start, p.end, p.heading, p.text "
-            f"FROM passages p JOIN documents d USING (doc_id) WHERE p.passage_id IN ({marks})",
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d USING (doc_id) "
+            f"WHERE p.passage_id IN ({marks})",
             ids,
         )
-        return {row[0]: PassageRecord(*row) for row in rows}
+        return {row[0]: PassageRecord(*row[:8], json.loads(row[8])) for row in rows}
 
     def all_passages(self) -> list[PassageRecord]:
-        """Every passage, in id order (for rebuilding derived structures)."""
+        """Every passage of this generation, in id order."""
         rows = self._query(
-            "SELECT p.passage_id, d.name, d.title, p.paragraph, p.start, p.end, p.heading, p.text "
-            "FROM passages p JOIN documents d USING (doc_id) ORDER BY p.passage_id"
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d USING (doc_id) "
+            f"WHERE {_visible('p', self.generation)} ORDER BY p.passage_id"
         )
-        return [PassageRecord(*row) for row in rows]
+        return [PassageRecord(*row[:8], json.loads(row[8])) for row in rows]
+
+    def documents(self) -> dict[str, StoredDocument]:
+        """The documents of this generation, by name."""
+        with self._lock:
+            return _documents(self._conn, self.generation)
+
+    def filtered_ids(self, filters: dict[str, object]) -> np.ndarray:
+        """Sorted ids of the passages whose document matches every filter.
+
+        ``doc`` matches the document name (a string or a list of names),
+        ``title`` the title; any other key matches that metadata field.
+        """
+        clauses, params = [_visible("p", self.generation)], []
+        for key, wanted in filters.items():
+            values = list(wanted) if isinstance(wanted, (list, tuple, set)) else [wanted]
+            column = {"doc": "d.name", "title": "d.title"}.get(key)
+            if column is None:
+                column = "json_extract(d.meta, ?)"
+                params.append(f'$."{key}"')
+            marks = ",".join("?" * len(values))
+            clauses.append(f"CAST({column} AS TEXT) IN ({marks})")
+            params.extend(str(v) for v in values)
+        rows = self._query(
+            "SELECT p.passage_id FROM passages p JOIN documents d USING (doc_id) WHERE "
+            + " AND ".join(clauses)
+            + " ORDER BY p.passage_id",
+            params,
+        )
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def check(self) -> list[str]:
+        """Problems found when SQLite, FAISS and BM25 are compared (empty: healthy)."""
+        problems = []
+        with self._lock:
+            integrity = self._conn.execute("PRAGMA integrity_check").fetchone()[0]
+            stored = np.array(
+                [r[0] for r in self._conn.execute(
+                    f"SELECT passage_id FROM passages p WHERE {_visible('p', self.generation)} ORDER BY passage_id"
+                )],
+                dtype=np.int64,
+            )
+            counts = _counts(self._conn, self.generation)
+        if integrity != "ok":
+            problems.append(f"SQLite integrity check: {integrity}")
+        if counts != self.manifest["counts"]:
+            problems.append(f"manifest counts {self.manifest['counts']} but the database holds {counts}")
+        for name, loader, ids_of in (
+            ("FAISS", self.load_vectors, lambda ix: np.sort(faiss.vector_to_array(ix.id_map))),
+            ("BM25", self.load_lexical, lambda lex: lex.row_ids),
+        ):
+            try:
+                ids = ids_of(loader())
+            except IndexFormatError as exc:
+                problems.append(str(exc))
+                continue
+            if not np.array_equal(ids, stored):
+                missing, extra = np.setdiff1d(stored, ids), np.setdiff1d(ids, stored)
+                problems.append(f"{name} disagrees with the database: {len(missing)} passages missing, "
+                                f"{len(extra)} unknown")
+        return problems
 
     def close(self) -> None:
         """Close the database connection."""

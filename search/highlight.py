@@ -2,9 +2,11 @@
 
 Spans, not markup: the CLI paints them with ANSI colours, the web page builds
 ``<mark>`` elements around escaped text, and a better highlighter later needs
-no change in either.  Matching is done on the width- and case-folded text
-(:func:`indexer.analyze.normalize` keeps offsets), with the same analyzer the
-index uses, so what is highlighted is what the lexical side matched:
+no change in either.  Matching is done on the width-, case- and script-folded
+text (:func:`indexer.analyze.normalize` keeps offsets, and folds traditional
+Chinese to simplified character by character), with the same analyzer the
+index uses, so what is highlighted is what the lexical side matched -- a query
+in 繁體 lights up the 简体 passage and the reverse:
 
 * the query's jieba words, found anywhere in the passage (``简单`` lights up
   inside ``安装简单``); English words only as whole words;
@@ -19,7 +21,8 @@ from functools import lru_cache
 
 from indexer.analyze import BIGRAM_PREFIX, Analyzer, normalize
 
-_STOP_CHARS = frozenset("的了是在和与及或等也都就而之其这那有为以于把被对中上下个吗呢吧啊")
+# Folded like the terms they are compared with (為, 於, 這 in a query are 为, 于, 这 by then).
+_STOP_CHARS = frozenset(normalize("的了是在和与及或等也都就而之其这那有为以于把被对中上下个吗呢吧啊"))
 _STOP_WORDS = frozenset(
     "a an the of to in on at for by is are was were be been and or not with as from that this what which who "
     "whom whose when where why how did do does".split()

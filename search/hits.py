@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -13,7 +13,8 @@ class Hit:
     document; ``highlights`` are ``(start, end)`` offsets into ``text`` of the
     parts that match the query.  ``dense_rank``/``lexical_rank`` are the
     1-based ranks the passage had in each retriever's own list (``None`` when
-    that retriever did not rank it among its candidates).
+    that retriever did not rank it among its candidates).  ``meta`` holds the
+    document's metadata fields.
     """
 
     passage_id: int
@@ -29,6 +30,7 @@ class Hit:
     lexical_rank: int | None
     highlights: tuple[tuple[int, int], ...]
     heading: str = ""
+    meta: dict = field(default_factory=dict)  # the document's user fields (--meta, sidecar JSON)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict with stable keys (documented in the README)."""

@@ -1,12 +1,15 @@
-"""BM25 arrays, the analyzer and highlighting, without a model."""
+"""BM25 arrays, the analyzer (folding, user dictionary) and highlighting, without a model."""
 
+import hashlib
+import json
 import math
 
 import numpy as np
 import pytest
 
-from indexer.analyze import BIGRAM_PREFIX, default_analyzer, normalize
+from indexer.analyze import ANALYZER_VERSION, BIGRAM_PREFIX, Analyzer, default_analyzer, normalize
 from indexer.bm25 import BM25Index
+from indexer.errors import IndexFormatError
 from search.highlight import highlight_spans, query_terms
 
 
@@ -93,3 +96,91 @@ def test_highlight_skips_function_characters_but_not_a_lone_query(analyzer):
     text = "我的软件的服务"
     assert [text[s:e] for s, e in highlight_spans(query_terms("的软件", analyzer), text)] == ["软件"]
     assert [text[s:e] for s, e in highlight_spans(query_terms("的", analyzer), text)] == ["的", "的"]
+
+
+# --------------------------------------------------------------------------- traditional = simplified
+
+
+def test_traditional_folds_to_simplified_keeping_length():
+    assert normalize("臺灣資訊產業發展") == "台湾资讯产业发展"
+    assert normalize("軟體資訊服務業") == "软体资讯服务业"  # 1:1 characters; 軟體→软件 is a phrase, not folded
+    text = "ＡＢＣ軟體公司２００８年，發展「雲端」服務。"
+    assert len(normalize(text)) == len(text)
+    assert normalize(normalize(text)) == normalize(text)
+    assert normalize("鐘錶 乾燥 後來 著名 干净") == "钟表 干燥 后来 著名 干净"  # simplified text is left alone
+    assert normalize("软件信息服务业", fold_traditional=False) == "软件信息服务业"
+    assert normalize("軟體", fold_traditional=False) == "軟體"
+
+
+def test_traditional_and_simplified_tokens_overlap(analyzer):
+    assert analyzer.tokens("臺灣資訊產業") == analyzer.tokens("台湾资讯产业")
+    traditional, simplified = set(analyzer.tokens("軟體資訊服務業")), set(analyzer.tokens("软件信息服务业"))
+    assert {"服务", "服务业", BIGRAM_PREFIX + "服务", BIGRAM_PREFIX + "务业"} <= traditional & simplified
+
+
+def test_traditional_query_ranks_simplified_passage_and_back(analyzer):
+    passages = ["浙江省软件与信息服务业发展迅速。", "台湾的资讯产业与半导体制造。", "杭州西湖风景优美。"]
+    index = BM25Index.build([analyzer.tokens(p) for p in passages])
+    assert int(np.argmax(index.scores(analyzer.tokens("臺灣資訊產業")))) == 1
+    index = BM25Index.build([analyzer.tokens(p) for p in ["臺灣的資訊產業與半導體製造。", "杭州西湖風景優美。"]])
+    assert int(np.argmax(index.scores(analyzer.tokens("杭州西湖")))) == 1
+
+
+def test_highlight_traditional_query_on_simplified_passage_and_back(analyzer):
+    text = "2008年，台湾的资讯产业与半导体制造业增长较快。"
+    spans = highlight_spans(query_terms("臺灣資訊產業", analyzer), text)
+    assert [text[s:e] for s, e in spans] == ["台湾", "资讯产业"]
+    assert spans[0] == (text.index("台湾"), text.index("台湾") + 2)  # offsets in the original text
+    text = "２００８年，臺灣的資訊產業與半導體製造業增長較快。"
+    spans = highlight_spans(query_terms("台湾 半导体", analyzer), text)
+    assert [text[s:e] for s, e in spans] == ["臺灣", "半導體"]
+
+
+# --------------------------------------------------------------------------- user dictionary
+
+
+@pytest.fixture()
+def userdict(tmp_path):
+    path = tmp_path / "terms.txt"
+    path.write_text("云原生数据湖 20 n\nK8S集群\n雲端運算\n", encoding="utf-8")
+    return path
+
+
+def test_user_dictionary_makes_domain_terms_one_token(analyzer, userdict):
+    assert "云原生数据湖" not in analyzer.tokens("建设云原生数据湖平台")
+    custom = Analyzer(userdict)
+    assert "云原生数据湖" in custom.tokens("建设云原生数据湖平台")
+    assert "k8s集群" in custom.tokens("部署K8S集群")  # entries are normalised like the text
+    assert "云端运算" in custom.tokens("雲端運算服務") and "云端运算" in custom.tokens("云端运算服务")
+    assert "云原生数据湖" not in Analyzer().tokens("建设云原生数据湖平台")  # jieba's global dictionary untouched
+
+
+def test_config_records_folding_and_user_dictionary(analyzer, userdict, tmp_path):
+    plain = analyzer.config()
+    assert plain["version"] == ANALYZER_VERSION >= 2
+    assert plain["userdict"] is None
+    assert plain["fold"]["pairs"] > 4000 and len(plain["fold"]["sha256"]) == 64
+    custom = Analyzer(userdict).config()
+    assert custom["userdict"] == {"sha256": hashlib.sha256(userdict.read_bytes()).hexdigest(), "entries": 3}
+    other = tmp_path / "other.txt"
+    other.write_text("云原生数据湖 30 n\n", encoding="utf-8")
+    assert Analyzer(other).config()["userdict"]["sha256"] != custom["userdict"]["sha256"]
+    json.dumps(custom)  # goes into manifest.json as is
+
+
+def test_from_config_rebuilds_or_refuses(analyzer, userdict, tmp_path):
+    assert Analyzer.from_config(analyzer.config(), None) is analyzer  # the shared default
+    rebuilt = Analyzer.from_config(Analyzer(userdict).config(), userdict)
+    assert "云原生数据湖" in rebuilt.tokens("云原生数据湖")
+    other = tmp_path / "other.txt"
+    other.write_text("云原生数据湖 30 n\n", encoding="utf-8")
+    with pytest.raises(IndexFormatError, match="another user dictionary"):
+        Analyzer.from_config(Analyzer(userdict).config(), other)
+    with pytest.raises(IndexFormatError, match="none was given"):
+        Analyzer.from_config(Analyzer(userdict).config(), None)
+    with pytest.raises(IndexFormatError, match="without a user dictionary"):
+        Analyzer.from_config(analyzer.config(), userdict)
+    with pytest.raises(IndexFormatError, match="rebuild the index"):
+        Analyzer.from_config({**analyzer.config(), "version": 1}, None)
+    with pytest.raises(IndexFormatError, match="traditional/simplified table"):
+        Analyzer.from_config({**analyzer.config(), "fold": {"sha256": "0" * 64}}, None)

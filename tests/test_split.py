@@ -79,3 +79,20 @@ def test_trailing_or_consecutive_headings_are_kept_as_text():
 def test_empty_and_blank_documents():
     assert split_document("") == []
     assert split_document("\n \n\t\n") == []
+
+
+def test_a_very_short_paragraph_joins_its_neighbour_in_the_same_section():
+    text = "概况\n2007年，工作取得了新的进展。\n一、信息技术创新力度加大。搭建创新对接与合作平台，集聚和激活创新要素。"
+    chunks = split_document(text)
+    _check_offsets(text, chunks)
+    assert len(chunks) == 1
+    assert chunks[0].text.startswith("2007年") and chunks[0].text.endswith("创新要素。")
+    assert chunks[0].paragraph == 2 and chunks[0].heading == "概况"
+
+
+def test_sentence_without_any_punctuation_is_cut_by_size():
+    text = "软" * 500
+    chunks = split_document(text, max_size=150)
+    _check_offsets(text, chunks)
+    assert "".join(c.text for c in chunks) == text
+    assert all(len(c.text) <= 150 for c in chunks)

@@ -35,6 +35,7 @@ HIT_PROPERTIES: dict[str, dict[str, Any]] = {
         "items": {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2},
     },
     "heading": {"type": "string", "description": "The section heading above the passage, or an empty string."},
+    "meta": {"type": "object", "description": "The document's metadata fields (souyi add --meta, sidecar JSON)."},
 }
 
 
@@ -131,6 +132,7 @@ def openapi_spec() -> dict[str, Any]:
                         "model": {"type": "string", "description": "Embedding model that built the index."},
                         "dim": _INT,
                         "format_version": _INT,
+                        "generation": {**_INT, "description": "Committed batch being searched."},
                         "analyzer": {"type": "object", "description": "Tokenizer settings of the index."},
                     },
                     "required": ["status", "passages", "documents", "model", "dim", "format_version"],
