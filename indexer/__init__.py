@@ -2,26 +2,31 @@
 
 Public API::
 
-    from indexer import build_index
-    report = build_index(["reports/"], "my-index")
+    from indexer import add_documents, build_index, remove_documents
+    report = build_index(["reports/"], "my-index")        # fresh index
+    add_documents(["new-reports/"], "my-index")          # one atomic batch
+    remove_documents(["old.txt"], "my-index")
 """
 
-from .build import BuildReport, build_from_documents, build_index
+from .build import BuildReport, add_documents, build_from_documents, build_index, remove_documents
 from .embedding import DEFAULT_MODEL, Embedder, load_embedder
 from .errors import (
     BadQuery,
     DocumentError,
+    IndexBusy,
     IndexFormatError,
     IndexNotFound,
     ModelMismatch,
     ModelUnavailableError,
     SearchError,
 )
+from .manage import check_index, list_documents
 
 __all__ = [
     "DEFAULT_MODEL",
     "BadQuery",
     "BuildReport",
+    "IndexBusy",
     "DocumentError",
     "Embedder",
     "IndexFormatError",
@@ -29,7 +34,11 @@ __all__ = [
     "ModelMismatch",
     "ModelUnavailableError",
     "SearchError",
+    "add_documents",
     "build_from_documents",
+    "check_index",
+    "list_documents",
+    "remove_documents",
     "build_index",
     "load_embedder",
 ]

@@ -331,6 +331,17 @@ class IndexWriter:
         self._cleanup(new)
         return new
 
+    def repair(self) -> None:
+        """Rewrite this generation's FAISS and BM25 files from the vectors and terms in SQLite.
+
+        Fixes a damaged or lost ``vectors-*.faiss`` / ``lexical-*.npz``
+        without re-reading or re-embedding any document.
+        """
+        gen = self.generation
+        lexical = rebuild_lexical(self._conn, gen, self.manifest.get("bm25", {}))
+        self._save_generation(gen, rebuild_vectors(self._conn, gen, self._dim()), lexical)
+        self._write_manifest(gen, **_counts(self._conn, gen))
+
     def _dim(self) -> int:
         return int(self.manifest["model"]["dim"])
 
@@ -360,6 +371,9 @@ class IndexWriter:
                 index.remove_ids(np.array(gone, dtype=np.int64))
             if len(ids):
                 index.add_with_ids(vectors, ids)
+        self._save_generation(gen, index, lexical)
+
+    def _save_generation(self, gen: int, index: faiss.Index, lexical: BM25Index) -> None:
         _write_file(self.path / _vectors_file(gen), lambda p: faiss.write_index(index, str(p)))
         _write_file(self.path / _lexical_file(gen), lambda p: _save_npz(p, lexical.to_arrays()))
 

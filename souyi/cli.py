@@ -7,11 +7,20 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from indexer import DEFAULT_MODEL, build_index
-from indexer.errors import BadQuery, IndexFormatError, IndexNotFound, ModelMismatch, ModelUnavailableError, SearchError
+from indexer import DEFAULT_MODEL, add_documents, build_index, check_index, list_documents, remove_documents
+from indexer.errors import (
+    BadQuery,
+    IndexBusy,
+    IndexFormatError,
+    IndexNotFound,
+    ModelMismatch,
+    ModelUnavailableError,
+    SearchError,
+)
 from indexer.split import DEFAULT_PASSAGE_SIZE
 from search import MODES, Hit, Searcher
 from search.evaluate import evaluate, load_collection
@@ -20,13 +29,14 @@ from . import SAMPLE_DIR, __version__
 
 logger = logging.getLogger("souyi")
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INDEX, EXIT_MODEL = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INDEX, EXIT_MODEL, EXIT_BUSY = 0, 1, 2, 3, 4, 5
 _EXIT_CODES = (
     (BadQuery, EXIT_USAGE),
     (IndexNotFound, EXIT_INDEX),
     (IndexFormatError, EXIT_INDEX),
     (ModelMismatch, EXIT_MODEL),
     (ModelUnavailableError, EXIT_MODEL),
+    (IndexBusy, EXIT_BUSY),
 )
 
 
@@ -42,23 +52,51 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="souyi",
         description="搜义 souyi: semantic + full-text search over Chinese and English documents, offline.",
-        epilog="Exit codes: 0 ok, 1 error, 2 bad usage or query, 3 index missing or unreadable, 4 model problem.",
+        epilog="Exit codes: 0 ok, 1 error, 2 bad usage or query, 3 index missing or unreadable, 4 model problem, "
+        "5 index busy (another writer).",
     )
     parser.add_argument("--version", action="version", version=f"souyi {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     index_help = f"index directory (default: $SOUYI_INDEX or {default_index_dir()})"
 
-    p = sub.add_parser("index", help="build an index from .txt/.md files or folders",
-                       description="Build (or rebuild) an index from documents. Files are decoded from UTF-8, "
-                       "UTF-16 with BOM or GB18030/GBK; a file that cannot be decoded is refused and named.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)")
+    for name, summary, description in (
+        ("index", "build a fresh index from documents (replaces an existing one when complete)",
+         "Build (or rebuild) an index from documents. Each file's encoding is detected; a file that cannot "
+         "be read is refused and named, and the others are indexed (exit code 1 tells that some were refused)."),
+        ("add", "add or update documents in an index, in one atomic batch",
+         "Add files and folders to an index (created if missing). A changed file replaces its old passages; an "
+         "unchanged one is skipped without being read. The batch becomes visible whole, or not at all."),
+    ):
+        p = sub.add_parser(name, help=summary, description=description)
+        p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)")
+        p.add_argument("--index", type=Path, default=None, help=index_help)
+        p.add_argument("--include", action="append", default=[], metavar="GLOB",
+                       help="only names matching this glob (repeatable), e.g. '*.md' or '2008/*'")
+        p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip names matching this glob")
+        p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                       help="metadata field for every document of the batch (repeatable); a JSON object in "
+                       "FILE.meta.json beside a file adds fields to that file")
+        p.add_argument("--model", default=None,
+                       help=f"sentence-transformers model name or folder for a new index (default: {DEFAULT_MODEL})")
+        p.add_argument("--passage-size", type=int, default=DEFAULT_PASSAGE_SIZE,
+                       help="longest passage of a new index, in units of about one model token (default: %(default)s)")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("remove", help="remove documents from an index, in one atomic batch")
+    p.add_argument("docs", nargs="+", metavar="DOC", help="document names, as `souyi list` shows them")
     p.add_argument("--index", type=Path, default=None, help=index_help)
-    p.add_argument("--model", default=DEFAULT_MODEL,
-                   help="sentence-transformers model name or folder (default: %(default)s, built locally)")
-    p.add_argument("--passage-size", type=int, default=DEFAULT_PASSAGE_SIZE,
-                   help="longest passage, in units of about one model token (default: %(default)s)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("list", help="list the documents of an index")
+    p.add_argument("--index", type=Path, default=None, help=index_help)
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+
+    p = sub.add_parser("check", help="check that the database, vectors and BM25 index agree",
+                       description="Check the index: SQLite integrity, and that FAISS and BM25 hold exactly the "
+                       "stored passages. Exit code 1 when a problem is found.")
+    p.add_argument("--index", type=Path, default=None, help=index_help)
+    p.add_argument("--repair", action="store_true",
+                   help="rewrite damaged vector/BM25 files from the database (no re-reading, no re-embedding)")
 
     p = sub.add_parser("search", help="search an index", description="Print the best passages for a query.")
     p.add_argument("query", help="the question or keywords, in Chinese or English")
@@ -66,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10, help="number of passages (default: %(default)s)")
     p.add_argument("--offset", type=int, default=0, help="skip this many passages first (paging)")
     p.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default: %(default)s)")
+    p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="only documents whose name (doc=...), title or metadata field has this value; repeat a key "
+                   "for any of several values, different keys must all match")
     p.add_argument("--model", default=None, help="embedding model; must be the one that built the index")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
@@ -131,20 +172,68 @@ def _show_progress(args: argparse.Namespace) -> bool:
     return not getattr(args, "quiet", False) and sys.stderr.isatty()
 
 
+def _pairs(items: Sequence[str], option: str) -> dict[str, object]:
+    """``["k=v", "k=w", "x=y"]`` -> ``{"k": ["v", "w"], "x": "y"}``."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BadQuery(f"{option} takes KEY=VALUE, got {item!r}")
+        previous = out.get(key)
+        out[key] = value if previous is None else [*(previous if isinstance(previous, list) else [previous]), value]
+    return out
+
+
 def _cmd_index(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
-    report = build_index(args.paths, target, model=args.model, passage_size=args.passage_size,
-                         progress=_show_progress(args))
+    build = build_index if args.command == "index" else add_documents
+    report = build(args.paths, target, model=args.model, passage_size=args.passage_size,
+                   meta=_pairs(args.meta, "--meta"), include=args.include, exclude=args.exclude,
+                   progress=_show_progress(args))
     for message in report.refused:
         print(f"souyi: refused: {message}", file=sys.stderr)
-    print(f"indexed {report.documents} documents, {report.passages} passages into {target} "
-          f"in {report.seconds:.1f} s")
+    if args.command == "add":
+        print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}; ", end="")
+    print(f"{report.documents} documents, {report.passages} passages in {target} ({report.seconds:.1f} s)")
     return EXIT_ERROR if report.refused else EXIT_OK
+
+
+def _cmd_remove(args: argparse.Namespace) -> int:
+    target = args.index or default_index_dir()
+    report = remove_documents(args.docs, target)
+    print(f"removed {report.removed}; {report.documents} documents, {report.passages} passages in {target}")
+    return EXIT_OK
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    documents = list_documents(args.index or default_index_dir())
+    if args.json:
+        print(json.dumps([vars(d) for d in documents], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"{'passages':>8}  {'indexed':<19}  document")
+    for doc in documents:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(doc.indexed_at))
+        extra = f"  {json.dumps(doc.meta, ensure_ascii=False)}" if doc.meta else ""
+        print(f"{doc.passages:>8}  {when:<19}  {doc.name}  ({doc.title}){extra}")
+    print(f"{len(documents)} documents")
+    return EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    target = args.index or default_index_dir()
+    problems = check_index(target, repair=args.repair)
+    for problem in problems:
+        print(f"souyi: problem: {problem}", file=sys.stderr)
+    if problems and not args.repair:
+        print(f"souyi: try: souyi check --repair --index {target}", file=sys.stderr)
+    print("ok" if not problems else f"{len(problems)} problem(s)")
+    return EXIT_ERROR if problems else EXIT_OK
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
     searcher = Searcher.open(args.index or default_index_dir(), args.model)
-    hits = searcher.search(args.query, k=args.k, mode=args.mode, offset=args.offset)
+    hits = searcher.search(args.query, k=args.k, mode=args.mode, offset=args.offset,
+                           filters=_pairs(args.filter, "--filter"))
     if args.json:
         payload = {"query": args.query, "mode": args.mode, "k": args.k, "offset": args.offset,
                    "hits": [hit.to_dict() for hit in hits]}
@@ -162,7 +251,8 @@ def _format_hit(hit: Hit, color: bool) -> str:
     head = f"{hit.rank:>3}. [{hit.score:.4f}] {hit.doc_id} ¶{hit.paragraph}"
     if hit.heading:
         head += f" · {hit.heading}"
-    return f"{head}\n     {paint(hit.text, hit.highlights, color)}\n"
+    body = paint(hit.text, hit.highlights, color).replace("\n", "\n     ")
+    return f"{head}\n     {body}\n"
 
 
 def paint(text: str, spans: Sequence[tuple[int, int]], color: bool) -> str:
@@ -234,4 +324,14 @@ def ensure_sample_index(target: Path, progress: bool = False) -> None:
     build_index([SAMPLE_DIR], target, progress=progress)
 
 
-_COMMANDS = {"index": _cmd_index, "search": _cmd_search, "eval": _cmd_eval, "demo": _cmd_demo, "serve": _cmd_serve}
+_COMMANDS = {
+    "index": _cmd_index,
+    "add": _cmd_index,
+    "remove": _cmd_remove,
+    "list": _cmd_list,
+    "check": _cmd_check,
+    "search": _cmd_search,
+    "eval": _cmd_eval,
+    "demo": _cmd_demo,
+    "serve": _cmd_serve,
+}
