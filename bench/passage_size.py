@@ -22,7 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("collections", nargs="+", type=Path)
     parser.add_argument("--sizes", nargs="+", type=int, default=[100, 150, 250, 400])
-    parser.add_argument("--json", type=Path, help="also write all results here")
+    parser.add_argument("--json", type=Path, help="merge the results into this file (one row per set and size)")
     args = parser.parse_args()
     rows = []
     for path in args.collections:
@@ -38,7 +38,11 @@ def main() -> None:
         print(f"{row['collection']:<16}{row['passage_size']:>6}{row['n_passages']:>10}"
               f"{row['dense']:>8.4f}{row['hybrid']:>8.4f}")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        old = json.loads(args.json.read_text(encoding="utf-8")) if args.json.is_file() else []
+        fresh = {(r["collection"], r["passage_size"]) for r in rows}
+        merged = [r for r in old if (r["collection"], r["passage_size"]) not in fresh] + rows
+        merged.sort(key=lambda r: (r["collection"], r["passage_size"]))
+        args.json.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

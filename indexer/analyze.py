@@ -14,7 +14,8 @@ Text is normalised character by character, so that offsets in the normalised
 text are offsets in the original (highlighting needs that):
 
 1. NFKC when it maps one character to one (full-width to half-width, CJK
-   compatibility ideographs to the unified ones), then lower case;
+   compatibility ideographs and Kangxi radicals to the unified ideographs,
+   and the other CJK radicals through :data:`RADICALS`), then lower case;
 2. **traditional to simplified Chinese**, with OpenCC's character table
    ``TSCharacters`` (read at import from the data file of the pure-Python
    package ``opencc-python-reimplemented``), keeping the first candidate of
@@ -41,6 +42,7 @@ import logging
 import threading
 import unicodedata
 from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import jieba
@@ -96,6 +98,23 @@ def _load_t2s() -> tuple[dict[str, str], str]:
 
 T2S, _T2S_SHA256 = _load_t2s()
 
+# CJK radical supplement characters and the ideograph each one stands for (Kangxi radicals,
+# U+2F00-U+2FD5, fold by NFKC; these do not).  PDFs set in Noto/Source Han fonts often map
+# the shared glyph back to the radical (⻓ for 长, ⻔ for 门).  Read from Noto Serif CJK's cmap,
+# where each pair shares one glyph; it agrees with Unicode's EquivalentUnifiedIdeograph.txt.
+_RADICAL_PAIRS = (
+    "⺂乛⺃乚⺅亻⺇𠘨⺉刂⺋㔾⺍𭕄⺎兀⺏尣⺐尢⺒巳⺓幺⺔彑⺕彐⺖忄⺘扌⺙攵⺛旡⺞歺⺟母⺠民⺡氵⺣灬⺤爫⺦丬⺨犭⺩𤣩⺫罒⺭礻"
+    "⺮𥫗⺯糹⺰纟⺱罓⺲罒⺳㓁⺹耂⺺肀⺽𦥑⺾艹⺿艹⻁虎⻂衤⻃覀⻄西⻅见⻆角⻇𧢲⻈讠⻉贝⻊𧾷⻋车⻌辶⻍辶⻎辶⻐钅⻑長⻒镸"
+    "⻓长⻔门⻕𨸏⻖阝⻘青⻙韦⻚页⻛风⻜飞⻝食⻞𩙿⻟飠⻠饣⻡𩠐⻢马⻣骨⻤鬼⻥鱼⻦鸟⻧卤⻨麦⻩黄⻪黾⻫斉⻬齐⻭歯⻮齿⻯竜⻰龙"
+    "⻱龜⻲亀⻳龟"
+)
+RADICALS = {_RADICAL_PAIRS[i]: _RADICAL_PAIRS[i + 1] for i in range(0, len(_RADICAL_PAIRS), 2)}
+#: ``str.translate`` table from every CJK radical (Kangxi and supplement) to its ideograph.
+RADICAL_TABLE = {
+    **{code: unicodedata.normalize("NFKC", chr(code)) for code in range(0x2F00, 0x2FD6)},
+    **{ord(radical): ideograph for radical, ideograph in RADICALS.items()},
+}
+
 
 def _is_cjk(ch: str) -> bool:
     code = ord(ch)
@@ -120,6 +139,7 @@ class _FoldTable(dict):
         folded = unicodedata.normalize("NFKC", ch).lower()
         out = folded if len(folded) == 1 else ch
         if self._traditional:
+            out = RADICALS.get(out, out)
             out = T2S.get(out, out)
         self[code] = ord(out)
         return self[code]
@@ -143,8 +163,6 @@ def normalize(text: str, *, fold_traditional: bool = True) -> str:
 def fold_config() -> dict:
     """How :func:`normalize` folds scripts; part of :meth:`Analyzer.config`."""
     try:
-        from importlib.metadata import PackageNotFoundError, version
-
         source = f"{T2S_PACKAGE} {version(T2S_PACKAGE)}"
     except PackageNotFoundError:  # the data file is there, the metadata not (e.g. vendored)
         source = T2S_PACKAGE
@@ -170,15 +188,9 @@ class UserDict:
         except UnicodeDecodeError as exc:
             raise DocumentError(f"{self.path}: a jieba user dictionary must be UTF-8 text") from exc
         self.sha256 = hashlib.sha256(data).hexdigest()
-        # The words are normalised like the text they must match (case, width,
-        # traditional script); a frequency or tag after them is kept as written.
-        self.lines: list[str] = []
-        for line in text.splitlines():
-            line = line.strip()
-            if not line:
-                continue
-            word, sep, rest = line.partition(" ")
-            self.lines.append(normalize(word) + sep + rest)
+        # Entries are normalised like the text they must match (case, width,
+        # traditional script); jieba's frequencies and (lower-case) tags are unaffected.
+        self.lines = [normalize(line.strip()) for line in text.splitlines() if line.strip()]
 
     def config(self) -> dict:
         return {"sha256": self.sha256, "entries": len(self.lines)}

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .analyze import Analyzer, default_analyzer
-from .documents import SourceFile, find_sources, read_document
+from .documents import SUPPORTED_SUFFIXES, SourceFile, find_sources, read_document
 from .embedding import Embedder, load_embedder
 from .errors import DocumentError
 from .split import ASCII_UNIT, DEFAULT_PASSAGE_SIZE, split_document
@@ -65,12 +65,16 @@ def build_index(
     model: str | None = None,
     embedder: Embedder | None = None,
     passage_size: int = DEFAULT_PASSAGE_SIZE,
+    userdict: str | Path | None = None,
     meta: dict | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     progress: bool = False,
 ) -> BuildReport:
     """Index the files at ``paths`` (files or folders) into a fresh index at ``index_path``.
+
+    ``userdict`` is a jieba user dictionary of domain terms; it is copied
+    into the index so that queries are tokenized with it too.
 
     A file that cannot be read or decoded is left out and reported in
     :attr:`BuildReport.refused`; if no file could be read, nothing is written
@@ -80,9 +84,11 @@ def build_index(
     refused: list[str] = []
     documents = _read(_select(find_sources(paths), include, exclude), {}, meta or {}, refused)
     if not documents:
-        raise DocumentError("no document could be indexed" + (f": {refused[0]}" if refused else " (no files found)"))
+        reason = refused[0] if refused else f"no {', '.join(SUPPORTED_SUFFIXES)} files found"
+        raise DocumentError(f"no document could be indexed: {reason}")
     report = build_from_documents(
-        documents, index_path, model=model, embedder=embedder, passage_size=passage_size, progress=progress
+        documents, index_path, model=model, embedder=embedder, passage_size=passage_size, userdict=userdict,
+        progress=progress,
     )
     return dataclasses.replace(report, refused=tuple(refused))
 
@@ -94,17 +100,19 @@ def build_from_documents(
     model: str | None = None,
     embedder: Embedder | None = None,
     passage_size: int = DEFAULT_PASSAGE_SIZE,
+    userdict: str | Path | None = None,
     progress: bool = False,
 ) -> BuildReport:
     """Index documents that are already in memory into a fresh index (``souyi eval`` uses it)."""
     started = time.perf_counter()
     target = Path(index_path)
     embedder = embedder or load_embedder(model)
-    analyzer = default_analyzer()
+    analyzer = Analyzer(userdict) if userdict else default_analyzer()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     try:
-        with IndexWriter(staging, create=_new_manifest(embedder, analyzer, passage_size)) as writer:
+        create = _new_manifest(embedder, analyzer, passage_size)
+        with IndexWriter(staging, create=create, userdict=Path(userdict) if userdict else None) as writer:
             _stage(writer, documents, embedder, analyzer, passage_size, progress)
             generation = writer.commit()
             counts = writer.manifest["counts"]
@@ -127,6 +135,7 @@ def add_documents(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     passage_size: int = DEFAULT_PASSAGE_SIZE,
+    userdict: str | Path | None = None,
     lock_timeout: float = 10.0,
     progress: bool = False,
 ) -> BuildReport:
@@ -135,8 +144,8 @@ def add_documents(
     A document already indexed under the same name is replaced when its
     content changed and skipped when it did not (same size and mtime: not
     even read; same SHA-256: not re-embedded).  The index is created if it
-    does not exist (with ``model`` and ``passage_size``); an existing index
-    keeps its own model and passage size.
+    does not exist (with ``model``, ``passage_size`` and ``userdict``); an
+    existing index keeps its own model, passage size and user dictionary.
     """
     started = time.perf_counter()
     target = Path(index_path)
@@ -144,16 +153,18 @@ def add_documents(
     create = None
     if not (target / "manifest.json").is_file():
         embedder = embedder or load_embedder(model)
-        create = _new_manifest(embedder, default_analyzer(), passage_size)
-    with IndexWriter(target, create=create, lock_timeout=lock_timeout) as writer:
+        create = _new_manifest(embedder, Analyzer(userdict) if userdict else default_analyzer(), passage_size)
+    with IndexWriter(target, create=create, userdict=Path(userdict) if userdict else None,
+                     lock_timeout=lock_timeout) as writer:
         if embedder is None:
             embedder = load_embedder(model or writer.manifest["model"]["id"])
         writer.check_model(embedder.model_id, embedder.dim)
+        analyzer = Analyzer.from_config(writer.manifest["analyzer"], writer.userdict())
         size = int(writer.manifest["split"]["passage_size"])
         known = writer.documents()
         refused: list[str] = []
         documents = _read(sources, known, meta or {}, refused)
-        _stage(writer, documents, embedder, default_analyzer(), size, progress)
+        _stage(writer, documents, embedder, analyzer, size, progress)
         generation = writer.commit()
         counts = writer.manifest["counts"]
     updated = sum(doc.name in known for doc in documents)

@@ -14,7 +14,10 @@ binary wheel) and already what the Python world uses for the job:
 * HTML: the standard library's ``html.parser`` -- tolerant of broken markup,
   decodes every entity, and needs no package at all;
 * PDF: ``pypdf`` (pure Python, no dependencies) reads the text layer page by
-  page; scanned PDFs have none and are refused with a message saying so;
+  page; wrapped lines are joined back into paragraphs (:func:`reflow`), page
+  numbers dropped, and CJK radicals that fonts put in the text layer instead
+  of the ideograph (⼀ for 一, ⻓ for 长) replaced; scanned PDFs have no text
+  layer and are refused with a message saying so;
 * .docx: ``python-docx`` (pure Python over ``lxml``), after a size check of the
   zip archive so that a zip bomb is refused before anything is inflated.
 
@@ -34,6 +37,7 @@ from html.parser import HTMLParser
 from types import ModuleType
 from typing import NamedTuple
 
+from .analyze import RADICAL_TABLE
 from .decode import decode_bytes
 from .errors import DocumentError
 
@@ -93,6 +97,8 @@ _SKIP_TAGS = frozenset(
     "script style noscript template svg math iframe object canvas nav aside footer select button".split()
 )
 _SKIP_ROLES = frozenset({"navigation", "menu", "menubar", "contentinfo", "search"})
+# Elements that a start tag of the same name closes (HTML's optional end tags).
+_UNNESTED_TAGS = frozenset("p li dt dd tr td th option".split())
 _VOID_TAGS = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
@@ -129,6 +135,8 @@ class _HTMLText(HTMLParser):
             self.current = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.skip == [tag] and tag in _UNNESTED_TAGS:
+            self.skip.pop()  # <p hidden>a<p>b: the second <p> closes the hidden one
         if self.skip:
             if tag == self.skip[-1] or (tag in _SKIP_TAGS and tag not in _VOID_TAGS):
                 self.skip.append(tag)
@@ -286,7 +294,8 @@ def extract_pdf(data: bytes, name: str) -> Extracted:
         paragraphs: list[str] = []
         size, column = 0, 0.0
         for page in reader.pages:  # one page at a time; only its text is kept
-            found, column = reflow((page.extract_text() or "").split("\n"), column)
+            page_text = (page.extract_text() or "").translate(RADICAL_TABLE)  # ⼀ ⻓ → 一 长
+            found, column = reflow(page_text.split("\n"), column)
             for paragraph in found:
                 paragraphs.append(paragraph)
                 size += len(paragraph) + 1

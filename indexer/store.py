@@ -228,7 +228,16 @@ class IndexWriter:
     also rolls back the rows of a batch that crashed before its commit.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, create: dict | None = None, lock_timeout: float = 10.0):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: dict | None = None,
+        userdict: Path | None = None,
+        lock_timeout: float = 10.0,
+    ) -> None:
+        """Open the index at ``path`` for writing; ``create`` (the model/analyzer part of a
+        manifest) makes a new one, with ``userdict`` copied in as its jieba user dictionary."""
         self.path = Path(path)
         if create is not None:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -237,6 +246,8 @@ class IndexWriter:
         self._lock_fd = _acquire_lock(self.path / LOCK, lock_timeout)
         try:
             if create is not None and not (self.path / MANIFEST).exists():
+                if userdict is not None:
+                    _write_file(self.path / USERDICT, lambda p: shutil.copyfile(userdict, p))
                 self._conn = _connect(self.path, readonly=False)
                 self._conn.executescript(_SCHEMA)
                 self.manifest = dict(create, format=FORMAT_NAME, format_version=FORMAT_VERSION, generation=0)
@@ -259,6 +270,10 @@ class IndexWriter:
     def check_model(self, model_id: str, dim: int) -> None:
         """Raise :class:`ModelMismatch` unless the index was built by this model."""
         _check_model(self.path, self.manifest, model_id, dim)
+
+    def userdict(self) -> Path | None:
+        """The index's jieba user dictionary, if it has one."""
+        return _userdict(self.path)
 
     def documents(self) -> dict[str, StoredDocument]:
         """The documents of the committed generation, by name."""
@@ -456,6 +471,11 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
         np.savez(fh, **arrays)
 
 
+def _userdict(index: Path) -> Path | None:
+    path = index / USERDICT
+    return path if path.is_file() else None
+
+
 def _check_model(path: Path, manifest: dict, model_id: str, dim: int) -> None:
     built_id, built_dim = manifest["model"]["id"], int(manifest["model"]["dim"])
     if model_id != built_id or dim != built_dim:
@@ -570,8 +590,7 @@ class IndexReader:
 
     def userdict(self) -> Path | None:
         """The index's jieba user dictionary, if it has one."""
-        path = self.path / USERDICT
-        return path if path.is_file() else None
+        return _userdict(self.path)
 
     def load_vectors(self) -> faiss.Index:
         """The FAISS index of this generation."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from indexer.analyze import Analyzer, default_analyzer
+from indexer.analyze import Analyzer
 from indexer.bm25 import BM25Index
 from indexer.embedding import Embedder, load_embedder
 from indexer.errors import BadQuery
@@ -35,12 +35,19 @@ class _Generation:
     reader: IndexReader
     vectors: faiss.Index
     lexical: BM25Index
+    analyzer: Analyzer
     stamp: object
 
     @classmethod
-    def load(cls, reader: IndexReader) -> _Generation:
+    def load(cls, reader: IndexReader, previous: _Generation | None = None) -> _Generation:
+        """Load ``reader``'s generation; the analyzer is kept if its configuration did not change."""
         stamp = reader.stamp()
-        return cls(reader, reader.load_vectors(), reader.load_lexical(), stamp)
+        config = reader.manifest["analyzer"]
+        if previous is not None and previous.reader.manifest["analyzer"] == config:
+            analyzer = previous.analyzer
+        else:
+            analyzer = Analyzer.from_config(config, reader.userdict())
+        return cls(reader, reader.load_vectors(), reader.load_lexical(), analyzer, stamp)
 
 
 @dataclass(frozen=True)
@@ -61,10 +68,9 @@ class Searcher:
     then moves to it, so results always come from the last committed state.
     """
 
-    def __init__(self, reader: IndexReader, embedder: Embedder, analyzer: Analyzer) -> None:
+    def __init__(self, reader: IndexReader, embedder: Embedder) -> None:
         reader.check_model(embedder.model_id, embedder.dim)
         self.embedder = embedder
-        self._analyzer = analyzer
         self._generation = _Generation.load(reader)
         self._refresh_lock = threading.Lock()
 
@@ -82,7 +88,7 @@ class Searcher:
             embedder = load_embedder(model or reader.model_id)
         else:
             embedder = model
-        return cls(reader, embedder, default_analyzer())
+        return cls(reader, embedder)
 
     @property
     def size(self) -> int:
@@ -100,7 +106,7 @@ class Searcher:
                 return False
             reader = IndexReader.open(current.reader.path)
             reader.check_model(self.embedder.model_id, self.embedder.dim)
-            self._generation = _Generation.load(reader)
+            self._generation = _Generation.load(reader, current)
             logger.info("now searching generation %d of %s", reader.generation, reader.path)
             return True  # the old reader is left to the garbage collector: other threads may still use it
 
@@ -171,7 +177,7 @@ class Searcher:
         if vector is not None:
             dense_ids, dense_scores = _dense(gen.vectors, vector, n_candidates, allowed)
         if mode != "dense":
-            terms = self._analyzer.tokens(query)
+            terms = gen.analyzer.tokens(query)
             lexical_all = gen.lexical.scores(terms)
             if allowed is not None:
                 lexical_all[~np.isin(gen.lexical.row_ids, allowed)] = 0.0
@@ -197,7 +203,7 @@ class Searcher:
     def _hits(self, gen: _Generation, query: str, ranked: _Ranked, offset: int, depth: int) -> list[Hit]:
         ids = [int(p) for p in ranked.ids[offset:depth]]
         records = gen.reader.passages(ids)
-        terms = query_terms(query, self._analyzer)
+        terms = query_terms(query, gen.analyzer)
         hits = []
         for position, pid in enumerate(ids):
             rec = records.get(pid)

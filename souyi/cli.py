@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"sentence-transformers model name or folder for a new index (default: {DEFAULT_MODEL})")
         p.add_argument("--passage-size", type=int, default=DEFAULT_PASSAGE_SIZE,
                        help="longest passage of a new index, in units of about one model token (default: %(default)s)")
+        p.add_argument("--userdict", type=Path, default=None, metavar="FILE",
+                       help="jieba user dictionary of domain terms for a new index (one 'word [freq] [tag]' a line); "
+                       "kept in the index so queries are cut the same way")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("remove", help="remove documents from an index, in one atomic batch")
@@ -187,7 +190,7 @@ def _pairs(items: Sequence[str], option: str) -> dict[str, object]:
 def _cmd_index(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
     build = build_index if args.command == "index" else add_documents
-    report = build(args.paths, target, model=args.model, passage_size=args.passage_size,
+    report = build(args.paths, target, model=args.model, passage_size=args.passage_size, userdict=args.userdict,
                    meta=_pairs(args.meta, "--meta"), include=args.include, exclude=args.exclude,
                    progress=_show_progress(args))
     for message in report.refused:

@@ -209,3 +209,21 @@ def test_bm25_update_equals_rebuild():
         np.testing.assert_allclose(stepwise.scores(query), full.scores(query), rtol=1e-6)
     with pytest.raises(ValueError):
         full.updated([], [2], [["x"]])  # ids must grow
+
+
+def test_a_user_dictionary_travels_with_the_index(tmp_path, embedder):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    write(docs, {"cloud.txt": "杭州企业建设云原生数据湖平台，支撑政务数据共享。", "tea.txt": DOCS["tea.txt"]})
+    userdict = tmp_path / "terms.txt"
+    userdict.write_text("云原生数据湖 10 n\n", encoding="utf-8")
+    build_index([docs], tmp_path / "index", embedder=embedder, userdict=userdict)
+    userdict.unlink()  # the index keeps its own copy
+    searcher = Searcher.open(tmp_path / "index", embedder)
+    hits = searcher.search("云原生数据湖", k=2, mode="lexical")
+    assert hits[0].doc_id == "cloud.txt"
+    assert (hits[0].text[hits[0].highlights[0][0]:hits[0].highlights[0][1]]).startswith("云原生数据湖")
+    assert searcher.info()["analyzer"]["userdict"]["entries"] == 1
+    write(docs, {"more.txt": "云原生数据湖的安全治理。"})
+    assert add_documents([docs], tmp_path / "index", embedder=embedder).added == 1  # same dictionary reused
+    assert {h.doc_id for h in searcher.search("云原生数据湖", k=5, mode="lexical")} == {"cloud.txt", "more.txt"}

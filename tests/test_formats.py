@@ -26,7 +26,7 @@ PAGE = """<!DOCTYPE html>
 <p>Hello <b>world</b>, this is
 English &amp; more.</p>
 <table><tr><th>项目</th><th>金额</th></tr><tr><td>软件</td><td>100</td></tr></table>
-<div hidden>隐藏的文字</div><pre>第一行
+<div hidden>隐藏的文字</div><p hidden>隐藏段落<p>可见段落<pre>第一行
 第二行</pre><p>甲<br>乙<br/>丙</p></div>
 <aside>相关链接</aside><footer>版权所有 2008</footer><noscript>请启用脚本</noscript>
 <svg><text>图中文字</text></svg>
@@ -45,7 +45,7 @@ def test_html_honours_meta_charset_and_takes_the_title(page):
 
 def test_html_drops_scripts_styles_navigation_and_hidden_text(page):
     dropped = ("脚本内容", "样式", "color", "首页", "新闻中心", "导航条", "隐藏的文字", "相关链接", "版权所有")
-    for noise in (*dropped, "请启用", "图中文字"):
+    for noise in (*dropped, "请启用", "图中文字", "隐藏段落"):
         assert noise not in page.text
 
 
@@ -57,6 +57,7 @@ def test_html_blocks_become_lines_and_headings_are_marked(page):
         "Hello world, this is English & more.",
         "项目 金额",
         "软件 100",
+        "可见段落",
         "第一行",
         "第二行",
         "甲",
@@ -174,6 +175,13 @@ def test_pdf_without_title_metadata_has_none_and_ascii_pdf_works():
     found = extract_pdf(make_pdf([["Annual Report", "Revenue grew by 20 percent."]]), "plain.pdf")
     assert found.title is None
     assert found.text == "Annual Report\nRevenue grew by 20 percent."
+
+
+def test_pdf_radicals_in_the_text_layer_become_ideographs():
+    # Noto/Source Han fonts share a glyph between 一 and the Kangxi radical ⼀ (长 and ⻓), and
+    # PDF producers often write the radical into the text layer.
+    found = extract_pdf(make_pdf([["⼆〇〇⼋年增⻓百分之⼆⼗，收⼊⽐上年⾼。"]]), "noto.pdf")
+    assert found.text == "二〇〇八年增长百分之二十，收入比上年高。"
 
 
 def test_pdf_of_many_pages():

@@ -108,6 +108,7 @@ def test_traditional_folds_to_simplified_keeping_length():
     assert len(normalize(text)) == len(text)
     assert normalize(normalize(text)) == normalize(text)
     assert normalize("鐘錶 乾燥 後來 著名 干净") == "钟表 干燥 后来 著名 干净"  # simplified text is left alone
+    assert normalize("⼀⻓⻔") == "一长门"  # CJK radicals (from PDF text layers) are their ideographs
     assert normalize("软件信息服务业", fold_traditional=False) == "软件信息服务业"
     assert normalize("軟體", fold_traditional=False) == "軟體"
 
