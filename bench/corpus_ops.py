@@ -4,7 +4,8 @@
 
 The corpus is made from the eval collections' paragraphs: each paragraph is
 cut in two halves at a sentence end and each half becomes one .txt file, in
-one folder per collection (cmrc2018_dev and xquad_zh-zh: 2,176 documents).
+one folder per collection (cmrc2018_dev and xquad_zh-zh: 2,168 documents;
+a paragraph of one sentence gives one file).
 Every operation runs through the same API as ``souyi index/add/remove``; the
 model is loaded once, before the clock starts, as in a long-running process.
 """

@@ -14,7 +14,7 @@ import numpy as np
 from indexer.analyze import Analyzer
 from indexer.bm25 import BM25Index
 from indexer.embedding import Embedder, load_embedder
-from indexer.errors import BadQuery
+from indexer.errors import BadQuery, IndexFormatError
 from indexer.store import IndexReader
 
 from . import fusion
@@ -104,9 +104,16 @@ class Searcher:
             current = self._generation
             if current.reader.stamp() == current.stamp:
                 return False
-            reader = IndexReader.open(current.reader.path)
-            reader.check_model(self.embedder.model_id, self.embedder.dim)
-            self._generation = _Generation.load(reader, current)
+            for attempt in range(3):
+                reader = IndexReader.open(current.reader.path)
+                reader.check_model(self.embedder.model_id, self.embedder.dim)
+                try:
+                    self._generation = _Generation.load(reader, current)
+                    break
+                except IndexFormatError:  # two commits in quick succession removed its files: read anew
+                    reader.close()
+                    if attempt == 2:
+                        raise
             logger.info("now searching generation %d of %s", reader.generation, reader.path)
             return True  # the old reader is left to the garbage collector: other threads may still use it
 
