@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from indexer.errors import BadQuery
 
@@ -47,3 +48,25 @@ def check_mode(mode: object) -> str:
     if mode not in MODES:
         raise BadQuery(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     return str(mode)
+
+
+#: Most filter conditions one search may carry.
+MAX_FILTERS = 20
+
+
+def parse_filters(items: Sequence[str], separator: str = "=") -> dict[str, object]:
+    """``["k=v", "k=w", "x=y"]`` -> ``{"k": ["v", "w"], "x": "y"}`` (a repeated key means any of).
+
+    The CLI writes ``KEY=VALUE``; URLs use ``KEY:VALUE``.  Raises :class:`BadQuery`.
+    """
+    if len(items) > MAX_FILTERS:
+        raise BadQuery(f"at most {MAX_FILTERS} filters, got {len(items)}")
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition(separator)
+        if not sep or not key.strip():
+            raise BadQuery(f"a filter is KEY{separator}VALUE, got {item[:80]!r}")
+        key = key.strip()
+        previous = out.get(key)
+        out[key] = value if previous is None else [*(previous if isinstance(previous, list) else [previous]), value]
+    return out

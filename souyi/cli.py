@@ -24,6 +24,7 @@ from indexer.errors import (
 from indexer.split import DEFAULT_PASSAGE_SIZE
 from search import MODES, Hit, Searcher
 from search.evaluate import evaluate, load_collection
+from search.query import parse_filters
 
 from . import SAMPLE_DIR, __version__
 
@@ -175,23 +176,11 @@ def _show_progress(args: argparse.Namespace) -> bool:
     return not getattr(args, "quiet", False) and sys.stderr.isatty()
 
 
-def _pairs(items: Sequence[str], option: str) -> dict[str, object]:
-    """``["k=v", "k=w", "x=y"]`` -> ``{"k": ["v", "w"], "x": "y"}``."""
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise BadQuery(f"{option} takes KEY=VALUE, got {item!r}")
-        previous = out.get(key)
-        out[key] = value if previous is None else [*(previous if isinstance(previous, list) else [previous]), value]
-    return out
-
-
 def _cmd_index(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
     build = build_index if args.command == "index" else add_documents
     report = build(args.paths, target, model=args.model, passage_size=args.passage_size, userdict=args.userdict,
-                   meta=_pairs(args.meta, "--meta"), include=args.include, exclude=args.exclude,
+                   meta=parse_filters(args.meta), include=args.include, exclude=args.exclude,
                    progress=_show_progress(args))
     for message in report.refused:
         print(f"souyi: refused: {message}", file=sys.stderr)
@@ -236,7 +225,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_search(args: argparse.Namespace) -> int:
     searcher = Searcher.open(args.index or default_index_dir(), args.model)
     hits = searcher.search(args.query, k=args.k, mode=args.mode, offset=args.offset,
-                           filters=_pairs(args.filter, "--filter"))
+                           filters=parse_filters(args.filter))
     if args.json:
         payload = {"query": args.query, "mode": args.mode, "k": args.k, "offset": args.offset,
                    "hits": [hit.to_dict() for hit in hits]}

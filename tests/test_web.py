@@ -163,6 +163,15 @@ def test_api_modes_and_their_interface_names(client, searcher, mode, canonical):
     assert body["hits"] == [hit.to_dict() for hit in searcher.search("软件服务外包", k=4, mode=canonical)]
 
 
+def test_api_filters(client, searcher):
+    doc = searcher.search("软件", k=1)[0].doc_id
+    body = client.get("/api/search", query_string={"q": "软件", "k": 3, "filter": f"doc:{doc}"}).get_json()
+    assert body["filters"] == {"doc": doc} and body["count"] == 3
+    assert body["hits"] == [h.to_dict() for h in searcher.search("软件", k=3, filters={"doc": doc})]
+    none = client.get("/api/search", query_string={"q": "软件", "filter": ["doc:nothing.txt", "year:1999"]})
+    assert none.status_code == 200 and none.get_json()["hits"] == []
+
+
 def test_api_paging(client):
     full = client.get("/api/search", query_string={"q": "信息产业", "k": 8}).get_json()["hits"]
     page = client.get("/api/search", query_string={"q": "信息产业", "k": 4, "offset": 4}).get_json()
@@ -190,6 +199,9 @@ def test_api_paging(client):
         ({"q": "软件", "offset": "abc"}, "offset must be a whole number"),
         ({"q": "软件", "k": "10", "offset": str(MAX_DEPTH - 5)}, f"offset + k must be at most {MAX_DEPTH}"),
         ({"q": "软件", "mode": "fuzzy"}, "mode must be one of"),
+        ({"q": "软件", "filter": "no-separator"}, "KEY:VALUE"),
+        ({"q": "软件", "filter": ":value"}, "KEY:VALUE"),
+        ({"q": "软件", "filter": [f"k{i}:v" for i in range(21)]}, "at most 20 filters"),
     ],
 )
 def test_api_bad_parameters_are_400_json(client, params, words):

@@ -11,6 +11,7 @@ import time
 from flask import Blueprint, Response, jsonify, request
 
 from search import MAX_DEPTH
+from search.query import parse_filters
 
 from .engine import current_engine
 from .openapi import openapi_spec
@@ -23,7 +24,7 @@ DEFAULT_K = 10
 
 @bp.get("/search")
 def search() -> Response:
-    """The ``k`` best passages for ``q`` after ``offset``, in ``mode``."""
+    """The ``k`` best passages for ``q`` after ``offset``, in ``mode``, within ``filter=KEY:VALUE`` (repeatable)."""
     started = time.perf_counter()  # took_ms covers the whole answer: checks, (re)opening, search
     args = request.args
     query = parse_query(args.get("q"))
@@ -31,14 +32,16 @@ def search() -> Response:
     k = parse_int("k", args.get("k"), DEFAULT_K, 1, MAX_DEPTH)
     offset = parse_int("offset", args.get("offset"), 0, 0, MAX_DEPTH - 1)
     check_depth(k, offset)
+    filters = parse_filters(args.getlist("filter"), separator=":")
     searcher = current_engine().searcher()
-    hits = searcher.search(query, k=k, mode=mode, offset=offset)
+    hits = searcher.search(query, k=k, mode=mode, offset=offset, filters=filters)
     more = len(hits) == k and offset + k < min(MAX_DEPTH, searcher.size)
     return jsonify(
         query=query,
         mode=mode,
         k=k,
         offset=offset,
+        filters=filters,
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         count=len(hits),
         next_offset=offset + k if more else None,

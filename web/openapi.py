@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from search import MAX_DEPTH, MAX_QUERY_CHARS, MODES
+from search.query import MAX_FILTERS
 
 from .params import MODE_ALIASES
 
@@ -74,6 +75,11 @@ def openapi_spec() -> dict[str, Any]:
                         {"name": "mode", "in": "query", "description":
                          "hybrid (default), dense (alias semantic) or lexical (alias keyword).",
                          "schema": {"type": "string", "enum": modes, "default": "hybrid"}},
+                        {"name": "filter", "in": "query", "description":
+                         "KEY:VALUE, repeatable: only documents whose name (doc), title or metadata field KEY "
+                         f"equals VALUE; a repeated key means any of its values, different keys must all match "
+                         f"(at most {MAX_FILTERS}).",
+                         "schema": {"type": "array", "items": {"type": "string"}}, "explode": True},
                     ],
                     "responses": {
                         "200": {"description": "The hits, best first.",
@@ -115,13 +121,15 @@ def openapi_spec() -> dict[str, Any]:
                         "mode": {"type": "string", "enum": list(MODES), "description": "The mode used."},
                         "k": _INT,
                         "offset": _INT,
+                        "filters": {"type": "object", "description": "The filters applied, by key."},
                         "took_ms": {"type": "number", "description": "Time taken to answer, in milliseconds."},
                         "count": {**_INT, "description": "Number of hits returned (at most k)."},
                         "next_offset": {**_NULLABLE_INT,
                                         "description": "offset of the next page, or null when there is none."},
                         "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
                     },
-                    "required": ["query", "mode", "k", "offset", "took_ms", "count", "next_offset", "hits"],
+                    "required": ["query", "mode", "k", "offset", "filters", "took_ms", "count", "next_offset",
+                                 "hits"],
                 },
                 "Health": {
                     "type": "object",
