@@ -178,7 +178,7 @@ class Searcher:
         self, gen: _Generation, query: str, vector: np.ndarray | None, mode: str, depth: int, allowed: np.ndarray | None
     ) -> _Ranked:
         n_candidates = min(gen.vectors.ntotal, max(CANDIDATES, depth))
-        dense_ids = dense_scores = lexical_ids = np.zeros(0, dtype=np.int64)
+        dense_ids = dense_scores = lexical_ids = top_rows = np.zeros(0, dtype=np.int64)
         lexical_all = None
         terms: list[str] = []
         if vector is not None:
@@ -188,21 +188,21 @@ class Searcher:
             lexical_all = gen.lexical.scores(terms)
             if allowed is not None:
                 lexical_all[~np.isin(gen.lexical.row_ids, allowed)] = 0.0
-            lexical_ids = gen.lexical.row_ids[_top(lexical_all, n_candidates)]
+            top_rows = _top(lexical_all, n_candidates)
+            lexical_ids = gen.lexical.row_ids[top_rows]
         dense_rank = {int(p): r for r, p in enumerate(dense_ids, start=1)}
         lexical_rank = {int(p): r for r, p in enumerate(lexical_ids, start=1)}
         if mode == "dense":
             return _Ranked(dense_ids, dense_scores, dense_rank, {})
         if mode == "lexical":
-            return _Ranked(lexical_ids, lexical_all[gen.lexical.rows_of(lexical_ids)], {}, lexical_rank)
+            return _Ranked(lexical_ids, lexical_all[top_rows], {}, lexical_rank)
         candidates = np.array(sorted(set(dense_rank) | set(lexical_rank)), dtype=np.int64)
         dense = gen.vectors.reconstruct_batch(candidates) @ vector
         lexical = lexical_all[gen.lexical.rows_of(candidates)]
         weight = 0.0
-        if len(lexical_ids):
-            best_row = int(gen.lexical.rows_of(lexical_ids[:1])[0])
+        if len(top_rows):
             idf = gen.lexical.term_idf(terms)
-            weight = fusion.lexical_weight(fusion.coverage(idf, gen.lexical.matched_terms(terms, best_row)))
+            weight = fusion.lexical_weight(fusion.coverage(idf, gen.lexical.matched_terms(terms, int(top_rows[0]))))
         fused = fusion.combine(dense, lexical, weight)
         order = np.lexsort((candidates, -fused))
         return _Ranked(candidates[order], fused[order], dense_rank, lexical_rank)
