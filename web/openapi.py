@@ -142,8 +142,10 @@ def openapi_spec() -> dict[str, Any]:
                         "format_version": _INT,
                         "generation": {**_INT, "description": "Committed batch being searched."},
                         "analyzer": {"type": "object", "description": "Tokenizer settings of the index."},
+                        "backend": {"type": "string", "description": "Storage engine: `embedded` (FAISS + SQLite) "
+                                    "or `milvus`."},
                     },
-                    "required": ["status", "passages", "documents", "model", "dim", "format_version"],
+                    "required": ["status", "passages", "documents", "model", "dim", "format_version", "backend"],
                 },
                 "Error": {
                     "type": "object",

@@ -1,0 +1,80 @@
+"""The small interface between ranking and storage.
+
+:class:`~search.searcher.Searcher` owns everything a user sees (query
+checks, fusion, highlighting, hits); a *backend* owns where passages, vectors
+and term statistics live.  The embedded FAISS + SQLite store
+(:mod:`search.embedded`) is the default; other engines (Milvus) implement the
+same three protocols so that ranking stays identical whichever one holds the
+data.
+
+Retrieval returns result objects rather than bare arrays because fusion needs
+the *exact* score of every candidate in both lists: a passage that only the
+lexical side found still needs its dense score, and vice versa.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import numpy as np
+
+from indexer.analyze import Analyzer
+from indexer.store import PassageRecord
+
+#: Validated filters: field name → accepted values.
+Filters = Mapping[str, tuple[str, ...]]
+
+
+class Retrieved(Protocol):
+    """One retriever's best candidates for one query."""
+
+    ids: np.ndarray  # passage ids, best first
+    scores: np.ndarray  # their scores, same order
+
+    def scores_of(self, ids: np.ndarray) -> np.ndarray:
+        """Exact scores of any passages ``ids`` (0 for a lexical non-match)."""
+
+
+class LexicalRetrieved(Retrieved, Protocol):
+    """BM25 candidates plus how much of the query the best one covers."""
+
+    coverage: float  # share of the query's IDF mass present in the best passage (0..1)
+
+
+class Snapshot(Protocol):
+    """One committed, consistent state of an index; all reads of one search use one snapshot."""
+
+    analyzer: Analyzer
+
+    @property
+    def size(self) -> int:
+        """Passages searchable in this state."""
+
+    def info(self) -> dict:
+        """Counts, model and format facts for health checks."""
+
+    def matches_nothing(self, filters: Filters | None) -> bool:
+        """True when ``filters`` leave no passage (so a search can stop early)."""
+
+    def dense(self, vector: np.ndarray, n: int, filters: Filters | None) -> Retrieved:
+        """The ``n`` nearest passages to ``vector`` (inner product)."""
+
+    def lexical(self, terms: list[str], n: int, filters: Filters | None) -> LexicalRetrieved:
+        """The ``n`` best BM25 passages for the analyzed query ``terms``."""
+
+    def passages(self, ids: list[int]) -> dict[int, PassageRecord]:
+        """Stored text and metadata of passages ``ids`` (missing ids are absent)."""
+
+
+class Backend(Protocol):
+    """An open index: hands out the newest committed snapshot."""
+
+    model_id: str
+    dim: int
+
+    def snapshot(self) -> Snapshot:
+        """The newest committed state (cheap when nothing changed)."""
+
+    def close(self) -> None:
+        """Release files and connections."""

@@ -1,0 +1,200 @@
+"""The embedded backend: one index directory of FAISS + BM25 + SQLite files.
+
+All file access goes through :mod:`indexer.store`; this module only turns a
+committed generation into the :mod:`search.backend` protocols and moves to a
+newer generation when a writer commits one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+
+import faiss
+import numpy as np
+
+from indexer.analyze import Analyzer
+from indexer.bm25 import BM25Index
+from indexer.errors import IndexFormatError
+from indexer.store import IndexReader, PassageRecord
+
+from . import fusion
+from .backend import Filters
+
+logger = logging.getLogger(__name__)
+
+#: Filter results kept per snapshot (a page of results asks the same filters twice: dense and lexical).
+_FILTER_CACHE = 64
+
+
+@dataclass(frozen=True)
+class _Dense:
+    ids: np.ndarray
+    scores: np.ndarray
+    vectors: faiss.Index
+    vector: np.ndarray
+
+    def scores_of(self, ids: np.ndarray) -> np.ndarray:
+        return self.vectors.reconstruct_batch(ids) @ self.vector
+
+
+@dataclass(frozen=True)
+class _Lexical:
+    ids: np.ndarray
+    scores: np.ndarray
+    coverage: float
+    all_scores: np.ndarray  # one score per BM25 row
+    bm25: BM25Index
+
+    def scores_of(self, ids: np.ndarray) -> np.ndarray:
+        return self.all_scores[self.bm25.rows_of(ids)]
+
+
+@dataclass(frozen=True)
+class EmbeddedSnapshot:
+    """Everything read from one committed generation of an index directory."""
+
+    reader: IndexReader
+    vectors: faiss.Index
+    bm25: BM25Index
+    analyzer: Analyzer
+    stamp: object
+    _filtered: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def load(cls, reader: IndexReader, previous: EmbeddedSnapshot | None = None) -> EmbeddedSnapshot:
+        """Load ``reader``'s generation; the analyzer is kept if its configuration did not change."""
+        stamp = reader.stamp()
+        config = reader.manifest["analyzer"]
+        if previous is not None and previous.reader.manifest["analyzer"] == config:
+            analyzer = previous.analyzer
+        else:
+            analyzer = Analyzer.from_config(config, reader.userdict())
+        return cls(reader, reader.load_vectors(), reader.load_lexical(), analyzer, stamp)
+
+    @property
+    def size(self) -> int:
+        return int(self.vectors.ntotal)
+
+    def info(self) -> dict:
+        manifest = self.reader.manifest
+        return {
+            "passages": self.size,
+            "documents": manifest["counts"]["documents"],
+            "model": manifest["model"]["id"],
+            "dim": manifest["model"]["dim"],
+            "format_version": manifest["format_version"],
+            "generation": manifest["generation"],
+            "analyzer": manifest["analyzer"],
+            "backend": "embedded",
+        }
+
+    def _allowed(self, filters: Filters | None) -> np.ndarray | None:
+        """Sorted passage ids passing ``filters`` (None: no filters), cached per snapshot."""
+        if not filters:
+            return None
+        key = tuple(sorted(filters.items()))
+        found = self._filtered.get(key)
+        if found is None:
+            found = self.reader.filtered_ids(dict(filters))
+            if len(self._filtered) >= _FILTER_CACHE:
+                self._filtered.clear()
+            self._filtered[key] = found
+        return found
+
+    def matches_nothing(self, filters: Filters | None) -> bool:
+        allowed = self._allowed(filters)
+        return self.size == 0 or (allowed is not None and not len(allowed))
+
+    def dense(self, vector: np.ndarray, n: int, filters: Filters | None) -> _Dense:
+        ids, scores = _search_vectors(self.vectors, vector, min(n, self.size), self._allowed(filters))
+        return _Dense(ids, scores, self.vectors, vector)
+
+    def lexical(self, terms: list[str], n: int, filters: Filters | None) -> _Lexical:
+        all_scores = self.bm25.scores(terms)
+        allowed = self._allowed(filters)
+        if allowed is not None:
+            all_scores[~np.isin(self.bm25.row_ids, allowed)] = 0.0
+        rows = _top(all_scores, n)
+        coverage = 0.0
+        if len(rows):
+            matched = self.bm25.matched_terms(terms, int(rows[0]))
+            coverage = fusion.coverage(self.bm25.term_idf(terms), matched)
+        return _Lexical(self.bm25.row_ids[rows], all_scores[rows], coverage, all_scores, self.bm25)
+
+    def passages(self, ids: list[int]) -> dict[int, PassageRecord]:
+        return self.reader.passages(ids)
+
+
+class EmbeddedBackend:
+    """An index directory, followed from generation to generation.
+
+    Each :meth:`snapshot` costs one ``stat`` of the manifest; when a writer
+    committed, the new generation is loaded whole (under a lock, once) and
+    readers still holding the old snapshot finish on it undisturbed.
+    """
+
+    def __init__(self, reader: IndexReader) -> None:
+        self.model_id = reader.model_id
+        self.dim = reader.dim
+        self._snapshot = EmbeddedSnapshot.load(reader)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, index_dir: str | os.PathLike[str]) -> EmbeddedBackend:
+        return cls(IndexReader.open(index_dir))
+
+    @property
+    def reader(self) -> IndexReader:
+        return self._snapshot.reader
+
+    def check_model(self, model_id: str, dim: int) -> None:
+        self._snapshot.reader.check_model(model_id, dim)
+
+    def snapshot(self) -> EmbeddedSnapshot:
+        current = self._snapshot
+        if current.reader.stamp() == current.stamp:
+            return current
+        with self._lock:
+            current = self._snapshot
+            if current.reader.stamp() == current.stamp:
+                return current
+            for attempt in range(3):
+                reader = IndexReader.open(current.reader.path)
+                reader.check_model(self.model_id, self.dim)
+                try:
+                    self._snapshot = EmbeddedSnapshot.load(reader, current)
+                    break
+                except IndexFormatError:  # two commits in quick succession removed its files: read anew
+                    reader.close()
+                    if attempt == 2:
+                        raise
+            logger.info("now searching generation %d of %s", reader.generation, reader.path)
+            return self._snapshot  # the old reader is left to the garbage collector: other threads may use it
+
+    def close(self) -> None:
+        self._snapshot.reader.close()
+
+
+def _search_vectors(
+    index: faiss.Index, vector: np.ndarray, n: int, allowed: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """FAISS top-``n`` by inner product, optionally only among ``allowed`` ids."""
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    params = None if allowed is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+    scores, ids = index.search(vector[None, :].astype(np.float32), n, params=params)
+    keep = ids[0] >= 0  # FAISS pads with -1 when it has fewer than n
+    return ids[0][keep].astype(np.int64), scores[0][keep]
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Rows of the ``n`` best positive scores, best first (ties by row)."""
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) > n:
+        positive = positive[np.argpartition(-scores[positive], n - 1)[:n]]
+    return positive[np.lexsort((positive, -scores[positive]))].astype(np.int64)
+
+
