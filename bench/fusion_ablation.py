@@ -1,28 +1,35 @@
-"""Compare fusion rules on eval collections, holding everything else fixed.
+"""Ablation of the ranking levers on eval collections, everything else held fixed.
 
-For every query, both retrievers score the union of their top candidates
-(exactly as the searcher does); each rule then only re-weights those scores.
-Prints a table of MRR@10 per rule and collection and writes it as JSON.
+Every passage of a collection is scored once per query by each signal the
+searcher has: the primary model (e5) passage cosine, the rescorer's (USE)
+passage cosine and best-sentence cosine (stored in the index), and BM25.
+Candidates are the union of the e5 and BM25 top lists (exactly as in
+:mod:`search.searcher`); each rule below re-weights those signals.  The
+default rule calls the searcher's own fusion functions.
 
     python bench/fusion_ablation.py ../shared/eval/xquad_zh-zh ../shared/eval/xquad_en-zh \
         ../shared/eval/cmrc2018_dev --index-root /tmp/souyi-eval --json docs/fusion_ablation.json
 
-Indexes are built once under --index-root (one per collection) and reused.
+Indexes are built once under --index-root (one per distinct corpus, default
+settings: rescorer included) and reused, also by bench/quality_report.py.
+Prints MRR@10 per rule and collection.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.analyze import default_analyzer  # noqa: E402
+from indexer.analyze import Analyzer  # noqa: E402
 from indexer.build import build_from_documents  # noqa: E402
 from indexer.embedding import load_embedder  # noqa: E402
 from indexer.store import IndexReader  # noqa: E402
@@ -30,68 +37,128 @@ from search import fusion  # noqa: E402
 from search.evaluate import load_collection  # noqa: E402
 from search.searcher import CANDIDATES  # noqa: E402
 
-Rule = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
+
+@dataclass(frozen=True)
+class Signals:
+    """One query's scores of its candidates (and of all passages, for single-signal rules)."""
+
+    e5: np.ndarray
+    use: np.ndarray
+    sentence: np.ndarray
+    bm25: np.ndarray
+    coverage: float  # of the best BM25 passage
+    coverage_top10: float  # best coverage among the 10 best BM25 passages
+    doc: np.ndarray  # document of each candidate
 
 
-def _rrf(weight: float) -> Rule:
-    def rule(dense: np.ndarray, lexical: np.ndarray, cover: float) -> np.ndarray:
-        ranks_d = np.argsort(np.argsort(-dense)) + 1
-        ranks_l = np.argsort(np.argsort(-lexical)) + 1
-        return 1.0 / (60 + ranks_d) + weight * np.where(lexical > 0, 1.0 / (60 + ranks_l), 0.0)
+Rule = Callable[[Signals], np.ndarray]
+mm = fusion.minmax
+
+
+def _rrf(*parts: np.ndarray) -> np.ndarray:
+    return sum(1.0 / (60 + np.argsort(np.argsort(-p)) + 1) for p in parts)
+
+
+def _mix(
+    shares: tuple[float, float, float], max_weight: float = fusion.MAX_LEXICAL_WEIGHT, top10: bool = False
+) -> Rule:
+    def rule(s: Signals) -> np.ndarray:
+        semantic = sum(share * mm(part) for share, part in zip(shares, (s.e5, s.use, s.sentence), strict=True))
+        weight = max_weight * (s.coverage_top10 if top10 else s.coverage)
+        return (1 - weight) * semantic + weight * mm(s.bm25)
 
     return rule
 
 
-def _fixed(weight: float) -> Rule:
-    return lambda dense, lexical, cover: fusion.combine(dense, lexical, weight)
+def _default(s: Signals) -> np.ndarray:
+    """The searcher's rule, through its own functions."""
+    return fusion.combine(fusion.semantic([s.e5, s.use, s.sentence]), s.bm25, fusion.lexical_weight(s.coverage))
 
 
-def _coverage(max_weight: float) -> Rule:
-    return lambda dense, lexical, cover: fusion.combine(dense, lexical, max_weight * cover)
+def _neighbours(weight: float) -> Rule:
+    """Default plus ``weight`` × the best score of another passage of the same document."""
+
+    def rule(s: Signals) -> np.ndarray:
+        base = _default(s)
+        best_other = np.array([
+            base[(s.doc == d) & (np.arange(len(base)) != i)].max(initial=base.min()) for i, d in enumerate(s.doc)
+        ])
+        return base + weight * best_other
+
+    return rule
 
 
 RULES: dict[str, Rule] = {
-    "dense only": lambda dense, lexical, cover: dense,
-    "lexical only": lambda dense, lexical, cover: lexical,
-    "RRF k=60": _rrf(1.0),
-    "RRF, lexical weight 0.1": _rrf(0.1),
-    "min-max, fixed weight 0.3": _fixed(0.3),
-    "min-max, fixed weight 0.5": _fixed(0.5),
-    "coverage-weighted, max 0.5": _coverage(0.5),
-    "coverage-weighted, max 0.8 (default)": _coverage(fusion.MAX_LEXICAL_WEIGHT),
-    "coverage-weighted, max 1.0": _coverage(1.0),
+    "BM25 only": lambda s: s.bm25,
+    "e5 only": lambda s: s.e5,
+    "USE passage only": lambda s: s.use,
+    "USE best sentence only": lambda s: s.sentence,
+    "RRF e5 + USE passage": lambda s: _rrf(s.e5, s.use),
+    "RRF e5 + BM25": lambda s: _rrf(s.e5, s.bm25),
+    "e5 + BM25, coverage-weighted (before)": lambda s: fusion.combine(s.e5, s.bm25, fusion.lexical_weight(s.coverage)),
+    "e5 + USE passage, no BM25": lambda s: 0.5 * mm(s.e5) + 0.5 * mm(s.use),
+    "e5 .5 + USE passage .5 + BM25": _mix((0.5, 0.5, 0.0)),
+    "e5 .5 + USE sentence .5 + BM25": _mix((0.5, 0.0, 0.5)),
+    "e5 .5 + USE passage .25 + sentence .25 + BM25 (default)": _default,
+    "same, shares .6/.2/.2": _mix((0.6, 0.2, 0.2)),
+    "same, shares .4/.3/.3": _mix((0.4, 0.3, 0.3)),
+    "same, lexical weight max 0.5": _mix(fusion.SEMANTIC_SHARES, 0.5),
+    "same, lexical weight max 1.0": _mix(fusion.SEMANTIC_SHARES, 1.0),
+    "same, coverage from the best of top-10 BM25": _mix(fusion.SEMANTIC_SHARES, top10=True),
+    "same + 0.1 × best other passage of the document": _neighbours(0.1),
 }
+#: Rules scored over every passage rather than over the fused candidates.
+_SINGLE = {"BM25 only", "e5 only", "USE passage only", "USE best sentence only", "RRF e5 + USE passage"}
+
+
+def index_dir_for(collection_dir: Path, index_root: Path) -> Path:
+    """Where a collection's index lives: one per distinct corpus (xquad en-zh and zh-zh share theirs)."""
+    digest = hashlib.sha256((collection_dir / "corpus.jsonl").read_bytes()).hexdigest()[:12]
+    return index_root / f"corpus-{digest}"
 
 
 def ablate(collection_dir: Path, index_root: Path) -> dict[str, float]:
-    """MRR@10 of every rule on one collection."""
+    """MRR@10 of every rule on one collection (its index is built first if missing)."""
     collection = load_collection(collection_dir)
-    index_dir = index_root / collection.name
+    index_dir = index_dir_for(collection_dir, index_root)
     if not (index_dir / "manifest.json").is_file():
         build_from_documents(collection.documents, index_dir)
     reader = IndexReader.open(index_dir)
-    embedder = load_embedder(reader.model_id)
-    vectors_index, lexical = reader.load_vectors(), reader.load_lexical()
     passages = reader.all_passages()
-    vectors = vectors_index.reconstruct_batch(np.array([p.passage_id for p in passages]))
+    ids = np.array([p.passage_id for p in passages])
+    e5_vectors = reader.load_vectors().reconstruct_batch(ids)
+    stored = reader.sentence_vectors(ids)
+    use_vectors = np.stack([stored[int(i)].passage for i in ids])
+    sentence_rows = [stored[int(i)].sentences for i in ids]
+    owner = np.repeat(np.arange(len(ids)), [len(rows) for rows in sentence_rows])
+    sentence_matrix = np.vstack(sentence_rows)
+    lexical = reader.load_lexical()
+    rows = lexical.rows_of(ids)
+    analyzer = Analyzer.from_config(reader.manifest["analyzer"], reader.userdict())
     doc_of = np.array([p.doc_name for p in passages])
-    analyzer = default_analyzer()
-    queries = embedder.encode_queries([text for _, text in collection.queries])
+    texts = [text for _, text in collection.queries]
+    e5_queries = load_embedder(reader.model_id).encode_queries(texts)
+    use_queries = load_embedder(reader.manifest["rescorer"]["id"]).encode_queries(texts)
     totals = dict.fromkeys(RULES, 0.0)
-    for (qid, text), qvec in zip(collection.queries, queries, strict=True):
+    for (qid, text), e5_q, use_q in zip(collection.queries, e5_queries, use_queries, strict=True):
         terms = analyzer.tokens(text)
-        lex_all = lexical.scores(terms)
-        dense_all = vectors @ qvec
-        top_l = np.argsort(-lex_all)[:CANDIDATES]
-        cand = np.union1d(np.argsort(-dense_all)[:CANDIDATES], top_l[lex_all[top_l] > 0])
-        best = int(top_l[0])
-        cover = (
-            fusion.coverage(lexical.term_idf(terms), lexical.matched_terms(terms, best)) if lex_all[best] > 0 else 0.0
-        )
+        bm25 = lexical.scores(terms)[rows]
+        e5 = e5_vectors @ e5_q
+        best_sentence = np.full(len(ids), -1.0)
+        np.maximum.at(best_sentence, owner, sentence_matrix @ use_q)
+        top_lexical = np.argsort(-bm25, kind="stable")[:CANDIDATES]
+        top_lexical = top_lexical[bm25[top_lexical] > 0]
+        candidates = np.union1d(np.argsort(-e5, kind="stable")[:CANDIDATES], top_lexical)
+        idf = lexical.term_idf(terms)
+        covers = [fusion.coverage(idf, lexical.matched_terms(terms, int(rows[i]))) for i in top_lexical[:10]]
+        everything = Signals(e5, use_vectors @ use_q, best_sentence, bm25, 0.0, 0.0, doc_of)
+        fused = Signals(e5[candidates], everything.use[candidates], best_sentence[candidates], bm25[candidates],
+                        covers[0] if covers else 0.0, max(covers, default=0.0), doc_of[candidates])
+        gold = collection.relevant[qid]
         for name, rule in RULES.items():
-            scores = rule(dense_all[cand], lex_all[cand], cover)
-            ranking = list(dict.fromkeys(doc_of[cand[np.argsort(-scores, kind="stable")]]))[:10]
-            gold = collection.relevant[qid]
+            pool, signals = (np.arange(len(ids)), everything) if name in _SINGLE else (candidates, fused)
+            order = pool[np.argsort(-rule(signals), kind="stable")]
+            ranking = list(dict.fromkeys(doc_of[order[:60]]))[:10]
             rank = next((r for r, doc in enumerate(ranking, start=1) if doc in gold), None)
             totals[name] += 1.0 / rank if rank else 0.0
     return {name: round(total / len(collection.queries), 4) for name, total in totals.items()}
@@ -103,11 +170,12 @@ def main() -> None:
     parser.add_argument("--index-root", type=Path, required=True, help="where to build/reuse one index each")
     parser.add_argument("--json", type=Path, help="also write the table here")
     args = parser.parse_args()
+    args.index_root.mkdir(parents=True, exist_ok=True)
     table = {c.name: ablate(c, args.index_root) for c in args.collections}
     names = list(table)
-    print(f"{'rule (MRR@10)':<40}" + "".join(f"{n:>16}" for n in names))
+    print(f"{'rule (MRR@10)':<58}" + "".join(f"{n:>14}" for n in names))
     for rule in RULES:
-        print(f"{rule:<40}" + "".join(f"{table[n][rule]:>16.4f}" for n in names))
+        print(f"{rule:<58}" + "".join(f"{table[n][rule]:>14.4f}" for n in names))
     if args.json:
         args.json.write_text(json.dumps(table, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 

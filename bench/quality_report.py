@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.fusion_ablation import RULES, ablate  # noqa: E402
+from bench.fusion_ablation import RULES, ablate, index_dir_for  # noqa: E402
 from search.evaluate import evaluate, load_collection  # noqa: E402
 
 COLLECTIONS = ("xquad_zh-zh", "xquad_en-zh", "cmrc2018_dev")
@@ -44,7 +44,7 @@ def main() -> None:
         results, ablation = {}, {}
         for name in COLLECTIONS:
             collection = load_collection(args.eval_root / name)
-            results[name] = evaluate(collection, index_dir=args.index_root / name)
+            results[name] = evaluate(collection, index_dir=index_dir_for(args.eval_root / name, args.index_root))
             print(json.dumps(results[name], ensure_ascii=False), flush=True)
             ablation[name] = ablate(args.eval_root / name, args.index_root)
         data = {"commit": commit, "date": time.strftime("%Y-%m-%d"), "eval": results, "fusion_ablation": ablation}
@@ -86,8 +86,10 @@ def _markdown(results: dict, ablation: dict, commit: str, date: str) -> str:
     lines += [
         "## Fusion rules compared (MRR@10)",
         "",
-        "Same candidates, same scores; only the rule that combines them changes (so the two single rows rank "
-        "the shared candidate set, which is why \"lexical only\" differs a little from `--mode lexical`). "
+        "Same candidates, same scores; only the rule that combines them changes. Single-signal rows and the "
+        "e5+USE RRF anchor rank every passage; the others rank the union of the e5 and BM25 top-100 lists, "
+        "as the searcher does. e5 = multilingual-e5-small (primary model, FAISS), USE = USE-multilingual v3 "
+        "(rescorer: passage and best-sentence cosines read from the index for the candidates only). "
         "Command: `python bench/fusion_ablation.py ../shared/eval/xquad_zh-zh ../shared/eval/xquad_en-zh "
         "../shared/eval/cmrc2018_dev --index-root /tmp/souyi-quality`",
         "",

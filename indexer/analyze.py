@@ -39,6 +39,7 @@ import hashlib
 import importlib.util
 import io
 import logging
+import re
 import threading
 import unicodedata
 from functools import lru_cache
@@ -53,7 +54,11 @@ logger = logging.getLogger(__name__)
 
 #: Recorded in the manifest; bump when tokens change, so old indexes are refused.
 #: 2: traditional Chinese folded to simplified; optional user dictionary.
-ANALYZER_VERSION = 2
+ANALYZER_VERSION = 3
+#: Versions whose indexes this code still reads (2: no grouped-number terms).
+READABLE_VERSIONS = (2, 3)
+#: "4,300" / "1,234,567.5": digits grouped by thousands separators, indexed also as one number.
+_GROUPED_NUMBER = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])")
 ANALYZER_NAME = "jieba-search+cjk-bigram"
 BIGRAM_PREFIX = "2:"
 
@@ -203,7 +208,8 @@ class Analyzer:
     loaded into this analyzer's own tokenizer.
     """
 
-    def __init__(self, userdict: str | Path | None = None) -> None:
+    def __init__(self, userdict: str | Path | None = None, version: int = ANALYZER_VERSION) -> None:
+        self.version = version
         self._userdict = UserDict(userdict) if userdict is not None else None
         self._jieba = jieba.Tokenizer()
         self._lock = threading.Lock()
@@ -213,7 +219,7 @@ class Analyzer:
         """What the manifest records, so index and queries tokenize alike."""
         return {
             "name": ANALYZER_NAME,
-            "version": ANALYZER_VERSION,
+            "version": self.version,
             "jieba": jieba.__version__,
             "fold": fold_config(),
             "userdict": self._userdict.config() if self._userdict else None,
@@ -228,12 +234,15 @@ class Analyzer:
         :class:`IndexFormatError` with what to do otherwise.
         """
         name, version = config.get("name"), config.get("version")
-        if name != ANALYZER_NAME or version != ANALYZER_VERSION:
+        if name != ANALYZER_NAME or version not in READABLE_VERSIONS:
             raise IndexFormatError(
                 f"the index was built with analyzer {name!r} version {version!r}, this souyi tokenizes with "
                 f"{ANALYZER_NAME!r} version {ANALYZER_VERSION}; rebuild the index with 'souyi index'"
             )
-        analyzer = default_analyzer() if userdict is None else cls(userdict)
+        if userdict is None and version == ANALYZER_VERSION:
+            analyzer = default_analyzer()
+        else:
+            analyzer = cls(userdict, version)
         mine = analyzer.config()
         fold = config.get("fold") or {}
         if fold.get("sha256") != mine["fold"]["sha256"]:
@@ -290,11 +299,14 @@ class Analyzer:
         return [t for t, _, _ in self._words(norm)] + [t for t, _, _ in _bigrams(norm)]
 
     def _words(self, norm: str) -> list[tuple[str, int, int]]:
-        return [
+        words = [
             (word, start, end)
             for word, start, end in self._tokenizer().tokenize(norm, mode="search")
             if any(_is_word_char(ch) for ch in word)
         ]
+        if self.version >= 3:  # "4,300 亿" must meet "4300亿元": the grouped number is a term of its own too
+            words += [(m.group().replace(",", ""), m.start(), m.end()) for m in _GROUPED_NUMBER.finditer(norm)]
+        return words
 
 
 def _bigrams(norm: str) -> list[tuple[str, int, int]]:

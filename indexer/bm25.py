@@ -14,7 +14,6 @@ The arrays are what the index store saves; this module never touches files.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -99,16 +98,13 @@ class BM25Index:
         keep = keep_row[self.rows]
         terms = dict(self.terms)
         n_kept = int(keep_row.sum())
-        add_term, add_row, add_tf = [], [], []
-        for i, tokens in enumerate(added_tokens):
-            for term, tf in Counter(tokens).items():
-                add_term.append(terms.setdefault(term, len(terms)))
-                add_row.append(n_kept + i)
-                add_tf.append(tf)
-        all_terms = np.concatenate([term_of[keep], np.array(add_term, dtype=np.int64)])
-        all_rows = np.concatenate([new_row_of[self.rows[keep]], np.array(add_row, dtype=np.int64)])
-        all_tfs = np.concatenate([self.tfs[keep], np.array(add_tf, dtype=np.float32)])
-        order = np.lexsort((all_rows, all_terms))
+        add_term, add_row, add_tf = _postings(added_tokens, terms, n_kept)
+        all_terms = np.concatenate([term_of[keep], add_term])
+        all_rows = np.concatenate([new_row_of[self.rows[keep]], add_row])
+        all_tfs = np.concatenate([self.tfs[keep], add_tf])
+        # Both parts are sorted by (term, row) and every added row follows every kept one, so a stable
+        # sort by term is a linear merge of two runs (timsort) instead of a full sort of all postings.
+        order = np.argsort(all_terms, kind="stable")
         offsets = np.zeros(len(terms) + 1, dtype=np.int64)
         np.cumsum(np.bincount(all_terms, minlength=len(terms)), out=offsets[1:])
         doc_len = np.concatenate(
@@ -191,3 +187,21 @@ class BM25Index:
             float(k1),
             float(b),
         )
+
+
+def _postings(
+    token_lists: Sequence[Sequence[str]], terms: dict[str, int], first_row: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(term, row, tf) postings of ``token_lists`` as rows ``first_row``, ``first_row + 1``, ...,
+    sorted by term then row; new terms are numbered into ``terms``.
+
+    One dictionary lookup per token and a ``np.unique`` of term-major keys,
+    rather than a Counter per passage: a million passages stay in NumPy.
+    """
+    lengths = np.fromiter((len(tokens) for tokens in token_lists), dtype=np.int64, count=len(token_lists))
+    numbers = np.fromiter((terms.setdefault(t, len(terms)) for tokens in token_lists for t in tokens),
+                          dtype=np.int64, count=int(lengths.sum()))
+    rows = np.repeat(np.arange(first_row, first_row + len(token_lists), dtype=np.int64), lengths)
+    span = first_row + len(token_lists)
+    keys, tfs = np.unique(numbers * span + rows, return_counts=True)
+    return keys // span, keys % span, tfs.astype(np.float32)

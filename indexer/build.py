@@ -20,12 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
+from . import ann as ann_index
 from .analyze import Analyzer, default_analyzer
-from .documents import SUPPORTED_SUFFIXES, SourceFile, find_sources, read_document
-from .embedding import Embedder, load_embedder
+from .backends import MilvusTarget, open_writer, replace_index
+from .documents import MAX_DOCUMENT_CHARS, SUPPORTED_SUFFIXES, SourceFile, find_sources, read_document
+from .embedding import DEFAULT_RESCORER, Embedder, load_embedder
 from .errors import DocumentError
+from .rescore import sentence_vectors
 from .split import ASCII_UNIT, DEFAULT_PASSAGE_SIZE, split_document
-from .store import DocumentRecord, IndexWriter, NewPassage, StoredDocument, swap_in
+from .store import DocumentRecord, IndexWriter, NewPassage, StoredDocument
 
 logger = logging.getLogger(__name__)
 
@@ -70,25 +73,35 @@ def build_index(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     progress: bool = False,
+    ann: str = "auto",
+    milvus: MilvusTarget | None = None,
+    rescorer: str | None = DEFAULT_RESCORER,
+    max_chars: int = MAX_DOCUMENT_CHARS,
 ) -> BuildReport:
     """Index the files at ``paths`` (files or folders) into a fresh index at ``index_path``.
 
     ``userdict`` is a jieba user dictionary of domain terms; it is copied
-    into the index so that queries are tokenized with it too.
+    into the index so that queries are tokenized with it too.  ``ann`` picks
+    the vector index (``auto``: exact up to ``ann.FLAT_MAX`` passages, IVF above;
+    ``flat`` or ``ivf`` to force one; see :mod:`indexer.ann`).  ``rescorer``
+    names the second model whose passage and sentence vectors rerank
+    candidates and find answer sentences (:mod:`indexer.rescore`); None
+    leaves it out.
 
-    A file that cannot be read or decoded is left out and reported in
+    A file that cannot be read or decoded, or holds more than ``max_chars``
+    characters of text, is left out and reported in
     :attr:`BuildReport.refused`; if no file could be read, nothing is written
     and :class:`DocumentError` is raised.  An existing index at
     ``index_path`` is replaced only once the new one is complete.
     """
     refused: list[str] = []
-    documents = _read(_select(find_sources(paths), include, exclude), {}, meta or {}, refused)
+    documents = _read(_select(find_sources(paths), include, exclude), {}, meta or {}, refused, max_chars)
     if not documents:
         reason = refused[0] if refused else f"no {', '.join(SUPPORTED_SUFFIXES)} files found"
         raise DocumentError(f"no document could be indexed: {reason}")
     report = build_from_documents(
         documents, index_path, model=model, embedder=embedder, passage_size=passage_size, userdict=userdict,
-        progress=progress,
+        progress=progress, ann=ann, milvus=milvus, rescorer=rescorer,
     )
     return dataclasses.replace(report, refused=tuple(refused))
 
@@ -102,6 +115,9 @@ def build_from_documents(
     passage_size: int = DEFAULT_PASSAGE_SIZE,
     userdict: str | Path | None = None,
     progress: bool = False,
+    ann: str = "auto",
+    milvus: MilvusTarget | None = None,
+    rescorer: str | None = DEFAULT_RESCORER,
 ) -> BuildReport:
     """Index documents that are already in memory into a fresh index (``souyi eval`` uses it)."""
     started = time.perf_counter()
@@ -111,12 +127,14 @@ def build_from_documents(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     try:
-        create = _new_manifest(embedder, analyzer, passage_size)
-        with IndexWriter(staging, create=create, userdict=Path(userdict) if userdict else None) as writer:
-            _stage(writer, documents, embedder, analyzer, passage_size, progress)
+        second = load_embedder(rescorer) if rescorer else None
+        create = {**_new_manifest(embedder, analyzer, passage_size, ann, second),
+                  **(milvus.manifest() if milvus else {})}
+        with open_writer(staging, create=create, userdict=Path(userdict) if userdict else None) as writer:
+            _stage(writer, documents, embedder, analyzer, passage_size, progress, second)
             generation = writer.commit()
             counts = writer.manifest["counts"]
-        swap_in(staging, target)
+        replace_index(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     seconds = time.perf_counter() - started
@@ -138,14 +156,19 @@ def add_documents(
     userdict: str | Path | None = None,
     lock_timeout: float = 10.0,
     progress: bool = False,
+    ann: str = "auto",
+    milvus: MilvusTarget | None = None,
+    rescorer: str | None = DEFAULT_RESCORER,
+    max_chars: int = MAX_DOCUMENT_CHARS,
 ) -> BuildReport:
     """Add files and folders to the index at ``index_path`` in one atomic batch.
 
     A document already indexed under the same name is replaced when its
     content changed and skipped when it did not (same size and mtime: not
     even read; same SHA-256: not re-embedded).  The index is created if it
-    does not exist (with ``model``, ``passage_size`` and ``userdict``); an
-    existing index keeps its own model, passage size and user dictionary.
+    does not exist (with ``model``, ``passage_size``, ``userdict``, ``ann`` and
+    ``rescorer``); an existing index keeps its own model, passage size, user
+    dictionary, vector index choice and rescorer.
     """
     started = time.perf_counter()
     target = Path(index_path)
@@ -153,18 +176,22 @@ def add_documents(
     create = None
     if not (target / "manifest.json").is_file():
         embedder = embedder or load_embedder(model)
-        create = _new_manifest(embedder, Analyzer(userdict) if userdict else default_analyzer(), passage_size)
-    with IndexWriter(target, create=create, userdict=Path(userdict) if userdict else None,
+        create = _new_manifest(embedder, Analyzer(userdict) if userdict else default_analyzer(), passage_size, ann,
+                               load_embedder(rescorer) if rescorer else None)
+        create.update(milvus.manifest() if milvus else {})
+    with open_writer(target, create=create, userdict=Path(userdict) if userdict else None,
                      lock_timeout=lock_timeout) as writer:
         if embedder is None:
             embedder = load_embedder(model or writer.manifest["model"]["id"])
         writer.check_model(embedder.model_id, embedder.dim)
         analyzer = Analyzer.from_config(writer.manifest["analyzer"], writer.userdict())
         size = int(writer.manifest["split"]["passage_size"])
+        second = writer.manifest.get("rescorer")
+        second = load_embedder(second["id"]) if second else None
         known = writer.documents()
         refused: list[str] = []
-        documents = _read(sources, known, meta or {}, refused)
-        _stage(writer, documents, embedder, analyzer, size, progress)
+        documents = _read(sources, known, meta or {}, refused, max_chars)
+        _stage(writer, documents, embedder, analyzer, size, progress, second)
         generation = writer.commit()
         counts = writer.manifest["counts"]
     updated = sum(doc.name in known for doc in documents)
@@ -179,7 +206,7 @@ def remove_documents(names: Iterable[str], index_path: str | Path, *, lock_timeo
     """Remove documents by name in one atomic batch; unknown names raise :class:`DocumentError`."""
     started = time.perf_counter()
     target = Path(index_path)
-    with IndexWriter(target, lock_timeout=lock_timeout) as writer:
+    with open_writer(target, lock_timeout=lock_timeout) as writer:
         known = writer.documents()
         wanted = list(dict.fromkeys(names))
         unknown = [name for name in wanted if name not in known]
@@ -193,9 +220,12 @@ def remove_documents(names: Iterable[str], index_path: str | Path, *, lock_timeo
                        removed=len(wanted), generation=generation)
 
 
-def _new_manifest(embedder: Embedder, analyzer: Analyzer, passage_size: int) -> dict:
+def _new_manifest(embedder: Embedder, analyzer: Analyzer, passage_size: int, ann: str,
+                  rescorer: Embedder | None) -> dict:
     return {
+        "ann": {"requested": ann_index.check_kind(ann)},
         "model": {"id": embedder.model_id, "dim": embedder.dim, "normalized": True, "metric": "inner_product"},
+        "rescorer": {"id": rescorer.model_id, "dim": rescorer.dim} if rescorer else None,
         "analyzer": analyzer.config(),
         "bm25": {"k1": 1.2, "b": 0.75},
         "split": {"passage_size": passage_size, "ascii_unit": ASCII_UNIT},
@@ -213,7 +243,7 @@ def _select(sources: list[SourceFile], include: Sequence[str], exclude: Sequence
 
 
 def _read(
-    sources: list[SourceFile], known: dict[str, StoredDocument], meta: dict, refused: list[str]
+    sources: list[SourceFile], known: dict[str, StoredDocument], meta: dict, refused: list[str], max_chars: int
 ) -> list[DocumentRecord]:
     """Read the sources that are new or changed; record refusals instead of stopping."""
     documents = []
@@ -224,7 +254,7 @@ def _read(
             fields = {**meta, **_sidecar(source.path)}
             if old and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns) and old.meta == fields:
                 continue
-            doc = read_document(source)
+            doc = read_document(source, max_chars)
             if old and old.sha256 == doc.sha256 and old.meta == fields:
                 continue
             documents.append(dataclasses.replace(doc, size=stat.st_size, mtime_ns=stat.st_mtime_ns, meta=fields))
@@ -255,6 +285,7 @@ def _stage(
     analyzer: Analyzer,
     passage_size: int,
     progress: bool,
+    rescorer: Embedder | None = None,
 ) -> None:
     """Split, embed (all passages in one call, one progress bar) and stage ``documents``."""
     split = [
@@ -263,7 +294,11 @@ def _stage(
     ]
     flat = [p for passages in split for p in passages]
     logger.info("embedding %d passages of %d documents with %s", len(flat), len(documents), embedder.model_id)
-    vectors = embedder.encode_passages([embedding_text(p) for p in flat], show_progress=progress)
+    texts = [embedding_text(p) for p in flat]
+    vectors = embedder.encode_passages(texts, show_progress=progress)
+    if rescorer is not None:
+        extra = iter(sentence_vectors(rescorer, [p.text for p in flat], texts))
+        split = [[dataclasses.replace(p, rescore=next(extra)) for p in passages] for passages in split]
     offset = 0
     for doc, passages in zip(documents, split, strict=True):
         chunk = vectors[offset : offset + len(passages)] if passages else np.zeros((0, embedder.dim), np.float32)

@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
 #: A larger file is refused unread (a bound on memory: the file is read whole).
 MAX_FILE_BYTES = 512 * 1024 * 1024
+#: A document with more text than this is refused (``--max-chars`` raises it): about 20,000 passages, a
+#: thousand-page book, already many minutes of embedding; one huge file must not hold a batch for hours.
+MAX_DOCUMENT_CHARS = 2_000_000
 _MD_TITLE = re.compile(r"^\s*#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
@@ -81,12 +84,15 @@ def _passed_over(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts) or relative.name.startswith("~$")
 
 
-def read_document(source: SourceFile) -> DocumentRecord:
+def read_document(source: SourceFile, max_chars: int = MAX_DOCUMENT_CHARS) -> DocumentRecord:
     """Read, decode or extract, and title one source file.
 
     Raises :class:`DocumentError` naming the file if it cannot be read, is
-    binary or undecodable, damaged, or needs an optional package that is missing.
+    binary or undecodable, damaged, holds more than ``max_chars`` characters
+    of text, or needs an optional package that is missing.
     """
+    if _undecodable(source.name):
+        raise DocumentError(f"{source.path}: the file name is not valid UTF-8 text; rename the file; not indexed")
     try:
         size = source.path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -104,6 +110,11 @@ def read_document(source: SourceFile) -> DocumentRecord:
         text, encoding = decode_bytes(data, str(source.path))
         title = None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if len(text) > max_chars:
+        raise DocumentError(
+            f"{source.path}: {len(text):,} characters of text is more than the {max_chars:,} a document may have; "
+            "split the file, or raise the limit with --max-chars; not indexed"
+        )
     return DocumentRecord(
         name=source.name,
         title=title or _title(text, source.path),
@@ -112,6 +123,15 @@ def read_document(source: SourceFile) -> DocumentRecord:
         sha256=hashlib.sha256(data).hexdigest(),
         text=text,
     )
+
+
+def _undecodable(name: str) -> bool:
+    """A name with bytes the file system encoding could not decode (lone surrogates): SQLite cannot store it."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _title(text: str, path: Path) -> str:

@@ -15,6 +15,7 @@ a hub, for users who have one) or local model folder works unchanged.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,11 +25,24 @@ import numpy as np
 
 from .e5_convert import E5_MODEL_ID, ModelUnavailable, ensure_e5_model
 from .errors import ModelUnavailableError
+from .onnx_embedding import OnnxEmbedder
+from .onnx_export import ExportError, ensure_onnx_model
+from .use_embedding import USE_MODEL_ID, USEEmbedder
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = E5_MODEL_ID
+#: Second model whose passage and sentence vectors rerank candidates (see :mod:`indexer.rescore`).
+DEFAULT_RESCORER = USE_MODEL_ID
 DEFAULT_BATCH_SIZE = 32
+
+#: How the default model runs, chosen by ``$SOUYI_EMBED_BACKEND``: onnxruntime with int8 or float32
+#: weights, or sentence-transformers on torch (float32, the reference).  All three give the same
+#: vectors up to rounding (int8: cosine >= 0.99 to torch's), so an index built with one is searched
+#: with any other; the model id, and so the index's model check, does not depend on the backend.
+BACKENDS = ("onnx-int8", "onnx-fp32", "torch")
+DEFAULT_BACKEND = "onnx-fp32"
+BACKEND_ENV = "SOUYI_EMBED_BACKEND"
 
 # Prefixes for well-known model families whose saved configuration does not
 # carry sentence-transformers prompts (the E5 checkpoints on the hub).
@@ -58,6 +72,7 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer  # heavy import, deferred
 
         self.model_id = model_id
+        self.backend = "torch"
         self.batch_size = batch_size
         try:
             self._model = SentenceTransformer(location, device="cpu")
@@ -114,21 +129,43 @@ def _prompts(model: object, model_id: str) -> tuple[str, str]:
     return "", ""
 
 
-def load_embedder(model: str | None = None) -> SentenceTransformerEmbedder:
+def load_embedder(model: str | None = None) -> Embedder:
     """Load the embedder for ``model``: the default id, a hub name, or a local folder.
 
     A local folder is recorded by its absolute path so that the index can find
     it again from another working directory.
     """
     model_id = model or DEFAULT_MODEL
+    if model_id == USE_MODEL_ID:
+        return USEEmbedder()
     if model_id == E5_MODEL_ID:
         try:
-            location = str(ensure_e5_model())
+            location = ensure_e5_model()
         except ModelUnavailable as exc:
             raise ModelUnavailableError(str(exc)) from exc
-        return SentenceTransformerEmbedder(model_id, location)
+        return _default_model_embedder(location)
     path = Path(model_id).expanduser()
     if path.is_dir():
         model_id = str(path.resolve())
     logger.info("loading sentence-transformers model %s", model_id)
     return SentenceTransformerEmbedder(model_id, model_id)
+
+
+def embed_backend() -> str:
+    """The backend of the default model: ``$SOUYI_EMBED_BACKEND`` if set, else :data:`DEFAULT_BACKEND`."""
+    backend = os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
+    if backend not in BACKENDS:
+        raise ModelUnavailableError(f"{BACKEND_ENV}={backend!r} is not one of {', '.join(BACKENDS)}")
+    return backend
+
+
+def _default_model_embedder(location: Path) -> Embedder:
+    """The default model on the configured backend; torch when the ONNX path cannot be set up."""
+    backend = embed_backend()
+    if backend != "torch":
+        try:
+            onnx_path = ensure_onnx_model(location, precision=backend.removeprefix("onnx-"))
+            return OnnxEmbedder(E5_MODEL_ID, location, onnx_path, backend)
+        except (ExportError, ModelUnavailableError) as exc:
+            logger.warning("%s backend unavailable (%s); using torch", backend, exc)
+    return SentenceTransformerEmbedder(E5_MODEL_ID, str(location))

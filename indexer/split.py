@@ -203,3 +203,13 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text`` (whitespace trimmed, empty ones dropped).
+
+    Used to find the sentence of a passage that answers a query; the spans
+    index ``text`` itself so they can be highlighted as they are.
+    """
+    spans = (_strip(text, s, e) for s, e in _cut(text, 0, len(text), _SENTENCE_END))
+    return [(s, e) for s, e in spans if e > s]

@@ -8,7 +8,8 @@ An index is one directory::
     passages.sqlite3          documents and passages (text, offsets, metadata,
                               vectors and terms), each row stamped with the
                               generation that added it and the one that deleted it
-    vectors-<gen>.faiss       passage vectors of one generation (FAISS IDMap)
+    vectors-<gen>.faiss       passage vectors of one generation (exact or IVF,
+                              chosen by size: :mod:`indexer.ann`)
     lexical-<gen>.npz         BM25 postings of one generation
     userdict.txt              the jieba user dictionary, if the index has one
     writer.lock               held by the one process that may write
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -35,13 +37,14 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from . import ann
 from .bm25 import BM25Index
 from .errors import IndexBusy, IndexFormatError, IndexNotFound, ModelMismatch
 
@@ -89,7 +92,18 @@ CREATE TABLE IF NOT EXISTS passages (
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
 CREATE INDEX IF NOT EXISTS passages_gen ON passages(added_gen, deleted_gen);
 """
+#: Sentence vectors of the rescoring model (manifest ``rescorer``); a table of its own so
+#: that indexes without a rescorer, and those made before it existed, need no migration.
+_RESCORE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sentences (
+    passage_id  INTEGER PRIMARY KEY,    -- rows live and die with their passage
+    spans       TEXT NOT NULL,          -- JSON [[start, end], ...] of each sentence in the passage text
+    vectors     BLOB NOT NULL           -- float16 rows: the whole passage, then each sentence
+);
+"""
 _TERM_SEP = "\x1f"
+#: Rows read at a time when a vector index is rebuilt from SQLite.
+_REBUILD_CHUNK = 10_000
 _PASSAGE_COLUMNS = (
     "p.passage_id, d.name, d.title, p.paragraph, p.start, p.end, p.heading, p.text, d.meta"
 )
@@ -141,6 +155,24 @@ class PassageRecord:
 
 
 @dataclass(frozen=True)
+class SentenceVectors:
+    """A passage's rescoring vectors: one for the passage, one per sentence (``spans``).
+
+    ``spans`` may be given as its stored JSON text: ranking reads the vectors
+    of a hundred candidates per query but needs the spans of the few shown.
+    """
+
+    spans_or_json: tuple[tuple[int, int], ...] | str
+    passage: np.ndarray  # (dim,)
+    sentences: np.ndarray  # (number of sentences, dim)
+
+    @functools.cached_property
+    def spans(self) -> tuple[tuple[int, int], ...]:
+        raw = self.spans_or_json
+        return tuple(tuple(s) for s in json.loads(raw)) if isinstance(raw, str) else tuple(raw)
+
+
+@dataclass(frozen=True)
 class NewPassage:
     """A passage to write, cut from the document it is staged with."""
 
@@ -149,6 +181,7 @@ class NewPassage:
     end: int
     heading: str
     text: str
+    rescore: SentenceVectors | None = None  # present when the index has a rescorer
 
 
 def _vectors_file(gen: int) -> str:
@@ -249,10 +282,10 @@ class IndexWriter:
                 if userdict is not None:
                     _write_file(self.path / USERDICT, lambda p: shutil.copyfile(userdict, p))
                 self._conn = _connect(self.path, readonly=False)
-                self._conn.executescript(_SCHEMA)
+                self._conn.executescript(_SCHEMA + _RESCORE_SCHEMA)
                 self.manifest = dict(create, format=FORMAT_NAME, format_version=FORMAT_VERSION, generation=0)
-                self._build_files(0, BM25Index.empty(**create.get("bm25", {})), None)
-                self._write_manifest(0, documents=0, passages=0)
+                vectors = self._build_files(0, BM25Index.empty(**create.get("bm25", {})), None)
+                self._write_manifest(0, vectors, documents=0, passages=0)
             else:
                 self.manifest = _read_manifest(self.path)
                 self._conn = _connect(self.path, readonly=False)
@@ -334,14 +367,16 @@ class IndexWriter:
                          passage.text, vector.tobytes(), _TERM_SEP.join(tokens), new),
                     )
                     added_ids.append(int(pcur.lastrowid))
+                    if passage.rescore is not None:
+                        _insert_sentences(self._conn, int(pcur.lastrowid), passage.rescore)
                     added_terms.append(tokens)
                     added_vectors.append(vector)
         previous = self._load_lexical(gen)
         lexical = previous.updated(gone, added_ids, added_terms)
         vectors = np.stack(added_vectors) if added_vectors else np.zeros((0, self._dim()), np.float32)
-        self._build_files(new, lexical, (gone, np.array(added_ids, np.int64), vectors))
+        described = self._build_files(new, lexical, (gone, np.array(added_ids, np.int64), vectors))
         counts = _counts(self._conn, new)
-        self._write_manifest(new, **counts)  # the commit point
+        self._write_manifest(new, described, **counts)  # the commit point
         self._added, self._removed = [], set()
         self._cleanup(new)
         return new
@@ -354,11 +389,16 @@ class IndexWriter:
         """
         gen = self.generation
         lexical = rebuild_lexical(self._conn, gen, self.manifest.get("bm25", {}))
-        self._save_generation(gen, rebuild_vectors(self._conn, gen, self._dim()), lexical)
-        self._write_manifest(gen, **_counts(self._conn, gen))
+        vectors = rebuild_vectors(self._conn, gen, self._dim(), self._ann())
+        self._save_generation(gen, vectors, lexical)
+        self._write_manifest(gen, ann.describe(vectors, self._ann()), **_counts(self._conn, gen))
 
     def _dim(self) -> int:
         return int(self.manifest["model"]["dim"])
+
+    def _ann(self) -> str:
+        """The index kind asked for when the index was created (``auto``: chosen by size)."""
+        return str(self.manifest.get("ann", {}).get("requested", "auto"))
 
     def _load_lexical(self, gen: int) -> BM25Index:
         try:
@@ -373,27 +413,36 @@ class IndexWriter:
             return faiss.read_index(str(self.path / _vectors_file(gen)))
         except RuntimeError as exc:
             logger.warning("rebuilding FAISS of generation %d from stored vectors (%s)", gen, exc)
-            return rebuild_vectors(self._conn, gen, self._dim())
+            return rebuild_vectors(self._conn, gen, self._dim(), self._ann())
 
-    def _build_files(self, gen: int, lexical: BM25Index, change: tuple | None) -> None:
-        """Write generation ``gen``'s FAISS and BM25 files (``change`` applies to ``gen - 1``'s vectors)."""
+    def _build_files(self, gen: int, lexical: BM25Index, change: tuple | None) -> dict:
+        """Write generation ``gen``'s FAISS and BM25 files; returns the manifest's description of the vectors.
+
+        ``change`` (removed ids, added ids, added vectors) applies to
+        ``gen - 1``'s vector index, loaded and updated in place, so a batch
+        costs time in its own size (plus one read and one write of the file),
+        not in the size of the index; only when the index kind or its IVF
+        clusters no longer fit the passage count is it rebuilt from the
+        vectors stored in SQLite (whose rows of ``gen`` are committed by now).
+        """
         if change is None:
-            index = faiss.IndexIDMap2(faiss.IndexFlatIP(self._dim()))
+            index = ann.build(np.zeros((0, self._dim()), np.float32), np.zeros(0, np.int64), self._dim(), self._ann())
         else:
             gone, ids, vectors = change
             index = self._load_vectors(gen - 1)
-            if gone:
-                index.remove_ids(np.array(gone, dtype=np.int64))
-            if len(ids):
-                index.add_with_ids(vectors, ids)
+            if ann.needs_rebuild(index, index.ntotal - len(gone) + len(ids), self._ann()):
+                index = rebuild_vectors(self._conn, gen, self._dim(), self._ann())
+            else:
+                ann.update(index, np.array(gone, dtype=np.int64), ids, vectors)
         self._save_generation(gen, index, lexical)
+        return ann.describe(index, self._ann())
 
     def _save_generation(self, gen: int, index: faiss.Index, lexical: BM25Index) -> None:
         _write_file(self.path / _vectors_file(gen), lambda p: faiss.write_index(index, str(p)))
         _write_file(self.path / _lexical_file(gen), lambda p: _save_npz(p, lexical.to_arrays()))
 
-    def _write_manifest(self, gen: int, *, documents: int, passages: int) -> None:
-        manifest = dict(self.manifest, generation=gen, committed_at=time.time())
+    def _write_manifest(self, gen: int, vectors: dict, *, documents: int, passages: int) -> None:
+        manifest = dict(self.manifest, generation=gen, committed_at=time.time(), ann=vectors)
         manifest["files"] = {"vectors": _vectors_file(gen), "lexical": _lexical_file(gen)}
         manifest["counts"] = {"documents": documents, "passages": passages}
         _write_json_atomic(self.path / MANIFEST, manifest)
@@ -402,7 +451,12 @@ class IndexWriter:
     def _recover(self) -> None:
         """Undo the rows of a batch that did not reach its commit point."""
         gen = self.generation
+        self._conn.executescript(_RESCORE_SCHEMA)  # indexes made before sentence vectors existed
         with self._conn:
+            self._conn.execute(
+                "DELETE FROM sentences WHERE passage_id IN (SELECT passage_id FROM passages WHERE added_gen > ?)",
+                (gen,),
+            )
             undone = self._conn.execute("DELETE FROM passages WHERE added_gen > ?", (gen,)).rowcount
             undone += self._conn.execute("DELETE FROM documents WHERE added_gen > ?", (gen,)).rowcount
             self._conn.execute("UPDATE passages SET deleted_gen = NULL WHERE deleted_gen > ?", (gen,))
@@ -420,6 +474,10 @@ class IndexWriter:
                 with contextlib.suppress(OSError):
                     file.unlink()
         with self._conn:
+            self._conn.execute(
+                "DELETE FROM sentences WHERE passage_id IN (SELECT passage_id FROM passages WHERE deleted_gen <= ?)",
+                (gen - KEEP_GENERATIONS,),
+            )
             self._conn.execute("DELETE FROM passages WHERE deleted_gen <= ?", (gen - KEEP_GENERATIONS,))
             self._conn.execute("DELETE FROM documents WHERE deleted_gen <= ?", (gen - KEEP_GENERATIONS,))
 
@@ -460,7 +518,10 @@ def _acquire_lock(path: Path, timeout: float) -> int:
 def _write_file(path: Path, write: object) -> None:
     """Write a file through a temp name and an fsync, then rename it into place."""
     tmp = path.with_name(f".tmp-{path.name}")
-    write(tmp)  # type: ignore[operator]
+    try:
+        write(tmp)  # type: ignore[operator]
+    except RuntimeError as exc:  # FAISS reports a failed write (a full disk, an I/O error) as a RuntimeError
+        raise OSError(f"cannot write {tmp}: {str(exc).rpartition('failed: ')[2]}") from exc
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -469,6 +530,14 @@ def _write_file(path: Path, write: object) -> None:
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with open(path, "wb") as fh:
         np.savez(fh, **arrays)
+
+
+def _insert_sentences(conn: sqlite3.Connection, passage_id: int, vectors: SentenceVectors) -> None:
+    matrix = np.vstack([vectors.passage[None, :], vectors.sentences]).astype(np.float16)
+    conn.execute(
+        "INSERT INTO sentences (passage_id, spans, vectors) VALUES (?, ?, ?)",
+        (passage_id, json.dumps([list(s) for s in vectors.spans]), matrix.tobytes()),
+    )
 
 
 def _userdict(index: Path) -> Path | None:
@@ -511,16 +580,29 @@ def rebuild_lexical(conn: sqlite3.Connection, gen: int, bm25: dict) -> BM25Index
     return BM25Index.build([r[1].split(_TERM_SEP) if r[1] else [] for r in rows], [r[0] for r in rows], **bm25)
 
 
-def rebuild_vectors(conn: sqlite3.Connection, gen: int, dim: int) -> faiss.Index:
+def rebuild_vectors(conn: sqlite3.Connection, gen: int, dim: int, requested: str = "auto") -> faiss.Index:
     """FAISS index of generation ``gen`` from the vectors stored with the passages."""
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-    rows = conn.execute(
-        f"SELECT passage_id, vector FROM passages p WHERE {_visible('p', gen)} ORDER BY passage_id"
-    ).fetchall()
-    if rows:
-        vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-        index.add_with_ids(vectors, np.array([r[0] for r in rows], dtype=np.int64))
-    return index
+    ids, vectors = stored_vectors(conn, gen, dim)
+    return ann.build(vectors, ids, dim, requested)
+
+
+def stored_vectors(conn: sqlite3.Connection, gen: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Passage ids (ascending) and their float32 vectors as stored in SQLite for generation ``gen``.
+
+    Rows are read in chunks into one array, so a million passages cost
+    1.5 GB once rather than a Python object per row on top.
+    """
+    where = f"FROM passages p WHERE {_visible('p', gen)}"
+    n = conn.execute(f"SELECT COUNT(*) {where}").fetchone()[0]
+    vectors = np.empty((n, dim), dtype=np.float32)
+    ids = np.empty(n, dtype=np.int64)
+    cursor = conn.execute(f"SELECT passage_id, vector {where} ORDER BY passage_id")
+    done = 0
+    while rows := cursor.fetchmany(_REBUILD_CHUNK):
+        ids[done : done + len(rows)] = [r[0] for r in rows]
+        vectors[done : done + len(rows)] = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(-1, dim)
+        done += len(rows)
+    return ids[:done], vectors[:done]
 
 
 def swap_in(staging: Path, target: Path) -> None:
@@ -592,6 +674,27 @@ class IndexReader:
         """The index's jieba user dictionary, if it has one."""
         return _userdict(self.path)
 
+    @contextlib.contextmanager
+    def _database(self) -> Iterator[sqlite3.Connection]:
+        """The connection, one thread at a time; a damaged database is an index error, not a crash.
+
+        SQLite only finds damaged pages when a query reads them, so any read
+        may fail: callers (CLI exit 3, HTTP 503) then learn which command tells more.
+        """
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.DatabaseError as exc:
+                raise IndexFormatError(
+                    f"SQLite database {self.path / DATABASE} is unreadable ({exc}); "
+                    f"see what is wrong with: souyi check --index {self.path}"
+                ) from exc
+
+    def stored_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Passage ids and exact vectors of this generation as SQLite keeps them (for ANN recall checks)."""
+        with self._database() as conn:
+            return stored_vectors(conn, self.generation, self.dim)
+
     def load_vectors(self) -> faiss.Index:
         """The FAISS index of this generation."""
         file = self.path / self.manifest["files"]["vectors"]
@@ -613,8 +716,8 @@ class IndexReader:
             raise IndexFormatError(f"{file} is unreadable ({exc}); repair it with: souyi check --repair") from exc
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        with self._database() as conn:
+            return conn.execute(sql, params).fetchall()
 
     def passages(self, passage_ids: Iterable[int]) -> dict[int, PassageRecord]:
         """Stored passages by id (ids that do not exist are left out)."""
@@ -629,6 +732,24 @@ class IndexReader:
         )
         return {row[0]: PassageRecord(*row[:8], json.loads(row[8])) for row in rows}
 
+    def sentence_vectors(self, passage_ids: Iterable[int]) -> dict[int, SentenceVectors]:
+        """Rescoring vectors of passages by id (absent: none stored, or no rescorer)."""
+        ids = [int(i) for i in passage_ids]
+        if not ids or not self.manifest.get("rescorer"):
+            return {}
+        dim = int(self.manifest["rescorer"]["dim"])
+        marks = ",".join("?" * len(ids))
+        rows = self._query(f"SELECT passage_id, spans, vectors FROM sentences WHERE passage_id IN ({marks})", ids)
+        if not rows:
+            return {}
+        # one conversion for all rows (a query reads ~200 candidates): then views per passage
+        matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float16).reshape(-1, dim).astype(np.float32)
+        ends = np.cumsum([len(r[2]) // (2 * dim) for r in rows])
+        return {
+            pid: SentenceVectors(spans, matrix[end - n], matrix[end - n + 1 : end])
+            for (pid, spans, _), end, n in zip(rows, ends, np.diff(ends, prepend=0), strict=True)
+        }
+
     def all_passages(self) -> list[PassageRecord]:
         """Every passage of this generation, in id order."""
         rows = self._query(
@@ -639,8 +760,8 @@ class IndexReader:
 
     def documents(self) -> dict[str, StoredDocument]:
         """The documents of this generation, by name."""
-        with self._lock:
-            return _documents(self._conn, self.generation)
+        with self._database() as conn:
+            return _documents(conn, self.generation)
 
     def filtered_ids(self, filters: dict[str, object]) -> np.ndarray:
         """Sorted ids of the passages whose document matches every filter.
@@ -669,21 +790,21 @@ class IndexReader:
     def check(self) -> list[str]:
         """Problems found when SQLite, FAISS and BM25 are compared (empty: healthy)."""
         problems = []
-        with self._lock:
-            integrity = self._conn.execute("PRAGMA integrity_check").fetchone()[0]
+        with self._database() as conn:
+            integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
             stored = np.array(
-                [r[0] for r in self._conn.execute(
+                [r[0] for r in conn.execute(
                     f"SELECT passage_id FROM passages p WHERE {_visible('p', self.generation)} ORDER BY passage_id"
                 )],
                 dtype=np.int64,
             )
-            counts = _counts(self._conn, self.generation)
+            counts = _counts(conn, self.generation)
         if integrity != "ok":
             problems.append(f"SQLite integrity check: {integrity}")
         if counts != self.manifest["counts"]:
             problems.append(f"manifest counts {self.manifest['counts']} but the database holds {counts}")
         for name, loader, ids_of in (
-            ("FAISS", self.load_vectors, lambda ix: np.sort(faiss.vector_to_array(ix.id_map))),
+            ("FAISS", self.load_vectors, ann.ids_of),
             ("BM25", self.load_lexical, lambda lex: lex.row_ids),
         ):
             try:

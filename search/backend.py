@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from indexer.analyze import Analyzer
-from indexer.store import PassageRecord
+from indexer.store import PassageRecord, SentenceVectors
 
 #: Validated filters: field name → accepted values.
 Filters = Mapping[str, tuple[str, ...]]
@@ -66,15 +66,22 @@ class Snapshot(Protocol):
     def passages(self, ids: list[int]) -> dict[int, PassageRecord]:
         """Stored text and metadata of passages ``ids`` (missing ids are absent)."""
 
+    def sentence_vectors(self, ids: list[int]) -> dict[int, SentenceVectors]:
+        """The rescorer's vectors of passages ``ids`` (empty when the index has no rescorer)."""
+
 
 class Backend(Protocol):
     """An open index: hands out the newest committed snapshot."""
 
     model_id: str
     dim: int
+    rescorer: dict | None  # {"id", "dim"} of the index's rescoring model, if it has one
 
     def snapshot(self) -> Snapshot:
         """The newest committed state (cheap when nothing changed)."""
+
+    def check_model(self, model_id: str, dim: int) -> None:
+        """Raise :class:`~indexer.errors.ModelMismatch` unless this model built the index."""
 
     def close(self) -> None:
         """Release files and connections."""

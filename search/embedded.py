@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 
+from indexer import ann
 from indexer.analyze import Analyzer
 from indexer.bm25 import BM25Index
 from indexer.errors import IndexFormatError
-from indexer.store import IndexReader, PassageRecord
+from indexer.store import IndexReader, PassageRecord, SentenceVectors
 
 from . import fusion
 from .backend import Filters
@@ -109,7 +110,7 @@ class EmbeddedSnapshot:
         return self.size == 0 or (allowed is not None and not len(allowed))
 
     def dense(self, vector: np.ndarray, n: int, filters: Filters | None) -> _Dense:
-        ids, scores = _search_vectors(self.vectors, vector, min(n, self.size), self._allowed(filters))
+        ids, scores = ann.search(self.vectors, vector, min(n, self.size), self._allowed(filters))
         return _Dense(ids, scores, self.vectors, vector)
 
     def lexical(self, terms: list[str], n: int, filters: Filters | None) -> _Lexical:
@@ -127,6 +128,9 @@ class EmbeddedSnapshot:
     def passages(self, ids: list[int]) -> dict[int, PassageRecord]:
         return self.reader.passages(ids)
 
+    def sentence_vectors(self, ids: list[int]) -> dict[int, SentenceVectors]:
+        return self.reader.sentence_vectors(ids)
+
 
 class EmbeddedBackend:
     """An index directory, followed from generation to generation.
@@ -139,6 +143,7 @@ class EmbeddedBackend:
     def __init__(self, reader: IndexReader) -> None:
         self.model_id = reader.model_id
         self.dim = reader.dim
+        self.rescorer = reader.manifest.get("rescorer")
         self._snapshot = EmbeddedSnapshot.load(reader)
         self._lock = threading.Lock()
 
@@ -176,18 +181,6 @@ class EmbeddedBackend:
 
     def close(self) -> None:
         self._snapshot.reader.close()
-
-
-def _search_vectors(
-    index: faiss.Index, vector: np.ndarray, n: int, allowed: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """FAISS top-``n`` by inner product, optionally only among ``allowed`` ids."""
-    if n <= 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    params = None if allowed is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-    scores, ids = index.search(vector[None, :].astype(np.float32), n, params=params)
-    keep = ids[0] >= 0  # FAISS pads with -1 when it has fewer than n
-    return ids[0][keep].astype(np.int64), scores[0][keep]
 
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:

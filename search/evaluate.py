@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.backends import MilvusTarget, drop_index
 from indexer.build import build_from_documents
 from indexer.errors import DocumentError
 from indexer.split import DEFAULT_PASSAGE_SIZE
@@ -89,6 +90,7 @@ def evaluate(
     model: str | None = None,
     progress: bool = False,
     passage_size: int = DEFAULT_PASSAGE_SIZE,
+    milvus: MilvusTarget | None = None,
 ) -> dict:
     """Index the collection (or reuse ``index_dir``) and measure each mode.
 
@@ -99,7 +101,8 @@ def evaluate(
         index_seconds = None
         if not (target / "manifest.json").is_file():
             report = build_from_documents(
-                collection.documents, target, model=model, progress=progress, passage_size=passage_size
+                collection.documents, target, model=model, progress=progress, passage_size=passage_size,
+                milvus=milvus,
             )
             index_seconds = round(report.seconds, 2)
         searcher = Searcher.open(target, model)
@@ -113,6 +116,8 @@ def evaluate(
             "modes": {mode: _measure(searcher, collection, mode) for mode in modes},
         }
         searcher.close()
+        if not index_dir:
+            drop_index(target)  # a temporary Milvus index's collections live outside the directory
     return result
 
 

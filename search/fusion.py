@@ -55,6 +55,23 @@ def minmax(scores: np.ndarray) -> np.ndarray:
     return (scores - low) / (high - low)
 
 
+#: Shares of the semantic side when a rescorer is present: the primary model's
+#: passage score, the rescorer's passage score and its best sentence score.
+#: Equal weight for the two models, the rescorer's split evenly between its two
+#: views; bench/quality_levers.py shows the neighbourhood is flat.
+SEMANTIC_SHARES = (0.5, 0.25, 0.25)
+
+
+def semantic(parts: list[np.ndarray]) -> np.ndarray:
+    """Min-max normalised semantic scores of the same candidates, mixed by :data:`SEMANTIC_SHARES`.
+
+    One part (no rescorer) is returned as it is, so the scores shown stay cosines.
+    """
+    if len(parts) == 1:
+        return np.asarray(parts[0], dtype=np.float64)
+    return sum(share * minmax(part) for share, part in zip(SEMANTIC_SHARES, parts, strict=True))
+
+
 def combine(dense: np.ndarray, lexical: np.ndarray, weight: float) -> np.ndarray:
     """Convex combination of normalised dense and lexical scores of the same candidates."""
     if not 0.0 <= weight <= 1.0:

@@ -14,7 +14,9 @@ class Hit:
     parts that match the query.  ``dense_rank``/``lexical_rank`` are the
     1-based ranks the passage had in each retriever's own list (``None`` when
     that retriever did not rank it among its candidates).  ``meta`` holds the
-    document's metadata fields.
+    document's metadata fields.  ``answer`` is the ``(start, end)`` span in
+    ``text`` of the sentence that best answers the query (``None`` when no
+    sentence relates to it, e.g. a keyword search whose words are absent).
     """
 
     passage_id: int
@@ -31,9 +33,11 @@ class Hit:
     highlights: tuple[tuple[int, int], ...]
     heading: str = ""
     meta: dict = field(default_factory=dict)  # the document's user fields (--meta, sidecar JSON)
+    answer: tuple[int, int] | None = None
 
     def to_dict(self) -> dict:
         """A JSON-ready dict with stable keys (documented in the README)."""
         data = asdict(self)
         data["highlights"] = [list(span) for span in self.highlights]
+        data["answer"] = list(self.answer) if self.answer else None
         return data

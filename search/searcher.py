@@ -9,10 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from indexer.backends import backend_of
 from indexer.embedding import Embedder, load_embedder
-from indexer.errors import BadQuery
+from indexer.errors import BadQuery, ModelMismatch
+from indexer.store import SentenceVectors
 
 from . import fusion
+from .answer import answer_span
 from .backend import Backend, Filters, Snapshot
 from .embedded import EmbeddedBackend
 from .highlight import highlight_spans, query_terms
@@ -33,6 +36,7 @@ class _Ranked:
     scores: np.ndarray
     dense_rank: dict[int, int]
     lexical_rank: dict[int, int]
+    sentences: dict[int, SentenceVectors]  # rescorer vectors of the candidates (empty without a rescorer)
 
 
 class Searcher:
@@ -44,10 +48,18 @@ class Searcher:
     committed state and never from half a batch.
     """
 
-    def __init__(self, backend: Backend, embedder: Embedder) -> None:
+    def __init__(self, backend: Backend, embedder: Embedder, rescorer: Embedder | None = None) -> None:
         backend.check_model(embedder.model_id, embedder.dim)
+        wanted = backend.rescorer
+        if wanted and rescorer is None:
+            rescorer = load_embedder(wanted["id"])
+        if rescorer is not None and (not wanted or (rescorer.model_id, rescorer.dim) != (wanted["id"], wanted["dim"])):
+            raise ModelMismatch(
+                f"the index was built with rescorer {wanted['id'] if wanted else None!r}, not {rescorer.model_id!r}"
+            )
         self.backend = backend
         self.embedder = embedder
+        self.rescorer = rescorer
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike[str], model: str | Embedder | None = None) -> Searcher:
@@ -56,7 +68,12 @@ class Searcher:
         ``model`` defaults to the model that built the index; naming another
         one raises :class:`~indexer.errors.ModelMismatch` before any search.
         """
-        backend = EmbeddedBackend.open(index_dir)
+        if backend_of(index_dir) == "milvus":  # recorded in the index directory's manifest
+            from .milvus import MilvusBackend
+
+            backend: Backend = MilvusBackend.open(index_dir)
+        else:
+            backend = EmbeddedBackend.open(index_dir)
         if model is None or isinstance(model, str):
             if model is not None and model != backend.model_id:
                 backend.check_model(model, backend.dim)
@@ -109,18 +126,31 @@ class Searcher:
         snap = self.backend.snapshot()  # one state for the whole batch
         if not cleaned or snap.matches_nothing(wanted):
             return [[] for _ in cleaned]
-        vectors = self.embedder.encode_queries(cleaned) if mode != "lexical" else None
+        semantic = mode != "lexical"
+        vectors = self.embedder.encode_queries(cleaned) if semantic else None
+        seconds = self.rescorer.encode_queries(cleaned) if semantic and self.rescorer else None
         depth = k + offset
         ranked = [
-            _rank(snap, q, None if vectors is None else vectors[i], mode, depth, wanted)
+            _rank(snap, q, None if vectors is None else vectors[i], None if seconds is None else seconds[i], mode,
+                  depth, wanted)
             for i, q in enumerate(cleaned)
         ]
-        return [self._hits(snap, q, r, offset, depth) for q, r in zip(cleaned, ranked, strict=True)]
+        return [
+            self._hits(snap, q, r, offset, depth, None if seconds is None else seconds[i])
+            for i, (q, r) in enumerate(zip(cleaned, ranked, strict=True))
+        ]
 
-    def _hits(self, snap: Snapshot, query: str, ranked: _Ranked, offset: int, depth: int) -> list[Hit]:
+    def _hits(
+        self, snap: Snapshot, query: str, ranked: _Ranked, offset: int, depth: int, second: np.ndarray | None
+    ) -> list[Hit]:
         ids = [int(p) for p in ranked.ids[offset:depth]]
         records = snap.passages(ids)
         terms = query_terms(query, snap.analyzer)
+        sentences = ranked.sentences
+        if second is None and self.rescorer is not None:  # keyword mode: answers still use sentence vectors
+            second = self.rescorer.encode_queries([query])[0]
+        if second is not None and not sentences:
+            sentences = snap.sentence_vectors(ids)
         hits = []
         for position, pid in enumerate(ids):
             rec = records.get(pid)
@@ -140,9 +170,10 @@ class Searcher:
                     rank=offset + position + 1,
                     dense_rank=ranked.dense_rank.get(pid),
                     lexical_rank=ranked.lexical_rank.get(pid),
-                    highlights=highlight_spans(terms, rec.text),
+                    highlights=(spans := highlight_spans(terms, rec.text)),
                     heading=rec.heading,
                     meta=rec.meta,
+                    answer=answer_span(rec.text, spans, sentences.get(pid), second),
                 )
             )
         return hits
@@ -153,26 +184,64 @@ class Searcher:
 
 
 def _rank(
-    snap: Snapshot, query: str, vector: np.ndarray | None, mode: str, depth: int, filters: Filters | None
+    snap: Snapshot,
+    query: str,
+    vector: np.ndarray | None,
+    second: np.ndarray | None,
+    mode: str,
+    depth: int,
+    filters: Filters | None,
 ) -> _Ranked:
-    """Candidates of one query, best first, with the score shown for each."""
+    """Candidates of one query, best first, with the score shown for each.
+
+    ``vector`` is the query under the primary model (None in keyword mode),
+    ``second`` under the rescorer (None without one).
+    """
     n_candidates = max(CANDIDATES, depth)
     dense = snap.dense(vector, n_candidates, filters) if vector is not None else None
     terms = snap.analyzer.tokens(query) if mode != "dense" else []
     lexical = snap.lexical(terms, n_candidates, filters) if mode != "dense" else None
     dense_rank = {} if dense is None else {int(p): r for r, p in enumerate(dense.ids, start=1)}
     lexical_rank = {} if lexical is None else {int(p): r for r, p in enumerate(lexical.ids, start=1)}
-    if lexical is None:
-        return _Ranked(dense.ids, dense.scores, dense_rank, {})
     if dense is None:
-        return _Ranked(lexical.ids, lexical.scores, {}, lexical_rank)
+        return _Ranked(lexical.ids, lexical.scores, {}, lexical_rank, {})
     candidates = np.array(sorted(set(dense_rank) | set(lexical_rank)), dtype=np.int64)
     if not len(candidates):
-        return _Ranked(candidates, np.zeros(0, dtype=np.float32), {}, {})
-    weight = fusion.lexical_weight(lexical.coverage) if len(lexical.ids) else 0.0
-    fused = fusion.combine(dense.scores_of(candidates), lexical.scores_of(candidates), weight)
+        return _Ranked(candidates, np.zeros(0, dtype=np.float32), {}, {}, {})
+    parts, sentences = [dense.scores_of(candidates)], {}
+    if second is not None:
+        sentences = snap.sentence_vectors([int(p) for p in candidates])
+        parts += _rescored(candidates, sentences, second)
+    fused = fusion.semantic(parts)
+    if lexical is not None:
+        weight = fusion.lexical_weight(lexical.coverage) if len(lexical.ids) else 0.0
+        fused = fusion.combine(fused, lexical.scores_of(candidates), weight)
     order = np.lexsort((candidates, -fused))
-    return _Ranked(candidates[order], fused[order], dense_rank, lexical_rank)
+    return _Ranked(candidates[order], fused[order], dense_rank, lexical_rank, sentences)
+
+
+def _rescored(
+    candidates: np.ndarray, sentences: dict[int, SentenceVectors], second: np.ndarray
+) -> list[np.ndarray]:
+    """The rescorer's passage score and best-sentence score of each candidate.
+
+    A candidate without stored vectors gets the lowest score of the others, so
+    it is neither lifted nor buried by a vote it could not take part in.
+    """
+    found = [sentences.get(int(pid)) for pid in candidates]
+    present = np.array([f is not None for f in found])
+    if not present.any():
+        return []
+    stored = [f for f in found if f is not None]
+    passage = np.full(len(candidates), np.nan)
+    passage[present] = np.stack([f.passage for f in stored]) @ second
+    counts = np.array([len(f.sentences) for f in stored])
+    best = passage.copy()
+    if counts.sum():  # one product for all sentences, then the best of each passage's run
+        cosines = np.vstack([f.sentences for f in stored if len(f.sentences)]) @ second
+        runs = np.maximum.reduceat(cosines, np.concatenate([[0], np.cumsum(counts[counts > 0])[:-1]]))
+        best[np.flatnonzero(present)[counts > 0]] = runs
+    return [np.nan_to_num(part, nan=float(np.nanmin(part))) for part in (passage, best)]
 
 
 def _check_filters(filters: Mapping[str, object] | None) -> Filters | None:
@@ -181,7 +250,12 @@ def _check_filters(filters: Mapping[str, object] | None) -> Filters | None:
         return None
     if not isinstance(filters, Mapping) or not all(isinstance(key, str) and key for key in filters):
         raise BadQuery("filters must map field names to a value or a list of values")
-    return {
+    checked = {
         key: tuple(sorted({str(v) for v in (wanted if isinstance(wanted, (list, tuple, set)) else [wanted])}))
         for key, wanted in filters.items()
     }
+    for text in (text for key, values in checked.items() for text in (key, *values)):
+        # SQLite stores UTF-8 text and a NUL ends it: refuse what it would otherwise fail on
+        if any(ch < " " or ch == "\x7f" or "\ud800" <= ch <= "\udfff" for ch in text):
+            raise BadQuery(f"filter {text[:40]!r} holds a control character or a lone surrogate")
+    return checked

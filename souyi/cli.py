@@ -6,12 +6,16 @@ import argparse
 import json
 import logging
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from indexer import DEFAULT_MODEL, add_documents, build_index, check_index, list_documents, remove_documents
+from indexer import DEFAULT_MODEL, add_documents, backends, build_index, remove_documents
+from indexer import ann as ann_index
+from indexer.documents import MAX_DOCUMENT_CHARS
+from indexer.embedding import DEFAULT_RESCORER
 from indexer.errors import (
     BadQuery,
     IndexBusy,
@@ -21,6 +25,7 @@ from indexer.errors import (
     ModelUnavailableError,
     SearchError,
 )
+from indexer.manage import database_damaged
 from indexer.split import DEFAULT_PASSAGE_SIZE
 from search import MODES, Hit, Searcher
 from search.evaluate import evaluate, load_collection
@@ -72,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=summary, description=description)
         p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)")
         p.add_argument("--index", type=Path, default=None, help=index_help)
+        _backend_args(p)
         p.add_argument("--include", action="append", default=[], metavar="GLOB",
                        help="only names matching this glob (repeatable), e.g. '*.md' or '2008/*'")
         p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip names matching this glob")
@@ -85,26 +91,39 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--userdict", type=Path, default=None, metavar="FILE",
                        help="jieba user dictionary of domain terms for a new index (one 'word [freq] [tag]' a line); "
                        "kept in the index so queries are cut the same way")
+        p.add_argument("--ann", choices=ann_index.KINDS, default="auto",
+                       help="vector index of a new index: exact (flat), IVF with 8-bit quantization (ivf), or by "
+                       f"size (auto, default: exact up to {ann_index.FLAT_MAX:,} passages)")
+        p.add_argument("--no-rescorer", dest="rescorer", action="store_const", const=None,
+                       default=DEFAULT_RESCORER,
+                       help=f"a new index without the rescoring model ({DEFAULT_RESCORER}: second opinion on "
+                       "ranking and the answer sentence of each hit); smaller and faster to build")
+        p.add_argument("--max-chars", type=int, default=MAX_DOCUMENT_CHARS, metavar="N",
+                       help="refuse a document with more characters of text than this (default: %(default)s)")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("remove", help="remove documents from an index, in one atomic batch")
     p.add_argument("docs", nargs="+", metavar="DOC", help="document names, as `souyi list` shows them")
     p.add_argument("--index", type=Path, default=None, help=index_help)
+    _backend_args(p)
 
     p = sub.add_parser("list", help="list the documents of an index")
     p.add_argument("--index", type=Path, default=None, help=index_help)
+    _backend_args(p)
     p.add_argument("--json", action="store_true", help="print a JSON array")
 
     p = sub.add_parser("check", help="check that the database, vectors and BM25 index agree",
                        description="Check the index: SQLite integrity, and that FAISS and BM25 hold exactly the "
                        "stored passages. Exit code 1 when a problem is found.")
     p.add_argument("--index", type=Path, default=None, help=index_help)
+    _backend_args(p)
     p.add_argument("--repair", action="store_true",
                    help="rewrite damaged vector/BM25 files from the database (no re-reading, no re-embedding)")
 
     p = sub.add_parser("search", help="search an index", description="Print the best passages for a query.")
     p.add_argument("query", help="the question or keywords, in Chinese or English")
     p.add_argument("--index", type=Path, default=None, help=index_help)
+    _backend_args(p)
     p.add_argument("-k", type=int, default=10, help="number of passages (default: %(default)s)")
     p.add_argument("--offset", type=int, default=0, help="skip this many passages first (paging)")
     p.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default: %(default)s)")
@@ -122,11 +141,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("collection", type=Path, help="collection folder")
     p.add_argument("--mode", choices=MODES, action="append", help="mode to measure (repeatable; default: all)")
     p.add_argument("--index", type=Path, default=None, help="reuse (or build once into) this index directory")
+    _backend_args(p)
     p.add_argument("--model", default=None, help=f"embedding model (default: {DEFAULT_MODEL})")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--passage-size", type=int, default=DEFAULT_PASSAGE_SIZE,
                    help="longest passage when indexing the corpus (default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("migrate", help="copy an embedded index into Milvus without re-embedding",
+                       description="Create a Milvus-backed index at --to holding the documents, passages, vectors "
+                       "and terms of the embedded index at --index (nothing is re-read or re-embedded).")
+    p.add_argument("--index", type=Path, default=None, help=f"the embedded index to copy ({index_help})")
+    p.add_argument("--to", type=Path, required=True, metavar="DIR", help="directory of the new Milvus-backed index")
+    _backend_args(p)
 
     p = sub.add_parser("demo", help="index the bundled sample report (once) and run example queries")
     p.add_argument("--index", type=Path, default=None, help=index_help)
@@ -136,11 +163,51 @@ def _parser() -> argparse.ArgumentParser:
                        "Without --index, the bundled sample report is indexed first if needed. A missing index "
                        "does not stop the server: it answers 503 until the index is built, then recovers.")
     p.add_argument("--index", type=Path, default=None, help=index_help)
+    _backend_args(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)")
     p.add_argument("--threads", type=int, default=4, help="request threads (default: %(default)s)")
     p.add_argument("--model", default=None, help="embedding model; must be the one that built the index")
     return parser
+
+
+def _backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=backends.BACKENDS, default=None,
+                   help="store of a new index: embedded (FAISS + SQLite in the index directory, the default) or "
+                   "milvus; an existing index keeps its own (recorded in its directory)")
+    p.add_argument("--milvus-uri", default=None, metavar="URI",
+                   help="Milvus of a new milvus index: a milvus-lite file (FILE.db, one process at a time) or a "
+                   "server (http://HOST:19530)")
+    p.add_argument("--collection", dest="milvus_collection", default=None, metavar="NAME",
+                   help="Milvus collection name of a new milvus index (default: souyi)")
+
+
+def _milvus_target(args: argparse.Namespace) -> backends.MilvusTarget | None:
+    """The Milvus target that the backend flags ask for (None: embedded)."""
+    backend = args.backend or ("milvus" if args.milvus_uri or args.milvus_collection else "embedded")
+    if backend == "embedded":
+        if args.milvus_uri or args.milvus_collection:
+            raise BadQuery("--milvus-uri and --collection are options of --backend milvus")
+        return None
+    if not args.milvus_uri:
+        raise BadQuery("--backend milvus needs --milvus-uri: a milvus-lite file (e.g. index.db) or http://HOST:19530")
+    return backends.MilvusTarget(args.milvus_uri, args.milvus_collection or "souyi")
+
+
+def _check_backend(args: argparse.Namespace, target: Path) -> None:
+    """Backend flags given for an existing index must describe it (they never convert one)."""
+    wanted = _milvus_target(args)
+    if (args.backend is None and wanted is None) or not (target / "manifest.json").is_file():
+        return
+    actual = backends.backend_of(target)
+    if (wanted is not None) != (actual == "milvus"):
+        raise BadQuery(f"{target} is an index of the {actual} backend; to move an embedded index into Milvus "
+                       "use: souyi migrate")
+    if wanted is not None:
+        recorded = backends.milvus_store.read_manifest(target)["milvus"]
+        if (backends.milvus_store.resolve_uri(wanted.uri), wanted.collection) != (recorded["uri"],
+                                                                                  recorded["collection"]):
+            raise BadQuery(f"{target} is stored in collection {recorded['collection']!r} at {recorded['uri']}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,6 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SearchError as exc:
         print(f"souyi: error: {exc}", file=sys.stderr)
         return next((code for kind, code in _EXIT_CODES if isinstance(exc, kind)), EXIT_ERROR)
+    except (OSError, sqlite3.Error) as exc:  # the machine's problem (disk full, damaged file): a message, not a trace
+        print(f"souyi: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
 
@@ -179,9 +249,12 @@ def _show_progress(args: argparse.Namespace) -> bool:
 def _cmd_index(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
     build = build_index if args.command == "index" else add_documents
+    if args.command == "add":
+        _check_backend(args, target)
     report = build(args.paths, target, model=args.model, passage_size=args.passage_size, userdict=args.userdict,
                    meta=parse_filters(args.meta), include=args.include, exclude=args.exclude,
-                   progress=_show_progress(args))
+                   progress=_show_progress(args), ann=args.ann, milvus=_milvus_target(args), max_chars=args.max_chars,
+                   rescorer=args.rescorer)
     for message in report.refused:
         print(f"souyi: refused: {message}", file=sys.stderr)
     if args.command == "add":
@@ -192,13 +265,16 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 def _cmd_remove(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
+    _check_backend(args, target)
     report = remove_documents(args.docs, target)
     print(f"removed {report.removed}; {report.documents} documents, {report.passages} passages in {target}")
     return EXIT_OK
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    documents = list_documents(args.index or default_index_dir())
+    target = args.index or default_index_dir()
+    _check_backend(args, target)
+    documents = backends.list_documents(target)
     if args.json:
         print(json.dumps([vars(d) for d in documents], ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -213,21 +289,26 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
-    problems = check_index(target, repair=args.repair)
+    _check_backend(args, target)
+    problems = backends.check_index(target, repair=args.repair)
     for problem in problems:
         print(f"souyi: problem: {problem}", file=sys.stderr)
-    if problems and not args.repair:
+    if problems and not args.repair and not database_damaged(problems):
         print(f"souyi: try: souyi check --repair --index {target}", file=sys.stderr)
     print("ok" if not problems else f"{len(problems)} problem(s)")
     return EXIT_ERROR if problems else EXIT_OK
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    searcher = Searcher.open(args.index or default_index_dir(), args.model)
+    target = args.index or default_index_dir()
+    _check_backend(args, target)
+    searcher = Searcher.open(target, args.model)
     hits = searcher.search(args.query, k=args.k, mode=args.mode, offset=args.offset,
                            filters=parse_filters(args.filter))
     if args.json:
-        payload = {"query": args.query, "mode": args.mode, "k": args.k, "offset": args.offset,
+        # argv's undecodable bytes arrive as lone surrogates, which stdout cannot print: shown escaped
+        query = args.query.encode("utf-8", "backslashreplace").decode("utf-8")
+        payload = {"query": query, "mode": args.mode, "k": args.k, "offset": args.offset,
                    "hits": [hit.to_dict() for hit in hits]}
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -243,26 +324,31 @@ def _format_hit(hit: Hit, color: bool) -> str:
     head = f"{hit.rank:>3}. [{hit.score:.4f}] {hit.doc_id} ¶{hit.paragraph}"
     if hit.heading:
         head += f" · {hit.heading}"
-    body = paint(hit.text, hit.highlights, color).replace("\n", "\n     ")
+    body = paint(hit.text, hit.highlights, color, hit.answer).replace("\n", "\n     ")
+    if hit.answer and not color:  # without ANSI the answer sentence is repeated on a line of its own
+        body += "\n     » " + hit.text[hit.answer[0] : hit.answer[1]].replace("\n", " ")
     return f"{head}\n     {body}\n"
 
 
-def paint(text: str, spans: Sequence[tuple[int, int]], color: bool) -> str:
-    """``text`` with ``spans`` in bold yellow (ANSI) when ``color`` is on."""
+def paint(text: str, spans: Sequence[tuple[int, int]], color: bool, answer: tuple[int, int] | None = None) -> str:
+    """``text`` with ``spans`` in bold yellow and the ``answer`` sentence underlined (ANSI) when ``color`` is on."""
     if not color:
         return text
+    marks = [(start, "\x1b[1;33m") for start, _ in spans] + [(end, "\x1b[22;39m") for _, end in spans]
+    if answer:
+        marks += [(answer[0], "\x1b[4m"), (answer[1], "\x1b[24m")]
     out, last = [], 0
-    for start, end in spans:
-        out += [text[last:start], "\x1b[1;33m", text[start:end], "\x1b[0m"]
-        last = end
+    for position, code in sorted(marks, key=lambda mark: mark[0]):
+        out += [text[last:position], code]
+        last = position
     out.append(text[last:])
-    return "".join(out)
+    return "".join(out) + "\x1b[0m"
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     collection = load_collection(args.collection)
     result = evaluate(collection, modes=args.mode or MODES, index_dir=args.index, model=args.model,
-                      progress=_show_progress(args), passage_size=args.passage_size)
+                      progress=_show_progress(args), passage_size=args.passage_size, milvus=_milvus_target(args))
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return EXIT_OK
@@ -297,6 +383,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
     if args.index is None:
         ensure_sample_index(target, progress=sys.stderr.isatty())
+    _check_backend(args, target)
     for name in ("web", "waitress"):  # the URL served and start/stop are worth seeing without -v
         logging.getLogger(name).setLevel(logging.INFO)
     app = create_app(target, {"SOUYI_MODEL": args.model})
@@ -305,6 +392,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"souyi: error: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
+    return EXIT_OK
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    source = args.index or default_index_dir()
+    target = _milvus_target(argparse.Namespace(**{**vars(args), "backend": "milvus"}))
+    documents, passages = backends.migrate(source, args.to, target)
+    print(f"copied {documents} documents, {passages} passages from {source} into Milvus collection "
+          f"{target.collection} ({args.to}); search it with: souyi search QUERY --index {args.to}")
     return EXIT_OK
 
 
@@ -326,4 +422,5 @@ _COMMANDS = {
     "eval": _cmd_eval,
     "demo": _cmd_demo,
     "serve": _cmd_serve,
+    "migrate": _cmd_migrate,
 }

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from indexer.build import build_index
-from indexer.e5_convert import E5_MODEL_ID, ensure_e5_model
-from indexer.embedding import SentenceTransformerEmbedder
+from indexer.e5_convert import ensure_e5_model
+from indexer.embedding import Embedder, load_embedder
 from souyi import SAMPLE_DIR
 
 SAMPLE_FILE = next(SAMPLE_DIR.glob("*.txt"))
@@ -32,8 +32,10 @@ def model_dir(cache_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def embedder(model_dir) -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(E5_MODEL_ID, str(model_dir))
+def embedder(model_dir, cache_dir) -> Embedder:
+    """The default model exactly as ``souyi`` loads it (default backend), from the session's cache."""
+    os.environ["SOUYI_CACHE_DIR"] = str(cache_dir)  # what cli_env gives the subprocesses, too
+    return load_embedder()
 
 
 @pytest.fixture(scope="session")

@@ -14,25 +14,13 @@ import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
+from browser_support import launch, require_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium; .ci/run does)", allow_module_level=True)
+require_chromium()
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402  (only once Chromium is known to be there)
 from test_web import running_server, stop_with_ctrl_c  # noqa: E402
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-]
 ZH_QUERY = "阿里巴巴在哪里上市"
 EN_QUERY = "Where did Alibaba go public?"
 ANSWER = "阿里巴巴在香港成功上市"
@@ -61,14 +49,7 @@ def test_search_page_in_headless_chromium(sample_index, cli_env, tmp_path):
         running_server(cli_env, tmp_path / "serve.log", "--index", str(sample_index)) as (base, proc),
         sync_playwright() as playwright,
     ):
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),  # a fresh --user-data-dir
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            locale="zh-CN",
-            viewport=DESKTOP,
-        )
+        context = launch(playwright, tmp_path / "profile", locale="zh-CN", viewport=DESKTOP)
         try:
             page = context.pages[0] if context.pages else context.new_page()
             problems: list[str] = []  # CSP violations and script errors show up here

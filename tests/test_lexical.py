@@ -185,3 +185,18 @@ def test_from_config_rebuilds_or_refuses(analyzer, userdict, tmp_path):
         Analyzer.from_config({**analyzer.config(), "version": 1}, None)
     with pytest.raises(IndexFormatError, match="traditional/simplified table"):
         Analyzer.from_config({**analyzer.config(), "fold": {"sha256": "0" * 64}}, None)
+
+
+def test_grouped_numbers_meet_their_plain_spelling(analyzer):
+    plain, grouped = analyzer.tokens("销售收入4300亿元"), analyzer.tokens("销售收入 4,300 亿元")
+    assert "4300" in plain and "4300" in grouped
+    assert "1234567.5" in analyzer.tokens("１，２３４，５６７.５元")  # full-width digits and comma fold first
+    assert "1234" not in analyzer.tokens("12,34")  # not a thousands grouping
+
+
+def test_indexes_of_the_previous_analyzer_version_still_tokenize_as_they_were_built(analyzer):
+    old = Analyzer.from_config({**analyzer.config(), "version": 2})
+    assert old.config()["version"] == 2
+    assert "4300" not in old.tokens("4,300 亿") and "4300" in analyzer.tokens("4,300 亿")
+    with pytest.raises(IndexFormatError):
+        Analyzer.from_config({**analyzer.config(), "version": 1})

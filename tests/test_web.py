@@ -283,7 +283,9 @@ def test_result_page_shows_highlighted_hits(client, searcher):
     assert hits[0].title in html and f"第 {hits[0].paragraph} 段" in html and f"{hits[0].score:.3f}" in html
     assert "第 1–10 条结果" in html and "毫秒" in html
     assert "阿里巴巴" in page.marks and "上市" in page.marks
-    assert str(highlight(hits[0].text, hits[0].highlights)) in html  # the spans the API gave, as marks
+    # the spans the API gave, as marks, inside the answer sentence's own markup
+    assert hits[0].answer is not None and '<span class="answer">' in html
+    assert str(highlight(hits[0].text, hits[0].highlights, hits[0].answer)) in html
     assert f'href="/?{urllib.parse.urlencode({"q": ALIBABA_ZH})}&amp;page=2" rel="next"' in html
 
 

@@ -22,6 +22,7 @@ from flask import Flask, Response
 from . import api, errors, views
 from .engine import Engine
 from .render import highlight
+from .request import SouyiRequest
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def create_app(index_path: str | os.PathLike[str], config: dict[str, Any] | None
     """
     settings = _settings(config or {})
     app = Flask(__name__)
+    app.request_class = SouyiRequest
     app.config.update(settings)
     app.json.ensure_ascii = False  # Chinese text as text, not \\u escapes
     app.json.sort_keys = False  # hits keep the field order of search.Hit

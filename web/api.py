@@ -11,11 +11,10 @@ import time
 from flask import Blueprint, Response, jsonify, request
 
 from search import MAX_DEPTH
-from search.query import parse_filters
 
 from .engine import current_engine
 from .openapi import openapi_spec
-from .params import check_depth, parse_int, parse_mode, parse_query
+from .params import check_depth, parse_filter_args, parse_int, parse_mode, parse_query
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -32,7 +31,7 @@ def search() -> Response:
     k = parse_int("k", args.get("k"), DEFAULT_K, 1, MAX_DEPTH)
     offset = parse_int("offset", args.get("offset"), 0, 0, MAX_DEPTH - 1)
     check_depth(k, offset)
-    filters = parse_filters(args.getlist("filter"), separator=":")
+    filters = parse_filter_args(args.getlist("filter"))
     searcher = current_engine().searcher()
     hits = searcher.search(query, k=k, mode=mode, offset=offset, filters=filters)
     more = len(hits) == k and offset + k < min(MAX_DEPTH, searcher.size)

@@ -37,6 +37,11 @@ HIT_PROPERTIES: dict[str, dict[str, Any]] = {
     },
     "heading": {"type": "string", "description": "The section heading above the passage, or an empty string."},
     "meta": {"type": "object", "description": "The document's metadata fields (souyi add --meta, sidecar JSON)."},
+    "answer": {
+        "type": ["array", "null"],
+        "description": "[start, end) span of `text`: the sentence that best answers the query, or null.",
+        "items": _INT, "minItems": 2, "maxItems": 2,
+    },
 }
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import re
 
 from search import MAX_DEPTH, MAX_QUERY_CHARS, MODES, BadQuery
+from search.query import parse_filters
 
 #: The names the interface uses for the modes, accepted as well as the API's.
 MODE_ALIASES = {"semantic": "dense", "keyword": "lexical"}
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,7}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class EmptyQuery(BadQuery):
@@ -58,3 +60,15 @@ def check_depth(k: int, offset: int) -> None:
     """Refuse paging past :data:`search.MAX_DEPTH`, the deepest result the engine serves."""
     if offset + k > MAX_DEPTH:
         raise BadQuery(f"offset + k must be at most {MAX_DEPTH}; got {offset + k}")
+
+
+def parse_filter_args(items: list[str]) -> dict[str, object]:
+    """``filter=KEY:VALUE`` parameters as the search API takes them; control characters are refused.
+
+    A NUL in a field name reaches SQLite's JSON path syntax and fails there
+    (a 500); no field name or value has a reason to hold control characters.
+    """
+    for item in items:
+        if _CONTROL.search(item):
+            raise BadQuery(f"a filter must not contain control characters; got {item[:80]!r}")
+    return parse_filters(items, separator=":")

@@ -43,7 +43,24 @@ def segments(text: str, spans: Iterable[Iterable[int]]) -> list[tuple[str, bool]
     return out
 
 
-def highlight(text: str, spans: Iterable[Iterable[int]]) -> Markup:
-    """``text`` escaped, with each span wrapped in ``<mark>``."""
-    parts = [Markup("<mark>%s</mark>") % piece if marked else escape(piece) for piece, marked in segments(text, spans)]
+def highlight(text: str, spans: Iterable[Iterable[int]], answer: Iterable[int] | None = None) -> Markup:
+    """``text`` escaped, each span wrapped in ``<mark>``, the answer sentence in ``<span class="answer">``."""
+    spans = list(spans)
+    if not answer:
+        return _marked(text, spans, 0)
+    clipped = clean_spans([answer], len(text))
+    if not clipped:
+        return _marked(text, spans, 0)
+    start, end = clipped[0]
+    return Markup("").join([
+        _marked(text[:start], spans, 0),
+        Markup('<span class="answer">'), _marked(text[start:end], spans, start), Markup("</span>"),
+        _marked(text[end:], spans, end),
+    ])
+
+
+def _marked(piece: str, spans: list, offset: int) -> Markup:
+    """``piece`` (which starts at ``offset`` of the full text) escaped, with the spans inside it marked."""
+    local = [(int(s) - offset, int(e) - offset) for s, e in spans]
+    parts = [Markup("<mark>%s</mark>") % bit if marked else escape(bit) for bit, marked in segments(piece, local)]
     return Markup("").join(parts)

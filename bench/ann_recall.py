@@ -1,0 +1,117 @@
+"""ANN recall@10 against exact search on the same vectors, with latency and memory, for one index.
+
+    python bench/ann_recall.py --index /tmp/souyi-perf/100k [--hnsw]
+
+The exact answer is a brute-force inner product over the float32 vectors
+SQLite keeps; the index under test is the one the store built (its nprobe
+varied at search time, so the curve costs no rebuild).  ``--hnsw`` also
+builds HNSW + 8-bit quantization on the same vectors for comparison (that is
+how the IVF choice was made).  Queries are real eval questions embedded at run
+time.  Rows are merged into ``docs/perf/ann_recall.json`` by passage count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.perfdata import PERF_DIR, eval_questions, machine, write_json  # noqa: E402
+from indexer import ann  # noqa: E402
+from indexer.embedding import load_embedder  # noqa: E402
+from indexer.store import IndexReader  # noqa: E402
+
+K = 10
+COLUMNS = ["passages", "index", "setting", "recall@10", "search ms p50", "search ms p99", "bytes / passage",
+           "build s"]
+
+
+def recall_and_time(search, queries: np.ndarray, truth: list[set[int]]) -> tuple[float, float, float]:
+    """Mean recall@10 and p50/p99 milliseconds of ``search(query) -> ids`` over one query at a time."""
+    hits, times = [], []
+    for q, wanted in zip(queries, truth, strict=True):
+        tick = time.perf_counter()
+        found = search(q)
+        times.append((time.perf_counter() - tick) * 1000)
+        hits.append(len(set(found.tolist()) & wanted) / K)
+    return float(np.mean(hits)), float(np.percentile(times, 50)), float(np.percentile(times, 99))
+
+
+def size_of(index: faiss.Index) -> int:
+    return len(faiss.serialize_index(index))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--hnsw", action="store_true", help="also build and measure HNSW (M 16/32) + SQ8")
+    args = parser.parse_args()
+    faiss.omp_set_num_threads(1)  # one query at a time, as a search process serves it
+    reader = IndexReader.open(args.index)
+    index = reader.load_vectors()
+    ids, vectors = reader.stored_vectors()
+    n = len(ids)
+    queries = load_embedder(reader.model_id).encode_queries(eval_questions(args.queries))
+    exact = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+    exact.add_with_ids(vectors, ids)
+    truth = [set(row.tolist()) for row in exact.search(queries, K)[1]]
+    rows = []
+    r, p50, p99 = recall_and_time(lambda q: ann.search(exact, q, K)[0], queries, truth)
+    rows.append([n, "exact (IDMap2,FlatIP)", "-", round(r, 4), round(p50, 2), round(p99, 2),
+                 round(size_of(exact) / n), 0])
+    kind = ann.kind_of(index)
+    if kind == "ivf":
+        ivf = faiss.downcast_index(index)
+        default = ann.nprobe_for(ivf.nlist)
+        per_passage = round(size_of(index) / n)
+        for nprobe in sorted({8, 16, 32, 64, 128, 256, default} & set(range(1, ivf.nlist + 1))):
+            r, p50, p99 = recall_and_time(lambda q, p=nprobe: ann.search(index, q, K, nprobe=p)[0], queries, truth)
+            label = f"nprobe {nprobe}" + (" (default)" if nprobe == default else "")
+            rows.append([n, f"IVF{ivf.nlist},SQ8 (store)", label, round(r, 4), round(p50, 2), round(p99, 2),
+                         per_passage, "-"])
+            print(rows[-1])
+    if args.hnsw:
+        for m in (16, 32):
+            tick = time.perf_counter()
+            hnsw = faiss.IndexHNSWSQ(vectors.shape[1], faiss.ScalarQuantizer.QT_8bit, m, faiss.METRIC_INNER_PRODUCT)
+            hnsw.hnsw.efConstruction = 40
+            faiss.omp_set_num_threads(2)
+            hnsw.train(vectors)
+            hnsw.add(vectors)
+            faiss.omp_set_num_threads(1)
+            built = time.perf_counter() - tick
+            per_passage = round((size_of(hnsw) + 8 * n) / n)  # + the id map an IDMap wrapper would add
+            for ef in (32, 64, 128):
+                hnsw.hnsw.efSearch = ef
+                r, p50, p99 = recall_and_time(lambda q, h=hnsw: ids[h.search(q[None, :], K)[1][0]], queries, truth)
+                rows.append([n, f"HNSW{m},SQ8", f"efSearch {ef}", round(r, 4), round(p50, 2), round(p99, 2),
+                             per_passage, round(built, 1)])
+                print(rows[-1])
+            del hnsw
+    path = PERF_DIR / "ann_recall.json"
+    old = json.loads(path.read_text(encoding="utf-8"))["rows"] if path.is_file() else []
+    merged = sorted([row for row in old if row[0] != n] + rows, key=lambda row: (row[0], str(row[1]), str(row[2])))
+    write_json("ann_recall", {
+        "title": "ANN recall@10 against exact search on the same vectors",
+        "command": "python bench/ann_recall.py --index DIR [--hnsw]   (DIR from bench/synth_index.py)",
+        "machine": machine(),
+        "columns": COLUMNS,
+        "rows": merged,
+        "notes": f"{args.queries} real eval questions embedded at run time; vectors: real sample + synthetic "
+                 "(bench/synth_index.py). Search time is the vector search alone, one query at a time, one thread. "
+                 "bytes/passage: the serialized FAISS index (what the search process holds).",
+    })
+    for row in rows:
+        print(row)
+
+
+if __name__ == "__main__":
+    main()

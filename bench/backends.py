@@ -1,0 +1,110 @@
+"""Embedded vs Milvus side by side on the same corpus: indexing throughput and query latency.
+
+    python bench/backends.py --source /tmp/souyi-perf/100k --work /tmp/souyi-backends [--queries 50]
+
+The corpus is an existing embedded index (``bench/synth_index.py`` builds a
+100k-passage one): its documents, passages, vectors and terms are written into
+a fresh embedded index and into a fresh Milvus (milvus-lite) index through the
+two writers that ``souyi add`` uses, so *indexing* here is the store's share
+(embedding excluded: it costs the same whichever store receives the vectors).
+*Query latency* is one query at a time through :class:`search.Searcher` in
+each mode, with the query vectors computed beforehand (the model's ~30 ms is
+the same for both); queries are the first ``--queries`` questions of
+xquad_zh-zh and xquad_en-zh.  Medians of ``--repeat`` passes; results go to
+``docs/backends.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from indexer.backends import MilvusTarget, open_writer, settings_of, stage_reader
+from indexer.embedding import load_embedder
+from indexer.store import IndexReader
+from search import MODES, Searcher
+from search.query import clean_query
+
+QUERY_SETS = ("../shared/eval/xquad_zh-zh/queries.jsonl", "../shared/eval/xquad_en-zh/queries.jsonl")
+
+
+class _Precomputed:
+    """The index's embedder with the benchmark queries' vectors computed once."""
+
+    def __init__(self, embedder, queries: list[str]) -> None:
+        self.model_id, self.dim = embedder.model_id, embedder.dim
+        cleaned = [clean_query(q) for q in queries]  # what Searcher asks to encode
+        self._vectors = dict(zip(cleaned, embedder.encode_queries(cleaned), strict=True))
+
+    def encode_queries(self, queries: list[str]) -> np.ndarray:
+        return np.stack([self._vectors[q] for q in queries])
+
+
+def _write(source: IndexReader, target: Path, milvus: MilvusTarget | None) -> dict:
+    """Copy ``source`` into a new index at ``target``; seconds staging (reading) and committing."""
+    create = {**settings_of(source), **(milvus.manifest() if milvus else {})}
+    with open_writer(target, create=create, userdict=source.userdict()) as writer:
+        started = time.perf_counter()
+        stage_reader(source, writer)
+        staged = time.perf_counter()
+        writer.commit()
+        done = time.perf_counter()
+        passages = writer.manifest["counts"]["passages"]
+    return {"passages": passages, "commit_seconds": round(done - staged, 2),
+            "passages_per_second": round(passages / (done - staged), 1), "read_seconds": round(staged - started, 2)}
+
+
+def _latency(searcher: Searcher, queries: list[str], repeat: int) -> dict:
+    out = {}
+    for mode in MODES:
+        passes = []
+        for _ in range(repeat):
+            times = []
+            for query in queries:
+                started = time.perf_counter()
+                searcher.search(query, k=10, mode=mode)
+                times.append((time.perf_counter() - started) * 1000)
+            passes.append((np.percentile(times, 50), np.percentile(times, 99)))
+        out[mode] = {"p50_ms": round(statistics.median(p[0] for p in passes), 2),
+                     "p99_ms": round(statistics.median(p[1] for p in passes), 2)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=Path("/tmp/souyi-perf/100k"))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/souyi-backends"))
+    parser.add_argument("--queries", type=int, default=50, help="questions taken from each query set")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("docs/backends.json"))
+    args = parser.parse_args()
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    queries = [json.loads(line)["text"] for file in QUERY_SETS
+               for line in Path(file).read_text(encoding="utf-8").splitlines()[: args.queries]]
+    source = IndexReader.open(args.source)
+    targets = {"embedded": (args.work / "embedded", None),
+               "milvus": (args.work / "milvus", MilvusTarget(str(args.work / "milvus.db"), "bench"))}
+    result = {"source": str(args.source), "queries": len(queries), "repeat": args.repeat, "backends": {}}
+    embedder = _Precomputed(load_embedder(source.model_id), queries)
+    for name, (path, milvus) in sorted(targets.items(), reverse=True):  # milvus first: its write is the new one
+        indexing = _write(source, path, milvus)
+        print(name, "indexing", indexing, flush=True)
+        searcher = Searcher.open(path, embedder)
+        searcher.search(queries[0])  # warm: first-use costs (jieba, connections) are not query latency
+        latency = _latency(searcher, queries, args.repeat)
+        print(name, "latency", latency, flush=True)
+        searcher.close()
+        result["backends"][name] = {"indexing": indexing, "latency": latency}
+    source.close()
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

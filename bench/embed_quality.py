@@ -1,0 +1,100 @@
+"""Quality guard for the embedding backends: `souyi eval` with each backend for indexing and for queries.
+
+For every collection and every pair (backend that built the index, backend that embeds the
+queries) this runs
+
+    SOUYI_EMBED_BACKEND=<query backend> souyi eval <collection> --index <work>/<corpus>-<index backend> --json
+
+(run in this process through ``search.evaluate``, which the command calls; the first run with
+a given index builds it with the index backend; collections with the same corpus share an
+index).  It prints MRR@10 per mode and the difference to the torch/torch (float32) reference,
+and writes the table to ``docs/perf/embedding_quality.json``.
+
+    nice -n 10 python bench/embed_quality.py --work /tmp/souyi-b
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from indexer.embedding import BACKEND_ENV  # noqa: E402
+from search.evaluate import evaluate, load_collection  # noqa: E402
+
+DEFAULT_EVAL = ROOT.parent / "shared" / "eval"
+PAIRS = [("torch", "torch"), ("torch", "onnx-int8"), ("onnx-int8", "onnx-int8"), ("onnx-int8", "torch")]
+MODES = ("hybrid", "dense", "lexical")
+
+
+def run_eval(collection: Path, index: Path, query_backend: str) -> dict:
+    """What ``SOUYI_EMBED_BACKEND=<query_backend> souyi eval <collection> --index <index> --json`` prints."""
+    os.environ[BACKEND_ENV] = query_backend  # read by load_embedder, for the build and for the searcher
+    return evaluate(load_collection(collection), index_dir=index)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
+    parser.add_argument("--work", type=Path, required=True, help="where the eval indexes and raw results are kept")
+    parser.add_argument("--collections", nargs="*", help="collection names (default: all in --eval-dir)")
+    parser.add_argument("--pairs", nargs="*", default=[f"{i}:{q}" for i, q in PAIRS], help="INDEX:QUERY backends")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "perf" / "embedding_quality.json")
+    args = parser.parse_args()
+
+    names = args.collections or sorted(p.name for p in args.eval_dir.iterdir() if (p / "corpus.jsonl").is_file())
+    for name in names:
+        collection = args.eval_dir / name
+        corpus = hashlib.sha256((collection / "corpus.jsonl").read_bytes()).hexdigest()[:12]
+        for pair in args.pairs:
+            index_backend, query_backend = pair.split(":")
+            index = args.work / f"{corpus}-{index_backend}"
+            if not (index / "manifest.json").is_file():  # built by the first eval, with the index backend
+                run_eval(collection, index, index_backend)
+            result = run_eval(collection, index, query_backend)
+            store = args.work / "results.json"  # raw results of every run so far, so runs can be split up
+            results = json.loads(store.read_text()) if store.is_file() else {}
+            results[f"{name} {index_backend} {query_backend}"] = result
+            store.write_text(json.dumps(results, indent=2))
+            write_report(results, args.out)
+
+
+def write_report(results: dict, out: Path) -> None:
+    """Render every stored result as the docs/perf table, with differences to torch/torch."""
+    rows = []
+    for key, result in sorted(results.items()):
+        name, index_backend, query_backend = key.split(" ")
+        reference = results.get(f"{name} torch torch")
+        row = [name, index_backend, query_backend]
+        for mode in MODES:
+            mrr = result["modes"][mode]["mrr@10"]
+            row += [mrr, round(mrr - reference["modes"][mode]["mrr@10"], 4) if reference else None]
+        row.append(result["modes"]["hybrid"]["latency_ms_p50"])
+        rows.append(row)
+        print(*row, sep="\t", flush=True)
+    columns = ["collection", "index backend", "query backend"]
+    for mode in MODES:
+        columns += [f"{mode} MRR@10", f"{mode} Δ vs torch"]
+    columns.append("hybrid p50 ms")
+    report = {
+        "title": "Embedding backends: souyi eval MRR@10 by index and query backend",
+        "command": "nice -n 10 python bench/embed_quality.py --work /tmp/souyi-b",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, shared with other jobs",
+        "columns": columns,
+        "rows": rows,
+        "notes": "Δ is against the index built and queried with torch (sentence-transformers, float32). "
+        "Latencies were taken on a machine shared with other jobs and are indicative only.",
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Which FAISS index holds the passage vectors, how it is built, updated and searched.
+
+Exact search (``IndexIDMap2(IndexFlatIP)``) reads every vector for every
+query: 1.5 KB per 384-dim passage in memory and a scan that grows with the
+corpus.  Above :data:`FLAT_MAX` passages the vectors go into an **IVF index
+with 8-bit scalar quantization** instead (``IndexIVFScalarQuantizer``,
+``QT_8bit``): a quarter of the memory, and a query scans only the ``nprobe``
+closest of ``nlist`` clusters.  IVF rather than HNSW because it supports what
+the store needs from an incremental index: ``remove_ids`` (a changed document
+drops its old passages; HNSW cannot delete), cheap adds (one assignment to
+the nearest centroid), and ``reconstruct`` by passage id through a hash-table
+direct map, which fusion uses to score candidates that only BM25 found.  The
+measurements behind the choice and the constants are in
+``docs/performance.md`` (``bench/ann_recall.py``).
+
+``requested`` is ``"auto"`` (by size), ``"flat"`` or ``"ivf"``; the store
+records it in the manifest so every later batch keeps the user's choice.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+
+import faiss
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("auto", "flat", "ivf")
+#: Largest passage count searched exactly when the choice is automatic.
+FLAT_MAX = 50_000
+#: An automatic IVF index goes back to exact search only below this (hysteresis: no flip-flop at the edge).
+FLAT_RETURN = FLAT_MAX // 2
+#: Training points per IVF centroid: enough for stable k-means, few enough to train 1M passages in a minute.
+TRAIN_PER_CENTROID = 40
+#: Lists probed per query, as a share of ``nlist`` (with a floor): recall@10 against exact search
+#: was 0.935 with 1/32 and 0.961 with 1/16 at 100k passages (docs/performance.md).
+NPROBE_SHARE = 1 / 16
+NPROBE_MIN = 32
+#: A filtered search over at most this many passages scores them exactly instead of probing clusters.
+EXACT_FILTER_MAX = 20_000
+
+
+def check_kind(requested: str) -> str:
+    """``requested`` if it is a known index kind, else ValueError naming the choices."""
+    if requested not in KINDS:
+        raise ValueError(f"unknown ANN index kind {requested!r}; choose one of {', '.join(KINDS)}")
+    return requested
+
+
+def plan(n: int, requested: str = "auto") -> str:
+    """The index kind (``flat`` or ``ivf``) for ``n`` passages."""
+    if check_kind(requested) != "auto":
+        return requested
+    return "flat" if n <= FLAT_MAX else "ivf"
+
+
+def nlist_for(n: int) -> int:
+    """IVF clusters for ``n`` passages: the power of two nearest ``2·√n`` (≈ 500 passages a list at 1M)."""
+    return max(1, 2 ** round(math.log2(max(1.0, 2 * math.sqrt(n)))))
+
+
+def nprobe_for(nlist: int) -> int:
+    """Clusters probed per query at the default setting."""
+    return min(nlist, max(NPROBE_MIN, round(nlist * NPROBE_SHARE)))
+
+
+def kind_of(index: faiss.Index) -> str:
+    """``flat`` or ``ivf``: what a loaded index is."""
+    return "ivf" if isinstance(faiss.downcast_index(index), faiss.IndexIVF) else "flat"
+
+
+def build(vectors: np.ndarray, ids: np.ndarray, dim: int, requested: str = "auto") -> faiss.Index:
+    """A new index of the kind :func:`plan` picks, holding ``vectors`` under passage ``ids``.
+
+    IVF centroids are trained on a random sample of ``vectors`` (fixed seed,
+    so a rebuild of the same passages gives the same index).
+    """
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # training and adding do use every core
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dim)
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    kind = plan(len(ids), requested)
+    if kind == "flat" or len(ids) == 0:
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    else:
+        nlist = min(nlist_for(len(ids)), len(ids))
+        index = faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
+        index.cp.niter = 10
+        sample = min(len(ids), TRAIN_PER_CENTROID * nlist)
+        rows = np.sort(np.random.default_rng(0).choice(len(ids), sample, replace=False))
+        index.train(vectors[rows])
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by passage id
+        index.nprobe = nprobe_for(nlist)
+        logger.info("trained IVF index: %d lists on %d of %d vectors, nprobe %d", nlist, sample, len(ids), index.nprobe)
+    if len(ids):
+        index.add_with_ids(vectors, ids)
+    return index
+
+
+def needs_rebuild(index: faiss.Index, n: int, requested: str = "auto") -> bool:
+    """True when an index that will hold ``n`` passages should be rebuilt rather than updated.
+
+    It should when the kind changes (with hysteresis around :data:`FLAT_MAX`)
+    or when an IVF index's clusters no longer fit the size: ``2·√n`` more than
+    twice ``nlist`` (lists too long: slow queries) or under a quarter of it.
+    """
+    kind = kind_of(index)
+    if requested != "auto":
+        wanted = plan(n, requested)
+    elif kind == "ivf":
+        wanted = "flat" if n < FLAT_RETURN else "ivf"
+    else:
+        wanted = plan(n)
+    if wanted != kind:
+        return True
+    if kind == "flat":
+        return False
+    ideal, nlist = 2 * math.sqrt(n), faiss.downcast_index(index).nlist
+    return ideal > 2 * nlist or ideal < nlist / 4
+
+
+def update(index: faiss.Index, removed: np.ndarray, ids: np.ndarray, vectors: np.ndarray) -> None:
+    """Remove the passages ``removed`` and add ``vectors`` under ``ids``, in place."""
+    if len(removed):
+        index.remove_ids(np.asarray(removed, dtype=np.int64))
+    if len(ids):
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+
+
+def search(
+    index: faiss.Index, vector: np.ndarray, n: int, allowed: np.ndarray | None = None, nprobe: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``n`` passage ids and inner products for one query, optionally only among ``allowed`` ids.
+
+    IVF searches probe ``nprobe`` lists, by default :func:`nprobe_for` the
+    index's ``nlist`` (a search-time setting: a better default applies to
+    existing indexes without a rebuild).  A filter keeps the expected number
+    of allowed passages in the probed lists constant by probing more lists,
+    and a filter that leaves few passages scores those exactly (probing would
+    find too few of them).
+
+    The search runs on the calling thread alone (OpenMP's thread count is a
+    per-thread setting): one query gains nothing from OpenMP, and on a busy
+    machine its barrier cost 52 ms against 0.9 ms single-threaded for an
+    exact search of 10k vectors (docs/performance.md); concurrent queries
+    are served by concurrent threads instead.
+    """
+    faiss.omp_set_num_threads(1)
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+    ivf = faiss.downcast_index(index) if kind_of(index) == "ivf" else None
+    if ivf is not None and allowed is not None and len(allowed) <= EXACT_FILTER_MAX:
+        scores = index.reconstruct_batch(np.asarray(allowed, dtype=np.int64)) @ query[0]
+        top = np.argsort(-scores, kind="stable")[:n]
+        return np.asarray(allowed, dtype=np.int64)[top], scores[top].astype(np.float32)
+    params = None
+    if ivf is not None:
+        nprobe = nprobe or nprobe_for(ivf.nlist)
+        if allowed is not None:
+            nprobe = min(ivf.nlist, math.ceil(nprobe * ivf.ntotal / max(1, len(allowed))))
+        params = faiss.SearchParametersIVF(nprobe=nprobe)
+    if allowed is not None:
+        params = params or faiss.SearchParameters()
+        params.sel = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+    scores, ids = index.search(query, n, params=params)
+    keep = ids[0] >= 0  # FAISS pads with -1 when it has fewer than n
+    return ids[0][keep].astype(np.int64), scores[0][keep]
+
+
+def ids_of(index: faiss.Index) -> np.ndarray:
+    """Sorted passage ids held by ``index`` (for consistency checks)."""
+    if kind_of(index) == "flat":
+        return np.sort(faiss.vector_to_array(index.id_map))
+    ivf = faiss.downcast_index(index)
+    lists = ivf.invlists
+    parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy() for i in range(ivf.nlist)]
+    return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+
+def describe(index: faiss.Index, requested: str = "auto") -> dict:
+    """What the manifest records about a vector index."""
+    if kind_of(index) == "flat":
+        return {"requested": requested, "kind": "flat", "faiss": "IDMap2,FlatIP"}
+    ivf = faiss.downcast_index(index)
+    return {"requested": requested, "kind": "ivf", "faiss": f"IVF{ivf.nlist},SQ8", "nlist": ivf.nlist,
+            "nprobe": nprobe_for(ivf.nlist)}

@@ -1,0 +1,577 @@
+"""A souyi index kept in Milvus.  The only module that talks to Milvus.
+
+The index *location* stays a directory, as for the embedded store; it holds
+
+    manifest.json   format ``souyi-milvus``: Milvus URI, collection names,
+                    model id and dimension, analyzer, BM25 and passage settings
+    userdict.txt    the jieba user dictionary, if the index has one
+    writer.lock     held by the one writer (on this machine)
+
+and everything else lives in three Milvus collections named after the user's
+collection name plus a per-build suffix (``NAME__1a2b3c4d``), so that
+``souyi index`` can build a complete new index beside the old one and switch
+the directory over with a rename, as the embedded store does:
+
+    NAME__x         passages: id, gen, doc, title, meta, tags, paragraph,
+                    offsets, heading, text, ``lexical`` (our analyzer's terms,
+                    hashed), ``sparse`` (Milvus's BM25 function of ``lexical``),
+                    ``vector``
+    NAME__x_docs    documents: name, title, source, hash, size, mtime, meta,
+                    passage count, gen
+    NAME__x_terms   document frequency of every term (client-side IDF)
+
+**Why our terms, hashed.**  Lexical search must rank as the embedded backend
+does (quality parity), and fusion needs each query's *coverage*, i.e. the IDF
+of the very terms BM25 matched.  So Milvus's BM25 runs over the terms of
+souyi's own analyzer (jieba search mode + CJK bigrams, folded), not over
+Milvus's jieba analyzer, whose terms the client could not reproduce.  Each
+term is written as a 16-hex-digit hash so that the ``standard`` tokenizer (the
+only one besides ``jieba`` that milvus-lite accepts; it has no ``whitespace``
+tokenizer) keeps it whole.
+
+**Batches.**  Milvus has no transactions, so the collection property
+``souyi.state`` is the commit point: it holds the committed generation and
+counts.  A batch inserts rows stamped ``gen + 1`` (readers filter on
+``gen <= committed``), then moves the state, then deletes the replaced rows
+(readers hide them by name meanwhile: ``retired``).  A writer that finds an
+unfinished batch deletes its rows and recounts the term statistics.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DocumentError, IndexBusy, IndexFormatError, IndexNotFound
+from .store import (
+    LOCK,
+    MANIFEST,
+    USERDICT,
+    DocumentRecord,
+    NewPassage,
+    PassageRecord,
+    SentenceVectors,
+    StoredDocument,
+    _acquire_lock,
+    _check_model,
+    _write_json_atomic,
+)
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "souyi-milvus"
+FORMAT_VERSION = 1
+STATE_KEY = "souyi.state"
+#: Vector index per ``--ann`` choice (all of them work in milvus-lite and in Milvus 2.5+).
+VECTOR_INDEX = {"auto": "AUTOINDEX", "flat": "FLAT", "ivf": "IVF_SQ8"}
+#: Rows per insert/query call: well under Milvus's message size limit for 384-dim vectors.
+CHUNK = 1000
+#: Longest ``in [...]`` list per filter expression.
+IN_CHUNK = 1000
+_TEXT_MAX = 65_535  # bytes, Milvus's VARCHAR limit
+_NAME_MAX = 4_096
+_TAGS_MAX = 64
+_PASSAGE_FIELDS = ["id", "doc", "title", "paragraph", "start", "end", "heading", "text", "meta"]
+_DOC_FIELDS = ["name", "title", "source", "sha256", "size", "mtime_ns", "meta", "passages", "indexed_at"]
+
+
+def _pymilvus():
+    try:
+        import pymilvus
+    except ImportError as exc:
+        raise IndexFormatError(
+            "this index lives in Milvus, which needs the optional packages: pip install 'souyi[milvus]' "
+            f"({exc})"
+        ) from exc
+    return pymilvus
+
+
+def is_milvus_index(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` holds the manifest of a Milvus-backed index."""
+    try:
+        return json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8")).get("format") == FORMAT_NAME
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def resolve_uri(uri: str) -> str:
+    """A milvus-lite file path made absolute (servers' URLs unchanged), so the manifest works from anywhere."""
+    if "://" in uri:
+        return uri
+    return str(Path(uri).expanduser().resolve())
+
+
+def term_key(term: str) -> str:
+    """The token that stands for ``term`` in Milvus (one ``standard``-tokenizer word, 64-bit hash)."""
+    return hashlib.blake2b(term.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def filter_tags(field: str, value: object) -> str:
+    """The tag that a document with ``field == value`` carries; filters match tags exactly.
+
+    Values compare as text, as the embedded store does (``CAST(... AS TEXT)``).
+    """
+    if isinstance(value, bool):
+        value = int(value)
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return json.dumps([field, text], ensure_ascii=False)
+
+
+def literal(values: Iterable[object]) -> str:
+    """A Milvus expression list literal."""
+    return json.dumps(list(values), ensure_ascii=False)
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict:
+    """The manifest of the Milvus-backed index at ``path``."""
+    path = Path(path)
+    if not (path / MANIFEST).is_file():
+        raise IndexNotFound(f"no index at {path}; build one with: souyi index DOCUMENTS... --index {path}")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexFormatError(f"{path / MANIFEST} is unreadable ({exc})") from exc
+    if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexFormatError(f"{path} is not a souyi Milvus index of format version {FORMAT_VERSION}")
+    return manifest
+
+
+class MilvusIndex:
+    """A connection to one index's collections, with its state; the base of reader and writer."""
+
+    def __init__(self, path: Path, manifest: dict) -> None:
+        self.path = path
+        self.manifest = manifest
+        milvus = manifest["milvus"]
+        self.uri = milvus["uri"]
+        self.passages_name = milvus["physical"]
+        self.docs_name = f"{self.passages_name}_docs"
+        self.terms_name = f"{self.passages_name}_terms"
+        self.client = connect(self.uri)
+
+    @property
+    def model_id(self) -> str:
+        return str(self.manifest["model"]["id"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["model"]["dim"])
+
+    def check_model(self, model_id: str, dim: int) -> None:
+        """Raise :class:`ModelMismatch` unless the index was built by this model."""
+        _check_model(self.path, self.manifest, model_id, dim)
+
+    def userdict(self) -> Path | None:
+        """The index's jieba user dictionary, if it has one."""
+        path = self.path / USERDICT
+        return path if path.is_file() else None
+
+    def state(self) -> dict:
+        """The committed state: generation, counts, term total, retired names (one round trip)."""
+        try:
+            properties = self.client.describe_collection(self.passages_name).get("properties", {})
+        except Exception as exc:  # pymilvus raises MilvusException subclasses without a common base we can name
+            raise IndexNotFound(
+                f"the Milvus collection {self.passages_name} of the index at {self.path} is missing or "
+                f"unreachable at {self.uri} ({exc}); rebuild it with souyi index"
+            ) from exc
+        return json.loads(properties[STATE_KEY])
+
+    def load(self) -> None:
+        """Load the collections into memory (needed after a Milvus server restarts)."""
+        for name in (self.passages_name, self.docs_name, self.terms_name):
+            self.client.load_collection(name)
+
+    def scan(self, collection: str, expr: str, fields: list[str]) -> Iterator[dict]:
+        """Every row matching ``expr``, in batches (no 16,384-row query limit)."""
+        iterator = self.client.query_iterator(collection, batch_size=CHUNK, filter=expr, output_fields=fields)
+        try:
+            while batch := iterator.next():
+                yield from batch
+        finally:
+            iterator.close()
+
+    def get(self, collection: str, key: str, values: list, fields: list[str], expr: str = "") -> list[dict]:
+        """Rows whose ``key`` is one of ``values`` (chunked ``in`` filters)."""
+        rows: list[dict] = []
+        for i in range(0, len(values), IN_CHUNK):
+            where = f"{key} in {literal(values[i : i + IN_CHUNK])}" + (f" and {expr}" if expr else "")
+            rows += self.client.query(collection, filter=where, output_fields=fields)
+        return rows
+
+    def document_frequencies(self, keys: list[str]) -> dict[str, int]:
+        """Passages holding each term key (absent: none)."""
+        return {row["key"]: int(row["df"]) for row in self.get(self.terms_name, "key", keys, ["key", "df"])}
+
+    def documents_at(self, state: dict) -> dict[str, StoredDocument]:
+        """The documents visible in ``state``, by name."""
+        rows = self.scan(self.docs_name, visible(state, "name"), _DOC_FIELDS)
+        docs = {
+            r["name"]: StoredDocument(r["name"], r["title"], r["source"], r["sha256"], int(r["size"]),
+                                      int(r["mtime_ns"]), r["meta"], int(r["passages"]), float(r["indexed_at"]))
+            for r in rows
+        }
+        return dict(sorted(docs.items()))
+
+    def passage_records(self, ids: list[int]) -> dict[int, PassageRecord]:
+        """Stored passages by id (absent ids are left out)."""
+        rows = self.get(self.passages_name, "id", [int(i) for i in ids], _PASSAGE_FIELDS)
+        return {
+            int(r["id"]): PassageRecord(int(r["id"]), r["doc"], r["title"], int(r["paragraph"]), int(r["start"]),
+                                        int(r["end"]), r["heading"], r["text"], r["meta"])
+            for r in rows
+        }
+
+    def sentence_vectors(self, ids: list[int]) -> dict[int, SentenceVectors]:
+        """The rescorer's vectors of passages ``ids`` (empty when the index has no rescorer)."""
+        if not ids or not self.manifest.get("rescorer"):
+            return {}
+        rows = self.get(self.passages_name, "id", [int(i) for i in ids], ["id", "rescore"])
+        dim = int(self.manifest["rescorer"]["dim"])
+        return {int(r["id"]): _decode_rescore(r["rescore"], dim) for r in rows if r["rescore"]}
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def visible(state: dict, name_field: str = "doc") -> str:
+    """Filter expression: rows of the committed generation of ``state``."""
+    gen = int(state["generation"])
+    expr = f"gen <= {gen}"
+    if state.get("retired"):
+        expr += f" and not ({name_field} in {literal(state['retired'])} and gen < {gen})"
+    return expr
+
+
+def connect(uri: str):
+    """A ``MilvusClient`` for ``uri`` (a milvus-lite path or a server URL)."""
+    pymilvus = _pymilvus()
+    try:
+        return pymilvus.MilvusClient(uri=uri)
+    except Exception as exc:
+        if "lock" in str(exc).lower():
+            raise IndexBusy(
+                f"the milvus-lite data at {uri} is open in another process; serve it with "
+                f"'milvus-lite server --data-dir {uri} --port N' and use --milvus-uri http://127.0.0.1:N"
+            ) from exc
+        raise IndexNotFound(f"cannot connect to Milvus at {uri}: {exc}") from exc
+
+
+class MilvusWriter(MilvusIndex):
+    """The one writer of a Milvus-backed index; the same duck type as :class:`indexer.store.IndexWriter`.
+
+    ``create`` is the model/analyzer part of a manifest plus ``milvus``
+    (``uri`` and ``collection``); it makes a new index at ``path``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: dict | None = None,
+        userdict: Path | None = None,
+        lock_timeout: float = 10.0,
+    ) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self._lock_fd: int | None = _acquire_lock(path / LOCK, lock_timeout)
+        self._added: list[tuple[DocumentRecord, list[NewPassage], np.ndarray, list[list[str]]]] = []
+        self._removed: set[str] = set()
+        try:
+            if create is not None and not (path / MANIFEST).exists():
+                manifest = _new_manifest(path, create, userdict)
+                super().__init__(path, manifest)
+                self._create_collections()
+                _write_json_atomic(path / MANIFEST, manifest)
+            else:
+                super().__init__(path, read_manifest(path))
+                self.load()
+            self._state = self.state()
+            self._recover()
+        except BaseException:
+            self.close()
+            raise
+        self._refresh_manifest()
+
+    @property
+    def generation(self) -> int:
+        return int(self._state["generation"])
+
+    def documents(self) -> dict[str, StoredDocument]:
+        """The documents of the committed generation, by name."""
+        return self.documents_at(self._state)
+
+    def add(self, doc: DocumentRecord, passages: list[NewPassage], vectors: np.ndarray, terms: list[list[str]]) -> None:
+        """Stage a document (replacing any document of the same name)."""
+        if not (len(passages) == len(vectors) == len(terms)):
+            raise ValueError("passages, vectors and terms must line up")
+        self._added.append((doc, passages, np.asarray(vectors, dtype=np.float32), terms))
+
+    def remove(self, name: str) -> None:
+        """Stage the removal of the document called ``name``."""
+        self._removed.add(name)
+
+    def commit(self) -> int:
+        """Make the staged batch visible (see the module docstring); returns the generation."""
+        if not self._added and not self._removed:
+            return self.generation
+        state, new = self._state, self.generation + 1
+        names = sorted(self._removed | {doc.name for doc, _, _, _ in self._added})
+        known = self.get(self.docs_name, "name", names, ["name"], visible(state, "name"))
+        existing = sorted({r["name"] for r in known})
+        gone = [
+            row
+            for i in range(0, len(existing), IN_CHUNK)
+            for row in self.scan(self.passages_name, f"doc in {literal(existing[i : i + IN_CHUNK])} and "
+                                 f"{visible(state)}", ["lexical"])
+        ]
+        self._set_state(dict(state, writing=new))
+        now = time.time()
+        next_id = int(state["next_id"])
+        df: Counter[str] = Counter()
+        total_terms = int(state["total_terms"])
+        documents, chunk, n_added = [], [], 0
+        for doc, staged, vectors, terms in self._added:
+            for passage, vector, tokens in zip(staged, vectors, terms, strict=True):
+                keys = [term_key(t) for t in tokens]
+                df.update(set(keys))
+                total_terms += len(keys)
+                chunk.append(self._passage_row(next_id + n_added, new, doc, passage, vector, keys))
+                n_added += 1
+                if len(chunk) == CHUNK:  # rows are built chunk by chunk: a list of floats per vector is large
+                    self.client.insert(self.passages_name, chunk)
+                    chunk = []
+            documents.append(_document_row(doc, new, len(staged), now))
+        self._insert(self.passages_name, chunk)
+        self._insert(self.docs_name, documents)
+        for row in gone:
+            keys = row["lexical"].split()
+            df.subtract(set(keys))
+            total_terms -= len(keys)
+        self._update_frequencies(df)
+        n_docs = int(state["documents"]) - len(existing) + len(documents)
+        n_passages = int(state["passages"]) - len(gone) + n_added
+        self._set_state({"generation": new, "documents": n_docs, "passages": n_passages,
+                         "total_terms": total_terms, "next_id": next_id + n_added, "retired": existing,
+                         "writing": None})
+        self._added, self._removed = [], set()
+        self._drop_retired()
+        self._refresh_manifest()
+        return new
+
+    def _passage_row(self, pid: int, gen: int, doc: DocumentRecord, passage: NewPassage, vector: np.ndarray,
+                     keys: list[str]) -> dict:
+        lexical = " ".join(keys)
+        rescore = _encode_rescore(passage.rescore)
+        for what, value in (("text", passage.text), ("heading", passage.heading), ("terms", lexical),
+                            ("sentence vectors", rescore)):
+            if len(value.encode("utf-8")) > _TEXT_MAX:
+                raise DocumentError(f"{doc.name}: a passage's {what} is longer than Milvus's {_TEXT_MAX} bytes")
+        return {
+            "id": pid, "gen": gen, "doc": doc.name, "title": doc.title, "meta": doc.meta, "tags": _tags(doc),
+            "paragraph": passage.paragraph, "start": passage.start, "end": passage.end, "heading": passage.heading,
+            "text": passage.text, "lexical": lexical, "vector": vector.tolist(), "rescore": rescore,
+        }
+
+    def _insert(self, collection: str, rows: list[dict]) -> None:
+        for i in range(0, len(rows), CHUNK):
+            self.client.insert(collection, rows[i : i + CHUNK])
+
+    def _update_frequencies(self, delta: Counter[str]) -> None:
+        """Apply document-frequency changes to the terms collection."""
+        changed = [key for key, d in delta.items() if d]
+        if not changed:
+            return
+        current = self.document_frequencies(changed)
+        upsert, drop = [], []
+        for key in changed:
+            df = current.get(key, 0) + delta[key]
+            (upsert.append({"key": key, "df": df, "dummy": [0.0, 0.0]}) if df > 0 else drop.append(key))
+        for i in range(0, len(upsert), CHUNK):
+            self.client.upsert(self.terms_name, upsert[i : i + CHUNK])
+        for i in range(0, len(drop), IN_CHUNK):
+            self.client.delete(self.terms_name, filter=f"key in {literal(drop[i : i + IN_CHUNK])}")
+
+    def _set_state(self, state: dict) -> None:
+        self.client.alter_collection_properties(self.passages_name, properties={STATE_KEY: json.dumps(state)})
+        self._state = state
+
+    def _refresh_manifest(self) -> None:
+        """``manifest`` as :class:`IndexWriter` exposes it: configuration plus generation and counts."""
+        self.manifest = dict(self.manifest, generation=self.generation,
+                             counts={"documents": self._state["documents"], "passages": self._state["passages"]})
+
+    def _drop_retired(self) -> None:
+        """Delete the rows that the committed generation replaced, then stop hiding them."""
+        retired = self._state.get("retired") or []
+        gen = self.generation
+        for i in range(0, len(retired), IN_CHUNK):
+            names = literal(retired[i : i + IN_CHUNK])
+            self.client.delete(self.passages_name, filter=f"doc in {names} and gen < {gen}")
+            self.client.delete(self.docs_name, filter=f"name in {names} and gen < {gen}")
+        if retired:
+            self._set_state(dict(self._state, retired=[]))
+
+    def _recover(self) -> None:
+        """Finish or undo a batch that a crash interrupted."""
+        if self._state.get("writing") is not None:
+            gen = self.generation
+            self.client.delete(self.passages_name, filter=f"gen > {gen}")
+            self.client.delete(self.docs_name, filter=f"gen > {gen}")
+            self._recount()
+            logger.warning("rolled back an unfinished batch in Milvus collection %s", self.passages_name)
+        self._drop_retired()
+
+    def repair(self) -> None:
+        """Recount the term statistics from the stored passages (``souyi check --repair``)."""
+        self._recount()
+
+    def _recount(self) -> None:
+        """Rebuild the term statistics from the stored passages (after a crash)."""
+        df: Counter[str] = Counter()
+        total = 0
+        for row in self.scan(self.passages_name, visible(self._state), ["lexical"]):
+            keys = row["lexical"].split()
+            df.update(set(keys))
+            total += len(keys)
+        self.client.delete(self.terms_name, filter='key != ""')
+        self._update_frequencies(df)
+        self._set_state(dict(self._state, total_terms=total, writing=None))
+
+    def _create_collections(self) -> None:
+        pymilvus = _pymilvus()
+        types, client = pymilvus.DataType, self.client
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False,
+                                      description=f"souyi passages of {self.path}")
+        schema.add_field("id", types.INT64, is_primary=True)
+        schema.add_field("gen", types.INT64)
+        schema.add_field("doc", types.VARCHAR, max_length=_NAME_MAX)
+        schema.add_field("title", types.VARCHAR, max_length=_NAME_MAX)
+        schema.add_field("meta", types.JSON)
+        schema.add_field("tags", types.ARRAY, element_type=types.VARCHAR, max_capacity=_TAGS_MAX,
+                         max_length=_NAME_MAX * 2)
+        for name in ("paragraph", "start", "end"):
+            schema.add_field(name, types.INT64)
+        schema.add_field("heading", types.VARCHAR, max_length=_TEXT_MAX)
+        schema.add_field("text", types.VARCHAR, max_length=_TEXT_MAX)
+        schema.add_field("lexical", types.VARCHAR, max_length=_TEXT_MAX, enable_analyzer=True,
+                         analyzer_params={"tokenizer": "standard"})
+        schema.add_field("rescore", types.VARCHAR, max_length=_TEXT_MAX)  # the rescorer's vectors, if any
+        schema.add_field("sparse", types.SPARSE_FLOAT_VECTOR)
+        schema.add_field("vector", types.FLOAT_VECTOR, dim=self.dim)
+        schema.add_function(pymilvus.Function(name="bm25", function_type=pymilvus.FunctionType.BM25,
+                                              input_field_names=["lexical"], output_field_names=["sparse"]))
+        bm25 = self.manifest["bm25"]
+        index = client.prepare_index_params()
+        index.add_index("vector", index_type=VECTOR_INDEX[self.manifest["ann"]["requested"]], metric_type="IP")
+        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
+                        params={"bm25_k1": bm25["k1"], "bm25_b": bm25["b"]})
+        state = {"generation": 0, "documents": 0, "passages": 0, "total_terms": 0, "next_id": 1,
+                 "retired": [], "writing": None}
+        client.create_collection(self.passages_name, schema=schema, index_params=index, consistency_level="Strong",
+                                 properties={STATE_KEY: json.dumps(state)})
+
+        docs = client.create_schema(auto_id=True, enable_dynamic_field=False)
+        docs.add_field("id", types.INT64, is_primary=True)
+        docs.add_field("gen", types.INT64)
+        docs.add_field("name", types.VARCHAR, max_length=_NAME_MAX)
+        for name in ("title", "source", "sha256"):
+            docs.add_field(name, types.VARCHAR, max_length=_NAME_MAX)
+        for name in ("size", "mtime_ns", "passages"):
+            docs.add_field(name, types.INT64)
+        docs.add_field("indexed_at", types.DOUBLE)
+        docs.add_field("meta", types.JSON)
+        docs.add_field("dummy", types.FLOAT_VECTOR, dim=2)  # Milvus wants a vector field in every collection
+        terms = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        terms.add_field("key", types.VARCHAR, max_length=32, is_primary=True)
+        terms.add_field("df", types.INT64)
+        terms.add_field("dummy", types.FLOAT_VECTOR, dim=2)
+        for name, schema in ((self.docs_name, docs), (self.terms_name, terms)):
+            index = client.prepare_index_params()
+            index.add_index("dummy", index_type="FLAT", metric_type="L2")
+            client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+
+    def close(self) -> None:
+        """Release the writer lock and the connection (uncommitted staging is dropped)."""
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+            self.client = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> MilvusWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _new_manifest(path: Path, create: dict, userdict: Path | None) -> dict:
+    milvus = create.get("milvus") or {}
+    if not milvus.get("uri"):
+        raise IndexFormatError("a Milvus index needs a URI: --milvus-uri FILE.db or http://HOST:19530")
+    collection = milvus.get("collection") or "souyi"
+    if not collection.replace("_", "a").isalnum() or not collection[0].isalpha():
+        raise IndexFormatError(f"collection name {collection!r}: use letters, digits and '_', starting with a letter")
+    if userdict is not None:
+        (path / USERDICT).write_bytes(Path(userdict).read_bytes())
+    physical = f"{collection}__{uuid.uuid4().hex[:8]}"
+    return dict(create, format=FORMAT_NAME, format_version=FORMAT_VERSION,
+                milvus={"uri": resolve_uri(milvus["uri"]), "collection": collection, "physical": physical})
+
+
+def _encode_rescore(vectors: SentenceVectors | None) -> str:
+    """A passage's rescoring vectors as text: spans and base64 float16 rows (passage first), as SQLite keeps them."""
+    if vectors is None:
+        return ""
+    matrix = np.vstack([vectors.passage[None, :], vectors.sentences]).astype(np.float16)
+    return json.dumps({"spans": [list(s) for s in vectors.spans], "vectors": base64.b64encode(matrix).decode()})
+
+
+def _decode_rescore(text: str, dim: int) -> SentenceVectors:
+    data = json.loads(text)
+    matrix = np.frombuffer(base64.b64decode(data["vectors"]), dtype=np.float16).reshape(-1, dim).astype(np.float32)
+    return SentenceVectors(tuple(tuple(s) for s in data["spans"]), matrix[0], matrix[1:])
+
+
+def _tags(doc: DocumentRecord) -> list[str]:
+    fields = {key: value for key, value in doc.meta.items() if key not in ("doc", "title")}
+    if len(fields) + 2 > _TAGS_MAX:
+        raise DocumentError(f"{doc.name}: more than {_TAGS_MAX - 2} metadata fields")
+    return [filter_tags("doc", doc.name), filter_tags("title", doc.title)] + [
+        filter_tags(key, value) for key, value in fields.items()
+    ]
+
+
+def _document_row(doc: DocumentRecord, gen: int, passages: int, now: float) -> dict:
+    for what in ("name", "title", "source"):
+        if len(getattr(doc, what).encode("utf-8")) > _NAME_MAX:
+            raise DocumentError(f"{doc.name[:200]}: document {what} longer than {_NAME_MAX} bytes")
+    return {"gen": gen, "name": doc.name, "title": doc.title, "source": doc.source, "sha256": doc.sha256,
+            "size": doc.size, "mtime_ns": doc.mtime_ns, "passages": passages, "indexed_at": now,
+            "meta": doc.meta, "dummy": [0.0, 0.0]}
+
+
+def drop_collections(manifest: dict) -> None:
+    """Drop the Milvus collections of an index (after ``souyi index`` replaced it, or a temporary eval index)."""
+    client = connect(manifest["milvus"]["uri"])
+    try:
+        base = manifest["milvus"]["physical"]
+        for name in (base, f"{base}_docs", f"{base}_terms"):
+            with contextlib.suppress(Exception):
+                client.drop_collection(name)
+    finally:
+        client.close()

