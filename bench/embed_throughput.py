@@ -149,7 +149,8 @@ def main() -> None:
         print("\t".join(str(v) for v in row))
     report = {
         "title": "Embedding: indexing throughput vs txtai and query latency per backend",
-        "command": f"nice -n 10 python bench/embed_throughput.py --passages {args.passages} --rounds {args.rounds}",
+        "command": f"nice -n 10 python bench/embed_throughput.py --passages {args.passages} --rounds {args.rounds} "
+        f"--queries {args.queries}",
         "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores (shared with other jobs), "
         f"Python {platform.python_version()}",
         "columns": columns,

@@ -35,7 +35,7 @@ from indexer.embedding import load_embedder  # noqa: E402
 from indexer.store import IndexReader  # noqa: E402
 from search import fusion  # noqa: E402
 from search.evaluate import load_collection  # noqa: E402
-from search.searcher import CANDIDATES  # noqa: E402
+from search.searcher import CANDIDATES, SCRIPT_SAMPLE  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class Signals:
     coverage: float  # of the best BM25 passage
     coverage_top10: float  # best coverage among the 10 best BM25 passages
     doc: np.ndarray  # document of each candidate
+    share: float  # the rescorer's share for this query (script gap to the nearest passages)
 
 
 Rule = Callable[[Signals], np.ndarray]
@@ -72,7 +73,8 @@ def _mix(
 
 def _default(s: Signals) -> np.ndarray:
     """The searcher's rule, through its own functions."""
-    return fusion.combine(fusion.semantic([s.e5, s.use, s.sentence]), s.bm25, fusion.lexical_weight(s.coverage))
+    semantic = fusion.semantic([s.e5, s.use, s.sentence], s.share)
+    return fusion.combine(semantic, s.bm25, fusion.lexical_weight(s.coverage))
 
 
 def _neighbours(weight: float) -> Rule:
@@ -99,13 +101,14 @@ RULES: dict[str, Rule] = {
     "e5 + USE passage, no BM25": lambda s: 0.5 * mm(s.e5) + 0.5 * mm(s.use),
     "e5 .5 + USE passage .5 + BM25": _mix((0.5, 0.5, 0.0)),
     "e5 .5 + USE sentence .5 + BM25": _mix((0.5, 0.0, 0.5)),
-    "e5 .5 + USE passage .25 + sentence .25 + BM25 (default)": _default,
+    "e5 .5 + USE passage .25 + sentence .25 + BM25, always": _mix((0.5, 0.25, 0.25)),
     "same, shares .6/.2/.2": _mix((0.6, 0.2, 0.2)),
     "same, shares .4/.3/.3": _mix((0.4, 0.3, 0.3)),
-    "same, lexical weight max 0.5": _mix(fusion.SEMANTIC_SHARES, 0.5),
-    "same, lexical weight max 1.0": _mix(fusion.SEMANTIC_SHARES, 1.0),
-    "same, coverage from the best of top-10 BM25": _mix(fusion.SEMANTIC_SHARES, top10=True),
-    "same + 0.1 × best other passage of the document": _neighbours(0.1),
+    "same, lexical weight max 0.5": _mix((0.5, 0.25, 0.25), 0.5),
+    "same, lexical weight max 1.0": _mix((0.5, 0.25, 0.25), 1.0),
+    "same, coverage from the best of top-10 BM25": _mix((0.5, 0.25, 0.25), top10=True),
+    "USE share 0.5 × script gap query/passages + BM25 (default)": _default,
+    "default + 0.1 × best other passage of the document": _neighbours(0.1),
 }
 #: Rules scored over every passage rather than over the fused candidates.
 _SINGLE = {"BM25 only", "e5 only", "USE passage only", "USE best sentence only", "RRF e5 + USE passage"}
@@ -151,9 +154,11 @@ def ablate(collection_dir: Path, index_root: Path) -> dict[str, float]:
         candidates = np.union1d(np.argsort(-e5, kind="stable")[:CANDIDATES], top_lexical)
         idf = lexical.term_idf(terms)
         covers = [fusion.coverage(idf, lexical.matched_terms(terms, int(rows[i]))) for i in top_lexical[:10]]
-        everything = Signals(e5, use_vectors @ use_q, best_sentence, bm25, 0.0, 0.0, doc_of)
+        nearest = np.argsort(-e5, kind="stable")[:SCRIPT_SAMPLE]
+        share = fusion.rescorer_share(text, [passages[i].text for i in nearest])
+        everything = Signals(e5, use_vectors @ use_q, best_sentence, bm25, 0.0, 0.0, doc_of, share)
         fused = Signals(e5[candidates], everything.use[candidates], best_sentence[candidates], bm25[candidates],
-                        covers[0] if covers else 0.0, max(covers, default=0.0), doc_of[candidates])
+                        covers[0] if covers else 0.0, max(covers, default=0.0), doc_of[candidates], share)
         gold = collection.relevant[qid]
         for name, rule in RULES.items():
             pool, signals = (np.arange(len(ids)), everything) if name in _SINGLE else (candidates, fused)

@@ -96,8 +96,11 @@ def main() -> None:
     tokenize_seconds, corpus = timed(lambda: [analyzer.tokens(p) for p in passages])
     queries = [list(dict.fromkeys(analyzer.tokens(q))) for q in chinese_queries(args.eval_dir, args.queries)]
     queries = [q for q in queries if q]
-    print(f"{len(passages)} passages, {sum(map(len, corpus))} tokens (analyzer {tokenize_seconds:.1f} s), "
-          f"{len(queries)} queries", flush=True)
+    print(
+        f"{len(passages)} passages, {sum(map(len, corpus))} tokens (analyzer {tokenize_seconds:.1f} s), "
+        f"{len(queries)} queries",
+        flush=True,
+    )
 
     def build_ours() -> BM25Index:
         return BM25Index.build(corpus)
@@ -154,19 +157,22 @@ def main() -> None:
     for name in qps:
         build_name = "bm25s" if name.startswith("bm25s") else name
         same = agreement(build_name) if build_name in tops else None
-        rows.append([
-            name,
-            round(statistics.median(index_seconds[build_name]), 2),
-            round(statistics.median(qps[name]), 1),
-            round(statistics.median(qps[name]) / reference, 2),
-            None if same is None else round(same, 3),
-        ])
+        rows.append(
+            [
+                name,
+                round(statistics.median(index_seconds[build_name]), 2),
+                round(statistics.median(qps[name]), 1),
+                round(statistics.median(qps[name]) / reference, 2),
+                None if same is None else round(same, 3),
+            ]
+        )
     print("\t".join(columns))
     for row in rows:
         print("\t".join(str(v) for v in row))
     report = {
         "title": "Lexical retrieval: souyi BM25Index vs bm25s vs rank_bm25 (same tokens, same corpus)",
-        "command": f"nice -n 10 python bench/lexical_throughput.py --passages {args.passages} --rounds {args.rounds}",
+        "command": f"nice -n 10 python bench/lexical_throughput.py --passages {args.passages} --rounds {args.rounds} "
+        f"--queries {args.queries} --rank-bm25-queries {args.rank_bm25_queries}",
         "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores (shared with other jobs), "
         f"Python {platform.python_version()}, bm25s {bm25s.__version__}",
         "columns": columns,

@@ -241,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args)
     summary = {k: v for k, v in result.items() if k != "rss_samples_mb"}
     print(json.dumps(summary, ensure_ascii=False, indent=2))
-    result["command"] = "python bench/load_test.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    allocator = [f"{name}={value} " for name, value in sorted(os.environ.items()) if name.startswith("MALLOC_")]
+    result["command"] = "".join(allocator) + "python bench/load_test.py " + " ".join(
+        sys.argv[1:] if argv is None else argv)
     if args.json:
         args.json.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     if args.perf:

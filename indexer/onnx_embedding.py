@@ -21,7 +21,6 @@ default, int8 weights.  Two choices:
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +30,6 @@ import numpy as np
 
 from .errors import ModelUnavailableError
 
-logger = logging.getLogger(__name__)
 
 class OnnxEmbedder:
     """An :class:`~indexer.embedding.Embedder` over an exported sentence-transformers folder."""

@@ -20,7 +20,7 @@ The rule used here instead:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -55,21 +55,37 @@ def minmax(scores: np.ndarray) -> np.ndarray:
     return (scores - low) / (high - low)
 
 
-#: Shares of the semantic side when a rescorer is present: the primary model's
-#: passage score, the rescorer's passage score and its best sentence score.
-#: Equal weight for the two models, the rescorer's split evenly between its two
-#: views; bench/quality_levers.py shows the neighbourhood is flat.
-SEMANTIC_SHARES = (0.5, 0.25, 0.25)
+#: The rescorer's share of the semantic score when query and passages are in different scripts
+#: (an English question over Chinese text), split evenly between its passage and best-sentence
+#: cosines.  In the same script the primary model alone is better (e5 beats USE by 0.09-0.18
+#: MRR@10 on Chinese-Chinese sets) and the rescorer gets no share; in between, a share in
+#: proportion.  Measured: bench/fusion_ablation.py, docs/quality.md.
+MAX_RESCORER_SHARE = 0.5
 
 
-def semantic(parts: list[np.ndarray]) -> np.ndarray:
-    """Min-max normalised semantic scores of the same candidates, mixed by :data:`SEMANTIC_SHARES`.
+def cjk_share(text: str) -> float:
+    """Share of the non-space characters of ``text`` that are CJK ideographs."""
+    chars = [ch for ch in text if not ch.isspace()]
+    return sum("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in chars) / max(len(chars), 1)
 
-    One part (no rescorer) is returned as it is, so the scores shown stay cosines.
-    """
-    if len(parts) == 1:
+
+def rescorer_share(query: str, passages: Sequence[str]) -> float:
+    """The rescorer's share for this query: :data:`MAX_RESCORER_SHARE` × the script gap (0..1)
+    between the query and the passages it is about to be compared with."""
+    if not passages:
+        return 0.0
+    gap = abs(cjk_share(query) - sum(cjk_share(p) for p in passages) / len(passages))
+    return MAX_RESCORER_SHARE * min(gap, 1.0)
+
+
+def semantic(parts: list[np.ndarray], share: float = 0.0) -> np.ndarray:
+    """The semantic score of the same candidates: the primary model's cosines alone, or mixed with the
+    rescorer's passage and best-sentence cosines (``parts[1:]``), each min-max normalised, the rescorer
+    taking ``share`` of the weight."""
+    if len(parts) == 1 or share <= 0.0:
         return np.asarray(parts[0], dtype=np.float64)
-    return sum(share * minmax(part) for share, part in zip(SEMANTIC_SHARES, parts, strict=True))
+    primary, passage, sentence = parts
+    return (1.0 - share) * minmax(primary) + share / 2 * (minmax(passage) + minmax(sentence))
 
 
 def combine(dense: np.ndarray, lexical: np.ndarray, weight: float) -> np.ndarray:

@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 #: How many candidates each retriever contributes to hybrid fusion (at least).
 CANDIDATES = 100
+#: Nearest passages whose script is compared with the query's to weigh the rescorer.
+SCRIPT_SAMPLE = 5
 
 
 @dataclass(frozen=True)
@@ -208,11 +210,13 @@ def _rank(
     candidates = np.array(sorted(set(dense_rank) | set(lexical_rank)), dtype=np.int64)
     if not len(candidates):
         return _Ranked(candidates, np.zeros(0, dtype=np.float32), {}, {}, {})
-    parts, sentences = [dense.scores_of(candidates)], {}
+    parts, sentences, share = [dense.scores_of(candidates)], {}, 0.0
     if second is not None:
         sentences = snap.sentence_vectors([int(p) for p in candidates])
         parts += _rescored(candidates, sentences, second)
-    fused = fusion.semantic(parts)
+        nearest = [int(p) for p in dense.ids[:SCRIPT_SAMPLE]]
+        share = fusion.rescorer_share(query, [rec.text for rec in snap.passages(nearest).values()])
+    fused = fusion.semantic(parts, share)
     if lexical is not None:
         weight = fusion.lexical_weight(lexical.coverage) if len(lexical.ids) else 0.0
         fused = fusion.combine(fused, lexical.scores_of(candidates), weight)

@@ -12,7 +12,7 @@ from indexer.store import KEEP_GENERATIONS, IndexReader, SentenceVectors
 from search import ModelMismatch, Searcher
 from search.answer import answer_span
 from search.embedded import EmbeddedBackend
-from search.fusion import semantic
+from search.fusion import MAX_RESCORER_SHARE, rescorer_share, semantic
 
 # One passage, three unrelated sentences: which one answers is unambiguous.
 THREE_TOPICS = "宁波港的货物吞吐量达到五亿吨。杭州的软件企业数量增加到两千家。龙井茶的春季产量比去年有所下降。"
@@ -112,9 +112,20 @@ def test_answer_span_weighs_meaning_and_words():
 
 def test_semantic_mix_keeps_cosines_alone_and_normalises_members():
     cosines = np.array([0.81, 0.8, 0.79])
+    others = [np.array([0.1, 0.9, 0.5]), np.array([0.2, 0.6, 0.4])]
     assert np.array_equal(semantic([cosines]), cosines)
-    mixed = semantic([cosines, np.array([0.1, 0.9, 0.5]), np.array([0.2, 0.6, 0.4])])
+    assert np.array_equal(semantic([cosines, *others], 0.0), cosines)  # no share: the primary model's cosines
+    mixed = semantic([cosines, *others], 0.5)
     assert mixed.argmax() == 1 and 0.0 <= mixed.min() and mixed.max() <= 1.0
+
+
+def test_the_rescorer_votes_in_proportion_to_the_script_gap():
+    chinese = ["宁波港的货物吞吐量达到五亿吨。", "杭州的软件企业数量增加到两千家。"]
+    assert rescorer_share("How much cargo did Ningbo handle?", chinese) == MAX_RESCORER_SHARE
+    assert rescorer_share("宁波港吞吐量是多少？", chinese) == 0.0
+    assert rescorer_share("Ningbo port handled how much cargo", ["Ningbo port handled cargo."]) == 0.0
+    assert 0.0 < rescorer_share("宁波港 cargo throughput", chinese) < MAX_RESCORER_SHARE
+    assert rescorer_share("anything", []) == 0.0
 
 
 def test_the_rescorer_loads_by_name_and_embeds_across_languages():

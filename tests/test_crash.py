@@ -32,12 +32,13 @@ import sys
 from pathlib import Path
 from indexer import add_documents
 from indexer.analyze import default_analyzer
-from indexer.embedding import load_embedder
+from indexer.embedding import DEFAULT_RESCORER, load_embedder
 
 docs, index, model = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 embedder = load_embedder(model)
-default_analyzer().tokens("预热")  # load jieba's dictionary before the clock starts
+default_analyzer().tokens("预热")  # load jieba's dictionary and both models before the clock starts
 embedder.encode_passages(["预热"])
+load_embedder(DEFAULT_RESCORER).encode_passages(["预热"])  # the rescorer's weights load once per process
 print("ready", flush=True)
 number = len(list(docs.glob("doc-*-a.txt")))
 while True:

@@ -9,7 +9,10 @@ useful when the index is not there yet or is rebuilt while serving:
   later requests try again, at most once per ``retry_seconds``, so the app
   recovers by itself once ``souyi index`` has built the index;
 * a rebuilt index (``souyi index`` swaps the directory in whole) is noticed by
-  the identity of its manifest file and reopened, reusing the loaded model.
+  the identity of the directory and reopened, reusing the loaded model.  A
+  batch committed into the same directory (``souyi add``/``remove``) is not a
+  reason to reopen: the Searcher moves to new generations by itself, so the
+  process keeps one Searcher and one loaded generation at a time.
 
 Only one thread (re)opens at a time; the others keep using the searcher they
 already have.  Searches themselves need no lock: the Searcher is thread-safe.
@@ -29,7 +32,7 @@ from search import ModelMismatch, Searcher, SearchError
 
 logger = logging.getLogger(__name__)
 
-#: The file whose identity (inode, size, mtime) tells that the index was rebuilt.
+#: The file that must exist for the directory to be an index.
 _STAMP_FILE = "manifest.json"
 
 
@@ -104,12 +107,14 @@ class Engine:
                 logger.info("the rebuilt index uses another model; loading it")
         return Searcher.open(self.index_path)
 
-    def _read_stamp(self) -> tuple[int, int, int] | None:
+    def _read_stamp(self) -> tuple[int, int] | None:
+        """Identity of the index directory (a rebuild swaps in a new one); None while it has no manifest."""
         try:
-            st = (self.index_path / _STAMP_FILE).stat()
+            st = self.index_path.stat()
+            (self.index_path / _STAMP_FILE).stat()
         except OSError:
             return None
-        return (st.st_ino, st.st_size, st.st_mtime_ns)
+        return (st.st_dev, st.st_ino)
 
     def current(self) -> Searcher | None:
         """The Searcher already open, if any, without trying to open one (for page footers)."""
