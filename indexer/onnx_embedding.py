@@ -2,8 +2,8 @@
 
 Same network, tokenizer, prompts, truncation, pooling and normalisation as the
 sentence-transformers path, exported once by :mod:`indexer.onnx_export`; what
-changes is the engine (no torch at run time, no Python per layer) and, by
-default, int8 weights.  Two choices:
+changes is the engine (no torch at run time, no Python per layer) and,
+optionally, int8 weights.  Two choices:
 
 - One text per inference call, never a padded batch.  Dynamic int8
   quantisation scales activations per call, so in a batch a passage's vector

@@ -1,13 +1,13 @@
 """Export the converted default model to ONNX (optionally int8) once, into the cache.
 
-Why: through sentence-transformers and torch, one query embedding costs about
-25 ms on one core and dominates query latency; the same network run by
-onnxruntime with int8 weights costs about half of that (and embeds passages
-about twice as fast), without importing torch at run time.  The export is a
-one-off per model folder: the BERT network, mean pooling over every token and
-L2 normalisation are traced into one graph (inputs ``input_ids`` and
-``attention_mask``, output ``embedding``), then ``quantize_dynamic`` turns the
-weights into per-channel int8 (per-tensor int8 drifts to a cosine of ~0.98).
+Why: through sentence-transformers and torch, one query embedding dominates
+query latency; the same network run by onnxruntime is several times faster,
+for queries and passages alike, without importing torch at run time (figures:
+docs/perf/embedding.json).  The export is a one-off per model folder: the BERT
+network, mean pooling over every token and L2 normalisation are traced into one
+graph (inputs ``input_ids`` and ``attention_mask``, output ``embedding``); for
+``int8``, ``quantize_dynamic`` then turns the weights into per-channel int8
+(per-tensor scales lose noticeably more accuracy).
 
 The result lives in ``<cache>/onnx/<model folder>-x<EXPORT_VERSION>-<precision>/``
 next to a marker that records the size and SHA-256 of ``model.onnx`` and the
