@@ -121,8 +121,9 @@ def test_semantic_mix_keeps_cosines_alone_and_normalises_members():
 
 def test_the_rescorer_votes_in_proportion_to_the_script_gap():
     chinese = ["宁波港的货物吞吐量达到五亿吨。", "杭州的软件企业数量增加到两千家。"]
-    assert rescorer_share("How much cargo did Ningbo handle?", chinese) == MAX_RESCORER_SHARE
-    assert rescorer_share("宁波港吞吐量是多少？", chinese) == 0.0
+    # punctuation counts as "not CJK" on both sides, so the gap is near, not exactly, 1
+    assert 0.9 * MAX_RESCORER_SHARE < rescorer_share("How much cargo did Ningbo handle?", chinese) <= MAX_RESCORER_SHARE
+    assert rescorer_share("宁波港吞吐量是多少？", chinese) < 0.05 * MAX_RESCORER_SHARE
     assert rescorer_share("Ningbo port handled how much cargo", ["Ningbo port handled cargo."]) == 0.0
     assert 0.0 < rescorer_share("宁波港 cargo throughput", chinese) < MAX_RESCORER_SHARE
     assert rescorer_share("anything", []) == 0.0
