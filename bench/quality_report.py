@@ -117,6 +117,25 @@ def _markdown(results: dict, ablation: dict, commit: str, date: str) -> str:
     for rule in RULES:
         lines.append(f"| {rule} | " + " | ".join(f"{ablation[n][rule]:.4f}" for n in names) + " |")
     lines.append("")
+    parity = {}
+    for file in sorted((ROOT / "docs").glob("milvus_quality*.json")):
+        parity.update(json.loads(file.read_text(encoding="utf-8")))
+    if parity:
+        lines += [
+            "## Milvus backend against the embedded one (MRR@10)",
+            "",
+            "Same index copied into milvus-lite without re-embedding, same `souyi eval` code. Command: "
+            "`python bench/milvus_quality.py ../shared/eval/<set> --out docs/milvus_quality_<name>.json`; "
+            "more in [milvus.md](milvus.md).",
+            "",
+            "| collection | mode | embedded | milvus | difference |",
+            "|---|---|---|---|---|",
+        ]
+        for name, row in parity.items():
+            for mode, diff in row["mrr@10 difference"].items():
+                lines.append(f"| {name} | {mode} | {row['embedded']['modes'][mode]['mrr@10']:.4f} | "
+                             f"{row['milvus']['modes'][mode]['mrr@10']:.4f} | {diff:+.4f} |")
+        lines.append("")
     cost_file = ROOT / "docs" / "rescore_cost.json"
     if cost_file.is_file():
         cost = json.loads(cost_file.read_text(encoding="utf-8"))
