@@ -58,6 +58,7 @@ from .store import (
     LOCK,
     MANIFEST,
     USERDICT,
+    BatchStaging,
     DocumentRecord,
     NewPassage,
     PassageRecord,
@@ -268,7 +269,7 @@ def connect(uri: str):
         raise IndexNotFound(f"cannot connect to Milvus at {uri}: {exc}") from exc
 
 
-class MilvusWriter(MilvusIndex):
+class MilvusWriter(MilvusIndex, BatchStaging):
     """The one writer of a Milvus-backed index; the same duck type as :class:`indexer.store.IndexWriter`.
 
     ``create`` is the model/analyzer part of a manifest plus ``milvus``
@@ -286,8 +287,7 @@ class MilvusWriter(MilvusIndex):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self._lock_fd: int | None = _acquire_lock(path / LOCK, lock_timeout)
-        self._added: list[tuple[DocumentRecord, list[NewPassage], np.ndarray, list[list[str]]]] = []
-        self._removed: set[str] = set()
+        self._clear_batch()
         try:
             if create is not None and not (path / MANIFEST).exists():
                 manifest = _new_manifest(path, create, userdict)
@@ -312,22 +312,12 @@ class MilvusWriter(MilvusIndex):
         """The documents of the committed generation, by name."""
         return self.documents_at(self._state)
 
-    def add(self, doc: DocumentRecord, passages: list[NewPassage], vectors: np.ndarray, terms: list[list[str]]) -> None:
-        """Stage a document (replacing any document of the same name)."""
-        if not (len(passages) == len(vectors) == len(terms)):
-            raise ValueError("passages, vectors and terms must line up")
-        self._added.append((doc, passages, np.asarray(vectors, dtype=np.float32), terms))
-
-    def remove(self, name: str) -> None:
-        """Stage the removal of the document called ``name``."""
-        self._removed.add(name)
-
     def commit(self) -> int:
         """Make the staged batch visible (see the module docstring); returns the generation."""
         if not self._added and not self._removed:
             return self.generation
         state, new = self._state, self.generation + 1
-        names = sorted(self._removed | {doc.name for doc, _, _, _ in self._added})
+        names = sorted(self._staged_names())
         known = self.get(self.docs_name, "name", names, ["name"], visible(state, "name"))
         existing = sorted({r["name"] for r in known})
         gone = [
@@ -365,7 +355,7 @@ class MilvusWriter(MilvusIndex):
         self._set_state({"generation": new, "documents": n_docs, "passages": n_passages,
                          "total_terms": total_terms, "next_id": next_id + n_added, "retired": existing,
                          "writing": None})
-        self._added, self._removed = [], set()
+        self._clear_batch()
         self._drop_retired()
         self._refresh_manifest()
         return new

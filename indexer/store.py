@@ -253,7 +253,32 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
-class IndexWriter:
+class BatchStaging:
+    """The batch a writer is staging: documents to add (with vectors and terms) and names to remove.
+
+    Shared by every backend's writer; each one's ``commit`` makes the batch visible its own way.
+    """
+
+    def _clear_batch(self) -> None:
+        self._added: list[tuple[DocumentRecord, list[NewPassage], np.ndarray, list[list[str]]]] = []
+        self._removed: set[str] = set()
+
+    def add(self, doc: DocumentRecord, passages: list[NewPassage], vectors: np.ndarray, terms: list[list[str]]) -> None:
+        """Stage a document (replacing any document of the same name)."""
+        if not (len(passages) == len(vectors) == len(terms)):
+            raise ValueError("passages, vectors and terms must line up")
+        self._added.append((doc, passages, np.asarray(vectors, dtype=np.float32), terms))
+
+    def remove(self, name: str) -> None:
+        """Stage the removal of the document called ``name``."""
+        self._removed.add(name)
+
+    def _staged_names(self) -> set[str]:
+        """Names of the documents the staged batch touches."""
+        return self._removed | {doc.name for doc, _, _, _ in self._added}
+
+
+class IndexWriter(BatchStaging):
     """The one writer of an index directory: stage a batch, then commit it.
 
     Opening takes an exclusive lock (``writer.lock``); a second writer waits up
@@ -293,8 +318,7 @@ class IndexWriter:
         except BaseException:
             self.close()
             raise
-        self._added: list[tuple[DocumentRecord, list[NewPassage], np.ndarray, list[list[str]]]] = []
-        self._removed: set[str] = set()
+        self._clear_batch()
 
     @property
     def generation(self) -> int:
@@ -312,22 +336,12 @@ class IndexWriter:
         """The documents of the committed generation, by name."""
         return _documents(self._conn, self.generation)
 
-    def add(self, doc: DocumentRecord, passages: list[NewPassage], vectors: np.ndarray, terms: list[list[str]]) -> None:
-        """Stage a document (replacing any document of the same name)."""
-        if not (len(passages) == len(vectors) == len(terms)):
-            raise ValueError("passages, vectors and terms must line up")
-        self._added.append((doc, passages, np.asarray(vectors, dtype=np.float32), terms))
-
-    def remove(self, name: str) -> None:
-        """Stage the removal of the document called ``name``."""
-        self._removed.add(name)
-
     def commit(self) -> int:
         """Make the staged batch visible, all of it or (after a crash) none; returns the generation."""
         if not self._added and not self._removed:
             return self.generation
         gen, new = self.generation, self.generation + 1
-        names = self._removed | {doc.name for doc, _, _, _ in self._added}
+        names = self._staged_names()
         added_ids: list[int] = []
         added_terms: list[list[str]] = []
         added_vectors: list[np.ndarray] = []
@@ -377,7 +391,7 @@ class IndexWriter:
         described = self._build_files(new, lexical, (gone, np.array(added_ids, np.int64), vectors))
         counts = _counts(self._conn, new)
         self._write_manifest(new, described, **counts)  # the commit point
-        self._added, self._removed = [], set()
+        self._clear_batch()
         self._cleanup(new)
         return new
 
