@@ -60,12 +60,12 @@ from .store import (
     USERDICT,
     BatchStaging,
     DocumentRecord,
+    ManifestFacts,
     NewPassage,
     PassageRecord,
     SentenceVectors,
     StoredDocument,
     _acquire_lock,
-    _check_model,
     _write_json_atomic,
 )
 
@@ -148,7 +148,7 @@ def read_manifest(path: str | os.PathLike[str]) -> dict:
     return manifest
 
 
-class MilvusIndex:
+class MilvusIndex(ManifestFacts):
     """A connection to one index's collections, with its state; the base of reader and writer."""
 
     def __init__(self, path: Path, manifest: dict) -> None:
@@ -161,22 +161,6 @@ class MilvusIndex:
         self.terms_name = f"{self.passages_name}_terms"
         self.client = connect(self.uri)
 
-    @property
-    def model_id(self) -> str:
-        return str(self.manifest["model"]["id"])
-
-    @property
-    def dim(self) -> int:
-        return int(self.manifest["model"]["dim"])
-
-    def check_model(self, model_id: str, dim: int) -> None:
-        """Raise :class:`ModelMismatch` unless the index was built by this model."""
-        _check_model(self.path, self.manifest, model_id, dim)
-
-    def userdict(self) -> Path | None:
-        """The index's jieba user dictionary, if it has one."""
-        path = self.path / USERDICT
-        return path if path.is_file() else None
 
     def state(self) -> dict:
         """The committed state: generation, counts, term total, retired names (one round trip)."""

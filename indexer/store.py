@@ -253,6 +253,29 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
+class ManifestFacts:
+    """What an open index tells from its manifest (any backend: needs ``path`` and ``manifest``)."""
+
+    path: Path
+    manifest: dict
+
+    @property
+    def model_id(self) -> str:
+        return str(self.manifest["model"]["id"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["model"]["dim"])
+
+    def check_model(self, model_id: str, dim: int) -> None:
+        """Raise :class:`ModelMismatch` unless the index was built by this model."""
+        _check_model(self.path, self.manifest, model_id, dim)
+
+    def userdict(self) -> Path | None:
+        """The index's jieba user dictionary, if it has one."""
+        return _userdict(self.path)
+
+
 class BatchStaging:
     """The batch a writer is staging: documents to add (with vectors and terms) and names to remove.
 
@@ -278,7 +301,7 @@ class BatchStaging:
         return self._removed | {doc.name for doc, _, _, _ in self._added}
 
 
-class IndexWriter(BatchStaging):
+class IndexWriter(ManifestFacts, BatchStaging):
     """The one writer of an index directory: stage a batch, then commit it.
 
     Opening takes an exclusive lock (``writer.lock``); a second writer waits up
@@ -324,13 +347,6 @@ class IndexWriter(BatchStaging):
     def generation(self) -> int:
         return int(self.manifest["generation"])
 
-    def check_model(self, model_id: str, dim: int) -> None:
-        """Raise :class:`ModelMismatch` unless the index was built by this model."""
-        _check_model(self.path, self.manifest, model_id, dim)
-
-    def userdict(self) -> Path | None:
-        """The index's jieba user dictionary, if it has one."""
-        return _userdict(self.path)
 
     def documents(self) -> dict[str, StoredDocument]:
         """The documents of the committed generation, by name."""
@@ -640,7 +656,7 @@ def swap_in(staging: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
-class IndexReader:
+class IndexReader(ManifestFacts):
     """Read-only access to one committed generation of an index; thread-safe.
 
     The generation is fixed when the reader opens: its files are loaded and
@@ -672,21 +688,6 @@ class IndexReader:
             return None
         return (st.st_ino, st.st_mtime_ns)
 
-    @property
-    def model_id(self) -> str:
-        return str(self.manifest["model"]["id"])
-
-    @property
-    def dim(self) -> int:
-        return int(self.manifest["model"]["dim"])
-
-    def check_model(self, model_id: str, dim: int) -> None:
-        """Raise :class:`ModelMismatch` unless the index was built by this model."""
-        _check_model(self.path, self.manifest, model_id, dim)
-
-    def userdict(self) -> Path | None:
-        """The index's jieba user dictionary, if it has one."""
-        return _userdict(self.path)
 
     @contextlib.contextmanager
     def _database(self) -> Iterator[sqlite3.Connection]:
