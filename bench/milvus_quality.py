@@ -6,6 +6,12 @@ same corpus share that index), copied into Milvus (milvus-lite) with
 re-embedding), then measured with the evaluation ``souyi eval --index`` runs.
 
     python bench/milvus_quality.py [--work /tmp/souyi-milvus-quality] [--out docs/milvus_quality.json] SETS...
+
+Indexes are kept in WORK and reused: ``embedded-<corpus>`` and
+``milvus-<corpus>``, where <corpus> is the first 12 hex digits of the SHA-256
+of the set's corpus.jsonl (``bench/fusion_ablation.py`` names its indexes
+``corpus-<corpus>`` the same way, so a symlink to one of those skips the
+embedding).  The results file is rewritten after each set.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ DEFAULT_SETS = ["../shared/eval/xquad_zh-zh", "../shared/eval/xquad_en-zh", "../
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sets", nargs="*", default=DEFAULT_SETS)
     parser.add_argument("--work", type=Path, default=Path("/tmp/souyi-milvus-quality"))
     parser.add_argument("--out", type=Path, default=Path("docs/milvus_quality.json"))
@@ -46,7 +52,7 @@ def main() -> None:
         }
         results[collection.name] = row
         print(collection.name, json.dumps(row["mrr@10 difference"]), flush=True)
-    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ the directory over with a rename, as the embedded store does:
                     ``vector``
     NAME__x_docs    documents: name, title, source, hash, size, mtime, meta,
                     passage count, gen
-    NAME__x_terms   document frequency of every term (client-side IDF)
+    NAME__x_terms   document frequency of every term (client-side IDF), with
+                    the value before the batch that last changed it
 
 **Why our terms, hashed.**  Lexical search must rank as the embedded backend
 does (quality parity), and fusion needs each query's *coverage*, i.e. the IDF
@@ -32,9 +33,12 @@ tokenizer) keeps it whole.
 **Batches.**  Milvus has no transactions, so the collection property
 ``souyi.state`` is the commit point: it holds the committed generation and
 counts.  A batch inserts rows stamped ``gen + 1`` (readers filter on
-``gen <= committed``), then moves the state, then deletes the replaced rows
-(readers hide them by name meanwhile: ``retired``).  A writer that finds an
-unfinished batch deletes its rows and recounts the term statistics.
+``gen <= committed``), updates the term frequencies (each changed row keeps
+its previous count and the generation that changed it, so a reader of the
+committed generation still gets that generation's count), then moves the
+state, then deletes the replaced rows (readers hide them by name meanwhile:
+``retired``) and flushes.  A writer that finds an unfinished batch deletes its
+rows and puts the frequencies it changed back.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ from .store import (
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "souyi-milvus"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: term frequencies are versioned (``prev``, ``gen``)
 STATE_KEY = "souyi.state"
 #: Vector index per ``--ann`` choice (all of them work in milvus-lite and in Milvus 2.5+).
 VECTOR_INDEX = {"auto": "AUTOINDEX", "flat": "FLAT", "ivf": "IVF_SQ8"}
@@ -84,6 +88,15 @@ _TEXT_MAX = 65_535  # bytes, Milvus's VARCHAR limit
 _NAME_MAX = 4_096
 _TAGS_MAX = 64
 _PASSAGE_FIELDS = ["id", "doc", "title", "paragraph", "start", "end", "heading", "text", "meta"]
+_TERM_FIELDS = ["key", "df", "prev", "gen"]
+#: gRPC channel options.  pymilvus pings every 10 s, even on an idle connection;
+#: milvus-lite's gRPC server (in-process for a ``.db`` URI, or ``milvus-lite
+#: server``) keeps gRPC's default policy -- no pings without a call, none more
+#: often than every 5 minutes -- and after a few such pings answers GOAWAY
+#: ``too_many_pings``, which pymilvus cannot recover from (seen after ~40 min of
+#: a client busy elsewhere).  Pinging only during calls, every 10 minutes, is
+#: within that policy and within Milvus's own (which allows more).
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 600_000, "grpc.keepalive_permit_without_calls": False}
 _DOC_FIELDS = ["name", "title", "source", "sha256", "size", "mtime_ns", "meta", "passages", "indexed_at"]
 
 
@@ -143,8 +156,12 @@ def read_manifest(path: str | os.PathLike[str]) -> dict:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise IndexFormatError(f"{path / MANIFEST} is unreadable ({exc})") from exc
-    if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexFormatError(f"{path} is not a souyi Milvus index of format version {FORMAT_VERSION}")
+    if manifest.get("format") != FORMAT_NAME:
+        raise IndexFormatError(f"{path} is not a souyi Milvus index")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexFormatError(f"{path} is a souyi Milvus index of format version {manifest.get('format_version')}, "
+                               f"this souyi reads version {FORMAT_VERSION}; rebuild it (souyi index, or souyi migrate "
+                               "from an embedded index)")
     return manifest
 
 
@@ -195,9 +212,19 @@ class MilvusIndex(ManifestFacts):
             rows += self.client.query(collection, filter=where, output_fields=fields)
         return rows
 
-    def document_frequencies(self, keys: list[str]) -> dict[str, int]:
-        """Passages holding each term key (absent: none)."""
-        return {row["key"]: int(row["df"]) for row in self.get(self.terms_name, "key", keys, ["key", "df"])}
+    def row_fields(self) -> list[str]:
+        """The fields a search reads of a passage: vector, terms, rescorer vectors (if any) and stored text."""
+        return ["vector", "lexical", *(["rescore"] if self.manifest.get("rescorer") else []), *_PASSAGE_FIELDS]
+
+    def document_frequencies(self, keys: list[str], generation: int) -> dict[str, int]:
+        """Passages holding each term key in ``generation`` (absent: none).
+
+        Exact for the committed generation even while the next batch is being
+        written (its changed rows still carry the committed count, see
+        :func:`_frequency_at`).
+        """
+        return {row["key"]: _frequency_at(row, generation)
+                for row in self.get(self.terms_name, "key", keys, _TERM_FIELDS)}
 
     def documents_at(self, state: dict) -> dict[str, StoredDocument]:
         """The documents visible in ``state``, by name."""
@@ -209,25 +236,25 @@ class MilvusIndex(ManifestFacts):
         }
         return dict(sorted(docs.items()))
 
-    def passage_records(self, ids: list[int]) -> dict[int, PassageRecord]:
-        """Stored passages by id (absent ids are left out)."""
-        rows = self.get(self.passages_name, "id", [int(i) for i in ids], _PASSAGE_FIELDS)
-        return {
-            int(r["id"]): PassageRecord(int(r["id"]), r["doc"], r["title"], int(r["paragraph"]), int(r["start"]),
-                                        int(r["end"]), r["heading"], r["text"], r["meta"])
-            for r in rows
-        }
-
-    def sentence_vectors(self, ids: list[int]) -> dict[int, SentenceVectors]:
-        """The rescorer's vectors of passages ``ids`` (empty when the index has no rescorer)."""
-        if not ids or not self.manifest.get("rescorer"):
-            return {}
-        rows = self.get(self.passages_name, "id", [int(i) for i in ids], ["id", "rescore"])
-        dim = int(self.manifest["rescorer"]["dim"])
-        return {int(r["id"]): _decode_rescore(r["rescore"], dim) for r in rows if r["rescore"]}
-
     def close(self) -> None:
         self.client.close()
+
+
+def passage_record(row: dict) -> PassageRecord:
+    """The stored passage in a row read with :meth:`MilvusIndex.row_fields`."""
+    return PassageRecord(int(row["id"]), row["doc"], row["title"], int(row["paragraph"]), int(row["start"]),
+                         int(row["end"]), row["heading"], row["text"], row["meta"])
+
+
+def _frequency_at(row: dict, generation: int) -> int:
+    """A term row's document frequency as of ``generation``.
+
+    ``df`` holds since generation ``gen``, ``prev`` before it; a batch changes
+    a row at most once, so this is exact for the committed generation and the
+    one being written.  (A reader two commits behind would get the count one
+    generation too new; each search takes the newest snapshot.)
+    """
+    return int(row["df"] if int(row["gen"]) <= generation else row["prev"])
 
 
 def visible(state: dict, name_field: str = "doc") -> str:
@@ -243,7 +270,7 @@ def connect(uri: str):
     """A ``MilvusClient`` for ``uri`` (a milvus-lite path or a server URL)."""
     pymilvus = _pymilvus()
     try:
-        return pymilvus.MilvusClient(uri=uri)
+        return pymilvus.MilvusClient(uri=uri, grpc_options=GRPC_OPTIONS)
     except Exception as exc:
         if "lock" in str(exc).lower():
             raise IndexBusy(
@@ -333,7 +360,7 @@ class MilvusWriter(MilvusIndex, BatchStaging):
             keys = row["lexical"].split()
             df.subtract(set(keys))
             total_terms -= len(keys)
-        self._update_frequencies(df)
+        self._update_frequencies(df, new)
         n_docs = int(state["documents"]) - len(existing) + len(documents)
         n_passages = int(state["passages"]) - len(gone) + n_added
         self._set_state({"generation": new, "documents": n_docs, "passages": n_passages,
@@ -341,6 +368,7 @@ class MilvusWriter(MilvusIndex, BatchStaging):
                          "writing": None})
         self._clear_batch()
         self._drop_retired()
+        self._flush()
         self._refresh_manifest()
         return new
 
@@ -358,24 +386,26 @@ class MilvusWriter(MilvusIndex, BatchStaging):
             "text": passage.text, "lexical": lexical, "vector": vector.tolist(), "rescore": rescore,
         }
 
-    def _insert(self, collection: str, rows: list[dict]) -> None:
+    def _insert(self, collection: str, rows: list[dict], upsert: bool = False) -> None:
+        write = self.client.upsert if upsert else self.client.insert
         for i in range(0, len(rows), CHUNK):
-            self.client.insert(collection, rows[i : i + CHUNK])
+            write(collection, rows[i : i + CHUNK])
 
-    def _update_frequencies(self, delta: Counter[str]) -> None:
-        """Apply document-frequency changes to the terms collection."""
+    def _update_frequencies(self, delta: Counter[str], new: int) -> None:
+        """Apply the document-frequency changes of batch ``new``, keeping each changed row's committed count.
+
+        A count that falls to 0 stays as a row until :meth:`_drop_retired`,
+        so that readers of the committed generation still find the old count.
+        """
         changed = [key for key, d in delta.items() if d]
-        if not changed:
-            return
-        current = self.document_frequencies(changed)
-        upsert, drop = [], []
-        for key in changed:
-            df = current.get(key, 0) + delta[key]
-            (upsert.append({"key": key, "df": df, "dummy": [0.0, 0.0]}) if df > 0 else drop.append(key))
-        for i in range(0, len(upsert), CHUNK):
-            self.client.upsert(self.terms_name, upsert[i : i + CHUNK])
-        for i in range(0, len(drop), IN_CHUNK):
-            self.client.delete(self.terms_name, filter=f"key in {literal(drop[i : i + IN_CHUNK])}")
+        current = self.document_frequencies(changed, self.generation) if changed else {}
+        self._write_frequencies({key: current.get(key, 0) + delta[key] for key in changed},
+                                {key: current.get(key, 0) for key in changed}, new)
+
+    def _write_frequencies(self, df: dict[str, int], prev: dict[str, int], gen: int) -> None:
+        rows = [{"key": key, "df": count, "prev": prev[key], "gen": gen, "dummy": [0.0, 0.0]}
+                for key, count in df.items()]
+        self._insert(self.terms_name, rows, upsert=True)
 
     def _set_state(self, state: dict) -> None:
         self.client.alter_collection_properties(self.passages_name, properties={STATE_KEY: json.dumps(state)})
@@ -387,15 +417,30 @@ class MilvusWriter(MilvusIndex, BatchStaging):
                              counts={"documents": self._state["documents"], "passages": self._state["passages"]})
 
     def _drop_retired(self) -> None:
-        """Delete the rows that the committed generation replaced, then stop hiding them."""
+        """Delete the rows that the committed generation replaced and the terms it left unused."""
         retired = self._state.get("retired") or []
         gen = self.generation
         for i in range(0, len(retired), IN_CHUNK):
             names = literal(retired[i : i + IN_CHUNK])
             self.client.delete(self.passages_name, filter=f"doc in {names} and gen < {gen}")
             self.client.delete(self.docs_name, filter=f"name in {names} and gen < {gen}")
+        self.client.delete(self.terms_name, filter="df == 0")
         if retired:
             self._set_state(dict(self._state, retired=[]))
+
+    def _flush(self) -> None:
+        """Seal what the batch wrote, so that searches run over indexed segments.
+
+        milvus-lite keeps unflushed rows in a memtable whose BM25 index every
+        search rebuilds from scratch: seconds per query after a 100k-passage
+        batch.  Milvus seals segments by itself too, and rate-limits flush
+        calls, so a refused flush only costs speed and is logged.
+        """
+        for name in (self.passages_name, self.docs_name, self.terms_name):
+            try:
+                self.client.flush(name)
+            except Exception as exc:  # MilvusException subclasses, see state()
+                logger.warning("Milvus did not flush %s (%s); searches may be slower until it does", name, exc)
 
     def _recover(self) -> None:
         """Finish or undo a batch that a crash interrupted."""
@@ -403,25 +448,29 @@ class MilvusWriter(MilvusIndex, BatchStaging):
             gen = self.generation
             self.client.delete(self.passages_name, filter=f"gen > {gen}")
             self.client.delete(self.docs_name, filter=f"gen > {gen}")
-            self._recount()
+            changed = list(self.scan(self.terms_name, f"gen > {gen}", _TERM_FIELDS))
+            prev = {row["key"]: int(row["prev"]) for row in changed}
+            self._write_frequencies(prev, prev, gen)
+            self._set_state(dict(self._state, writing=None))
             logger.warning("rolled back an unfinished batch in Milvus collection %s", self.passages_name)
         self._drop_retired()
 
     def repair(self) -> None:
         """Recount the term statistics from the stored passages (``souyi check --repair``)."""
-        self._recount()
-
-    def _recount(self) -> None:
-        """Rebuild the term statistics from the stored passages (after a crash)."""
         df: Counter[str] = Counter()
         total = 0
         for row in self.scan(self.passages_name, visible(self._state), ["lexical"]):
             keys = row["lexical"].split()
             df.update(set(keys))
             total += len(keys)
-        self.client.delete(self.terms_name, filter='key != ""')
-        self._update_frequencies(df)
-        self._set_state(dict(self._state, total_terms=total, writing=None))
+        gen = self.generation
+        stored = {row["key"]: _frequency_at(row, gen) for row in self.scan(self.terms_name, 'key != ""', _TERM_FIELDS)}
+        wrong = {key: df.get(key, 0) for key in stored.keys() | df.keys() if stored.get(key, 0) != df.get(key, 0)}
+        if wrong:
+            logger.warning("repaired the document frequencies of %d terms in %s", len(wrong), self.terms_name)
+        self._write_frequencies(wrong, wrong, gen)
+        self._set_state(dict(self._state, total_terms=total))
+        self._drop_retired()
 
     def _create_collections(self) -> None:
         pymilvus = _pymilvus()
@@ -469,7 +518,9 @@ class MilvusWriter(MilvusIndex, BatchStaging):
         docs.add_field("dummy", types.FLOAT_VECTOR, dim=2)  # Milvus wants a vector field in every collection
         terms = client.create_schema(auto_id=False, enable_dynamic_field=False)
         terms.add_field("key", types.VARCHAR, max_length=32, is_primary=True)
-        terms.add_field("df", types.INT64)
+        terms.add_field("df", types.INT64)  # passages holding the term since generation gen
+        terms.add_field("prev", types.INT64)  # ... before generation gen
+        terms.add_field("gen", types.INT64)
         terms.add_field("dummy", types.FLOAT_VECTOR, dim=2)
         for name, schema in ((self.docs_name, docs), (self.terms_name, terms)):
             index = client.prepare_index_params()
@@ -515,7 +566,8 @@ def _encode_rescore(vectors: SentenceVectors | None) -> str:
     return json.dumps({"spans": [list(s) for s in vectors.spans], "vectors": base64.b64encode(matrix).decode()})
 
 
-def _decode_rescore(text: str, dim: int) -> SentenceVectors:
+def decode_rescore(text: str, dim: int) -> SentenceVectors:
+    """The rescoring vectors stored by :func:`_encode_rescore`."""
     data = json.loads(text)
     matrix = np.frombuffer(base64.b64decode(data["vectors"]), dtype=np.float16).reshape(-1, dim).astype(np.float32)
     return SentenceVectors(tuple(tuple(s) for s in data["spans"]), matrix[0], matrix[1:])

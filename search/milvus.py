@@ -4,7 +4,7 @@ Milvus finds the candidates (dense search over ``vector``, BM25 full-text
 search over ``sparse``); the exact scores that fusion needs are computed here:
 
 * **dense** — the cosine of a candidate is the dot product of the query with
-  its stored vector (fetched by id), exact whatever the vector index;
+  its stored vector, exact whatever the vector index;
 * **lexical** — BM25 (same k1/b, IDF and length normalisation as
   :mod:`indexer.bm25`) from each candidate's stored terms, the document
   frequencies kept in the index and the committed passage and term counts.
@@ -14,6 +14,15 @@ search over ``sparse``); the exact scores that fusion needs are computed here:
   one), so a raw score is neither comparable nor thresholdable; ranking by
   our exact score keeps the lexical side identical to the embedded backend's
   and gives the IDF that *coverage* needs.
+
+**Round trips.**  Both searches return their candidates' whole rows (vector,
+terms, rescorer vectors, text), which the snapshot keeps, so fusing the union,
+rescoring it and showing the hits need no further reads; a row is fetched
+separately only when neither search of the query returned it and it has been
+forgotten since.  Document frequencies are kept per snapshot, i.e. per
+committed generation, so a term's count is read from Milvus once per
+generation.  A hybrid search is thus the state read, two searches and at most
+one read of term counts.
 
 Filters become ``array_contains_any(tags, [...])`` clauses, one per field;
 every expression also carries the committed generation (see
@@ -26,14 +35,24 @@ import logging
 import math
 import os
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from indexer.analyze import Analyzer
-from indexer.milvus_store import MilvusIndex, filter_tags, literal, read_manifest, term_key, visible
+from indexer.milvus_store import (
+    MilvusIndex,
+    decode_rescore,
+    filter_tags,
+    literal,
+    passage_record,
+    read_manifest,
+    term_key,
+    visible,
+)
 from indexer.store import MANIFEST, PassageRecord, SentenceVectors
 
 from . import fusion
@@ -42,20 +61,68 @@ from .backend import Filters
 logger = logging.getLogger(__name__)
 
 _FILTER_CACHE = 64
+#: Passage rows a snapshot keeps: the candidates of about ten hybrid searches
+#: at a time (10-20 KB each with rescorer vectors).
+_ROW_CACHE = 2048
+#: Term counts a snapshot keeps (about 100 bytes each).
+_TERM_CACHE = 100_000
+
+
+class _Recent:
+    """A thread-safe mapping that forgets its least recently used entries beyond ``size``.
+
+    The web server's threads share one snapshot; what is forgotten is only
+    read again, so the size bounds memory, never correctness.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, keys: Iterable[Hashable]) -> dict:
+        with self._lock:
+            found = {key: self._items[key] for key in keys if key in self._items}
+            for key in found:
+                self._items.move_to_end(key)
+        return found
+
+    def put(self, items: dict) -> None:
+        with self._lock:
+            self._items.update(items)
+            for key in items:
+                self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """What a search uses of one stored passage."""
+
+    vector: np.ndarray
+    terms: str  # the ``lexical`` field: hashed terms, space-separated
+    rescore: str  # the rescorer's vectors, encoded ("" without a rescorer)
+    record: PassageRecord
+
+    @classmethod
+    def of(cls, row: dict) -> _Row:
+        return cls(np.asarray(row["vector"], dtype=np.float32), row["lexical"], row.get("rescore", ""),
+                   passage_record(row))
 
 
 @dataclass(frozen=True)
 class _Dense:
     ids: np.ndarray
     scores: np.ndarray
-    index: MilvusIndex
+    snapshot: MilvusSnapshot
     vector: np.ndarray
 
     def scores_of(self, ids: np.ndarray) -> np.ndarray:
-        rows = {int(r["id"]): r["vector"] for r in self.index.get(self.index.passages_name, "id",
-                                                                   [int(i) for i in ids], ["id", "vector"])}
-        vectors = np.array([rows[int(i)] for i in ids], dtype=np.float32).reshape(len(ids), -1)
-        return vectors @ self.vector
+        rows = self.snapshot.rows(ids)
+        zero = np.zeros(len(self.vector), dtype=np.float32)  # a passage deleted since: see MilvusSnapshot.rows
+        vectors = np.array([rows[int(i)].vector if int(i) in rows else zero for i in ids], dtype=np.float32)
+        return vectors.reshape(len(ids), -1) @ self.vector
 
 
 @dataclass(frozen=True)
@@ -80,23 +147,19 @@ class _Lexical:
     scores: np.ndarray
     coverage: float
     bm25: _BM25
-    index: MilvusIndex
+    snapshot: MilvusSnapshot
     known: dict[int, float] = field(default_factory=dict)
 
     def scores_of(self, ids: np.ndarray) -> np.ndarray:
         missing = [int(i) for i in ids if int(i) not in self.known]
         if missing:
-            self.known.update(_score_rows(self.index, missing, self.bm25))
+            rows = self.snapshot.rows(missing)
+            self.known.update({pid: self.bm25.score(row.terms) for pid, row in rows.items()})
         return np.array([self.known.get(int(i), 0.0) for i in ids], dtype=np.float32)
 
 
-def _score_rows(index: MilvusIndex, ids: list[int], bm25: _BM25) -> dict[int, float]:
-    rows = index.get(index.passages_name, "id", ids, ["id", "lexical"])
-    return {int(r["id"]): bm25.score(r["lexical"]) for r in rows}
-
-
 class MilvusSnapshot:
-    """One committed generation of a Milvus-backed index."""
+    """One committed generation of a Milvus-backed index, with what its searches have read of it."""
 
     def __init__(self, index: MilvusIndex, analyzer: Analyzer, state: dict) -> None:
         self.index = index
@@ -104,6 +167,9 @@ class MilvusSnapshot:
         self.state = state
         self._visible = visible(state)
         self._filtered: dict[tuple, bool] = {}
+        self._fields = index.row_fields()
+        self._rows = _Recent(_ROW_CACHE)
+        self._frequencies = _Recent(_TERM_CACHE)
 
     @property
     def size(self) -> int:
@@ -145,7 +211,7 @@ class MilvusSnapshot:
 
     def dense(self, vector: np.ndarray, n: int, filters: Filters | None) -> _Dense:
         ids, scores = self._search("vector", vector.astype(np.float32).tolist(), n, filters, "IP")
-        return _Dense(ids, scores, self.index, vector)
+        return _Dense(ids, scores, self, vector)
 
     def lexical(self, terms: list[str], n: int, filters: Filters | None) -> _Lexical:
         distinct = sorted(set(terms))
@@ -153,45 +219,74 @@ class MilvusSnapshot:
         bm25 = self._bm25(list(keys.values()))
         empty = np.zeros(0, dtype=np.int64)
         if not distinct or not self.size:
-            return _Lexical(empty, np.zeros(0, np.float32), 0.0, bm25, self.index)
+            return _Lexical(empty, np.zeros(0, np.float32), 0.0, bm25, self)
         found, _ = self._search("sparse", " ".join(keys.values()), n, filters, "BM25")
-        rows = self.index.get(self.index.passages_name, "id", [int(i) for i in found], ["id", "lexical"])
-        lexical = {int(r["id"]): r["lexical"] for r in rows}
-        known = {pid: bm25.score(text) for pid, text in lexical.items()}
+        rows = self.rows(found)
+        known = {pid: bm25.score(row.terms) for pid, row in rows.items()}
         ranked = sorted((pid for pid, s in known.items() if s > 0), key=lambda pid: (-known[pid], pid))
         coverage = 0.0
         if ranked:
-            present = set(lexical[ranked[0]].split())
+            present = set(rows[ranked[0]].terms.split())
             idf = {term: bm25.idf[key] for term, key in keys.items()}
             coverage = fusion.coverage(idf, {term for term, key in keys.items() if key in present})
         ids = np.array(ranked, dtype=np.int64)
-        return _Lexical(ids, np.array([known[p] for p in ranked], np.float32), coverage, bm25, self.index, known)
+        return _Lexical(ids, np.array([known[p] for p in ranked], np.float32), coverage, bm25, self, known)
 
     def _bm25(self, keys: list[str]) -> _BM25:
-        """BM25 statistics of this generation for the query's term keys (one round trip)."""
+        """BM25 statistics of this generation for the query's term keys (term counts read once per generation)."""
         n = self.size
-        df = self.index.document_frequencies(keys) if keys and n else {}
+        df = self._frequencies.take(keys)
+        missing = [key for key in keys if key not in df]
+        if missing and n:
+            stored = self.index.document_frequencies(missing, int(self.state["generation"]))
+            counted = {key: stored.get(key, 0) for key in missing}
+            self._frequencies.put(counted)
+            df.update(counted)
         idf = {key: math.log1p((n - df.get(key, 0) + 0.5) / (df.get(key, 0) + 0.5)) for key in keys}
         total = int(self.state["total_terms"])
         params = self.index.manifest["bm25"]
         return _BM25(idf, float(params["k1"]), float(params["b"]), total / n if n and total else 1.0)
 
     def _search(self, field: str, data: object, n: int, filters: Filters | None, metric: str):
+        """The ``n`` best candidates by ``field``; their rows are kept for scoring and showing them."""
         limit = min(n, self.size)
         if limit <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         result = self.index.client.search(self.index.passages_name, data=[data], anns_field=field, limit=limit,
-                                          filter=self._expr(filters), output_fields=["id"],
+                                          filter=self._expr(filters), output_fields=self._fields,
                                           search_params={"metric_type": metric})
         hits = result[0] if result else []
+        self._rows.put({int(h["id"]): _Row.of({**h["entity"], "id": h["id"]}) for h in hits})
         ids = np.array([int(h["id"]) for h in hits], dtype=np.int64)
         return ids, np.array([float(h["distance"]) for h in hits], dtype=np.float32)
 
+    def rows(self, ids: Iterable[int]) -> dict[int, _Row]:
+        """The rows of passages ``ids``: kept ones, the others read in one round trip.
+
+        Rows never change (a passage id is never reused), so a kept row is
+        the one this generation's search found.  A row missing from the
+        answer was deleted by a newer generation since the search found it
+        and is left out: it scores 0 and is not shown.
+        """
+        wanted = list(dict.fromkeys(int(i) for i in ids))
+        rows = self._rows.take(wanted)
+        missing = [pid for pid in wanted if pid not in rows]
+        if missing:
+            read = {int(r["id"]): _Row.of(r) for r in self.index.get(self.index.passages_name, "id", missing,
+                                                                       ["id", *self._fields])}
+            self._rows.put(read)
+            rows.update(read)
+        return rows
+
     def passages(self, ids: list[int]) -> dict[int, PassageRecord]:
-        return self.index.passage_records(ids)
+        return {pid: row.record for pid, row in self.rows(ids).items()}
 
     def sentence_vectors(self, ids: list[int]) -> dict[int, SentenceVectors]:
-        return self.index.sentence_vectors(ids)
+        rescorer = self.index.manifest.get("rescorer")
+        if not ids or not rescorer:
+            return {}
+        return {pid: decode_rescore(row.rescore, int(rescorer["dim"])) for pid, row in self.rows(ids).items()
+                if row.rescore}
 
 
 class MilvusBackend:

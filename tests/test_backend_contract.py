@@ -230,3 +230,67 @@ def test_cli_backend_flags_list_check_and_migrate(built, tmp_path, capsys):
     assert main(["list", "--index", embedded, "--backend", "milvus", "--milvus-uri", "x.db"]) == EXIT_USAGE
     assert main(["index", str(tmp_path), "--index", str(tmp_path / "new"), "--backend", "milvus"]) == EXIT_USAGE
     assert "needs --milvus-uri" in capsys.readouterr().err
+
+
+def test_milvus_search_reads_each_row_and_term_count_once(searchers, monkeypatch):
+    """The candidates' rows come with the two searches, term counts once per generation: no other round trips."""
+    searcher = searchers["milvus"]
+    index = searcher.backend.index
+    calls: list[str] = []
+
+    class Counting:
+        def __getattr__(self, name):
+            method = getattr(client, name)
+
+            def counted(*args, **kwargs):
+                calls.append(name)
+                return method(*args, **kwargs)
+
+            return counted
+
+    client = index.client
+    monkeypatch.setattr(index, "client", Counting())
+    query = "茶农合作社统一收购鲜叶"  # terms no other test searches for
+    first = searcher.search(query)
+    assert sorted(calls) == ["describe_collection", "query", "search", "search"]  # state, term counts, 2 searches
+    calls.clear()
+    assert searcher.search(query) == first
+    assert sorted(calls) == ["describe_collection", "search", "search"]
+
+
+def test_milvus_searches_keep_their_generation_while_a_writer_commits(embedder, tmp_path, monkeypatch):
+    """A batch that has written its passages and term counts but not moved the commit point changes no score,
+    even for a searcher that reads those counts only then; the next writer rolls the batch back."""
+    from indexer.milvus_store import MilvusWriter
+
+    corpus = _corpus(tmp_path / "docs")
+    index = tmp_path / "index"
+    build_index([corpus], index, embedder=embedder, milvus=_milvus(tmp_path))
+    searcher = Searcher.open(index, embedder)
+    expected = {(mode, query): _ranking(searcher, query, mode) for mode in MODES for query in QUERIES}
+    searcher.close()
+
+    (corpus / "more.txt").write_text("港口集装箱\n\n港口的集装箱吞吐量和软件外包收入都在增长，龙井茶的炒制也上了新闻。",
+                                     encoding="utf-8")
+    moving = MilvusWriter._set_state
+
+    def crash_at_the_commit_point(writer, state):
+        if state.get("writing") is None and state["generation"] > writer.generation:
+            raise RuntimeError("writer killed at the commit point")
+        moving(writer, state)
+
+    monkeypatch.setattr(MilvusWriter, "_set_state", crash_at_the_commit_point)
+    with pytest.raises(RuntimeError, match="killed"):
+        add_documents([corpus], index, embedder=embedder)
+    monkeypatch.undo()
+    during = Searcher.open(index, embedder)  # a new snapshot: reads every term count with the batch half-written
+    assert {(mode, query): _ranking(during, query, mode) for mode in MODES for query in QUERIES} == expected
+    during.close()
+
+    MilvusWriter(index).close()  # the next writer rolls the unfinished batch back
+    after = Searcher.open(index, embedder)
+    assert {(mode, query): _ranking(after, query, mode) for mode in MODES for query in QUERIES} == expected
+    assert after.info()["generation"] == 1 and check_index(index) == []
+    after.close()
+    assert add_documents([corpus], index, embedder=embedder).added == 1
+    assert "more.txt" in [d.name for d in list_documents(index)]
