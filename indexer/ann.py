@@ -35,10 +35,15 @@ FLAT_MAX = 50_000
 FLAT_RETURN = FLAT_MAX // 2
 #: Training points per IVF centroid: enough for stable k-means, few enough to train 1M passages in a minute.
 TRAIN_PER_CENTROID = 40
-#: Lists probed per query, as a share of ``nlist`` (with a floor): recall@10 against exact search
-#: was 0.935 with 1/32 and 0.961 with 1/16 at 100k passages (docs/performance.md).
-NPROBE_SHARE = 1 / 16
+#: Lists probed per query, as a share of ``nlist`` (with a floor): 32 of 512 lists at 100k passages,
+#: 64 of 2048 at 1M; recall@10 against exact search and the time it costs are in docs/performance.md
+#: (``bench/ann_recall.py``).
+NPROBE_SHARE = 1 / 32
 NPROBE_MIN = 32
+#: An IVF index is rebuilt with more lists once ``2·√n`` outgrows its ``nlist`` by this factor (the
+#: nearest power of two then doubles): with longer lists every probe scans more and recall at the
+#: same probed share falls.
+REBUILD_GROWTH = 1.5
 #: A filtered search over at most this many passages scores them exactly instead of probing clusters
 #: (reconstructing a quantized vector by id costs microseconds: at 10,000 allowed passages of 100k,
 #: probing more lists was 4x faster than exact scoring, at the same recall).
@@ -92,8 +97,10 @@ def build(vectors: np.ndarray, ids: np.ndarray, dim: int, requested: str = "auto
         index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
     else:
         nlist = min(nlist_for(len(ids)), len(ids))
+        # Codes of the vectors themselves, not of their residuals to the centroid: recall@10 was the
+        # same at 1M passages and scanning a list a quarter faster (docs/performance.md).
         index = faiss.IndexIVFScalarQuantizer(
-            faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+            faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT, False
         )
         index.cp.niter = 10
         sample = min(len(ids), TRAIN_PER_CENTROID * nlist)
@@ -112,7 +119,7 @@ def needs_rebuild(index: faiss.Index, n: int, requested: str = "auto") -> bool:
 
     It should when the kind changes (with hysteresis around :data:`FLAT_MAX`)
     or when an IVF index's clusters no longer fit the size: ``2·√n`` more than
-    twice ``nlist`` (lists too long: slow queries) or under a quarter of it.
+    :data:`REBUILD_GROWTH` times ``nlist`` (lists too long) or under a quarter of it.
     """
     kind = kind_of(index)
     if requested != "auto":
@@ -126,7 +133,7 @@ def needs_rebuild(index: faiss.Index, n: int, requested: str = "auto") -> bool:
     if kind == "flat":
         return False
     ideal, nlist = 2 * math.sqrt(n), faiss.downcast_index(index).nlist
-    return ideal > 2 * nlist or ideal < nlist / 4
+    return ideal > REBUILD_GROWTH * nlist or ideal < nlist / 4
 
 
 def update(index: faiss.Index, removed: np.ndarray, ids: np.ndarray, vectors: np.ndarray) -> None:
@@ -137,8 +144,30 @@ def update(index: faiss.Index, removed: np.ndarray, ids: np.ndarray, vectors: np
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
 
 
+class Allowed:
+    """The passage ids a filtered search may return, with their FAISS selector built once.
+
+    A bitmap over passage ids (an eighth of a byte per id up to the largest
+    allowed one) rather than ``IDSelectorBatch``'s hash set: building it for
+    100,000 ids and testing every probed vector against it are both cheap, and
+    a searcher keeps it for as long as the same filter comes back.
+    """
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self.ids = np.unique(np.asarray(ids, dtype=np.int64))
+        size = int(self.ids[-1]) + 1 if len(self.ids) else 0
+        bits = np.zeros(size, dtype=bool)
+        bits[self.ids] = True
+        self._bitmap = np.packbits(bits, bitorder="little")  # the selector reads this buffer: keep it alive
+        # its size argument is the bitmap's length in bytes: ids past the end are not members
+        self.selector = faiss.IDSelectorBitmap(len(self._bitmap), faiss.swig_ptr(self._bitmap))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
 def search(
-    index: faiss.Index, vector: np.ndarray, n: int, allowed: np.ndarray | None = None, nprobe: int | None = None
+    index: faiss.Index, vector: np.ndarray, n: int, allowed: Allowed | None = None, nprobe: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``n`` passage ids and inner products for one query, optionally only among ``allowed`` ids.
 
@@ -161,9 +190,9 @@ def search(
     query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
     ivf = faiss.downcast_index(index) if kind_of(index) == "ivf" else None
     if ivf is not None and allowed is not None and len(allowed) <= EXACT_FILTER_MAX:
-        scores = index.reconstruct_batch(np.asarray(allowed, dtype=np.int64)) @ query[0]
+        scores = index.reconstruct_batch(allowed.ids) @ query[0]
         top = np.argsort(-scores, kind="stable")[:n]
-        return np.asarray(allowed, dtype=np.int64)[top], scores[top].astype(np.float32)
+        return allowed.ids[top], scores[top].astype(np.float32)
     params = None
     if ivf is not None:
         nprobe = nprobe or nprobe_for(ivf.nlist)
@@ -173,7 +202,7 @@ def search(
         params = faiss.SearchParametersIVF(nprobe=nprobe)
     if allowed is not None:
         params = params or faiss.SearchParameters()
-        params.sel = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+        params.sel = allowed.selector
     scores, ids = index.search(query, n, params=params)
     keep = ids[0] >= 0  # FAISS pads with -1 when it has fewer than n
     return ids[0][keep].astype(np.int64), scores[0][keep]

@@ -9,6 +9,14 @@ or loaded (as bm25s does eagerly), because IDF and the average length change
 with every update.  A query is then one gather and one ``bincount`` over the
 postings of its terms, with no per-document Python loop.
 
+Top-n retrieval (:meth:`BM25Index.top`) skips most of that work on large
+indexes with the MaxScore argument: a passage that contains none of a
+query's rare terms can score at most the sum of its common terms' largest
+impacts, so once ``n`` passages found through the rare terms beat that sum,
+the long posting lists of the common terms only need to be looked up for
+those candidates, never scanned.  The result is exactly that of scoring every
+row (the check fails safe to the full scan).
+
 The arrays are what the index store saves; this module never touches files.
 """
 
@@ -21,6 +29,12 @@ import numpy as np
 
 DEFAULT_K1 = 1.2
 DEFAULT_B = 0.75
+#: :meth:`BM25Index.top` proves its score floor on this many rows per result wanted, the best of the
+#: rows holding at least FLOOR_POSTINGS times as many postings of the query's rarest terms.
+FLOOR_ROWS = 2
+FLOOR_POSTINGS = 10
+#: Below this many postings in all, :meth:`BM25Index.top` scans every list: the bookkeeping would cost more.
+SCAN_ALWAYS = 200_000
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,7 @@ class BM25Index:
     b: float = DEFAULT_B
     idf: np.ndarray = field(init=False, repr=False)
     impacts: np.ndarray = field(init=False, repr=False)
+    max_impact: np.ndarray = field(init=False, repr=False)  # largest impact of each term (0 for none)
 
     def __post_init__(self) -> None:
         n_rows = len(self.row_ids)
@@ -46,8 +61,14 @@ class BM25Index:
         term_of = np.repeat(np.arange(len(df)), np.diff(self.offsets))
         norm = self.k1 * (1.0 - self.b + self.b * self.doc_len[self.rows] / avg_len)
         impacts = idf[term_of] * self.tfs * (self.k1 + 1.0) / (self.tfs + norm)
+        impacts = impacts.astype(np.float32)
+        max_impact = np.zeros(len(df), dtype=np.float32)
+        present = df > 0
+        if present.any():
+            max_impact[present] = np.maximum.reduceat(impacts, self.offsets[:-1][present])
         object.__setattr__(self, "idf", idf)
-        object.__setattr__(self, "impacts", impacts.astype(np.float32))
+        object.__setattr__(self, "impacts", impacts)
+        object.__setattr__(self, "max_impact", max_impact)
 
     @property
     def n_rows(self) -> int:
@@ -127,10 +148,115 @@ class BM25Index:
         ids = [self.terms[t] for t in set(query_terms) if t in self.terms]
         if not ids or not self.n_rows:
             return np.zeros(self.n_rows, dtype=np.float32)
-        slices = [slice(self.offsets[t], self.offsets[t + 1]) for t in ids]
-        rows = np.concatenate([self.rows[s] for s in slices])
-        impacts = np.concatenate([self.impacts[s] for s in slices])
+        rows, impacts = self._postings_of(ids)
         return np.bincount(rows, weights=impacts, minlength=self.n_rows).astype(np.float32)
+
+    def top(
+        self, query_terms: Iterable[str], n: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and scores of the ``n`` best positive-scoring rows, best first (ties by row).
+
+        ``allowed`` is an optional boolean mask over rows (a filter).  Same
+        result as ranking :meth:`scores`, usually without scanning the long
+        posting lists of common terms (MaxScore, see the module docstring):
+
+        1. a *floor*: the exact scores of a few likely rows (those of the
+           rarest terms) prove that the n-th best score is at least that much;
+        2. the terms with the smallest largest-impacts whose sum stays under the
+           floor are *skipped*: a row that has only those cannot make the top n;
+        3. the rows of the other terms are scored, and those that could still
+           reach the floor get the skipped terms' impacts by lookup.
+        """
+        ids = np.array(sorted({self.terms[t] for t in query_terms if t in self.terms}), dtype=np.int64)
+        if not len(ids) or not self.n_rows or n <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        lengths = self.offsets[ids + 1] - self.offsets[ids]
+        if lengths.sum() > SCAN_ALWAYS:
+            floor = self._score_floor(ids, lengths, n, allowed)
+            by_bound = ids[np.argsort(self.max_impact[ids], kind="stable")]
+            bounds = np.cumsum(self.max_impact[by_bound].astype(np.float64))
+            skip = int(np.searchsorted(bounds, floor * (1 - 1e-6)))  # float32 rounding: err towards scanning
+            kept = by_bound[skip:]
+            if skip and self._postings_count(kept) < lengths.sum() / 2:
+                return self._top_pruned(kept, by_bound[:skip], float(bounds[skip - 1]), floor, n, allowed)
+        rows, impacts = self._postings_of(ids)
+        scores = np.bincount(rows, weights=impacts, minlength=self.n_rows).astype(np.float32)
+        if allowed is not None:
+            scores[~allowed] = 0.0
+        return _best(np.flatnonzero(scores > 0), scores, n)
+
+    def _score_floor(self, ids: np.ndarray, lengths: np.ndarray, n: int, allowed: np.ndarray | None) -> float:
+        """A score the n-th best row is proven to reach (0 when not found): the n-th best exact score of
+        the rows that score best on the query's rarest terms."""
+        rarest = ids[np.argsort(lengths, kind="stable")]
+        enough = int(np.searchsorted(np.cumsum(np.sort(lengths)), FLOOR_POSTINGS * n)) + 1
+        rows, partial = self._accumulate(rarest[:enough])
+        if allowed is not None:
+            rows, partial = rows[allowed[rows]], partial[allowed[rows]]
+        if len(rows) < n:
+            return 0.0
+        likely = rows[np.argsort(-partial, kind="stable")[: FLOOR_ROWS * n]]
+        full = self._impacts_at(ids, likely)
+        return float(-np.partition(-full, n - 1)[n - 1])
+
+    def _top_pruned(
+        self, kept: np.ndarray, skipped: np.ndarray, bound: float, floor: float, n: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`top` when rows holding only the ``skipped`` terms (at most ``bound`` < ``floor``) are out."""
+        candidates, partial = self._accumulate(kept)
+        if allowed is not None:
+            candidates, partial = candidates[allowed[candidates]], partial[allowed[candidates]]
+        # Add the skipped terms, largest bound first; after each, drop the candidates that can no longer reach the
+        # floor even with every term still to come, and raise the floor (partial scores are lower bounds).
+        for term in skipped[::-1]:
+            if len(partial) >= n:
+                floor = max(floor, float(-np.partition(-partial, n - 1)[n - 1]))
+            hopeful = partial + bound >= floor * (1 - 1e-6)
+            candidates, partial = candidates[hopeful], partial[hopeful]
+            partial += self._impact_of(int(term), candidates)
+            bound -= float(self.max_impact[term])
+        scores = partial.astype(np.float32)
+        best, _ = _best(np.arange(len(candidates)), scores, n)  # candidates ascend, so ties go by row
+        return candidates[best].astype(np.int64), scores[best]
+
+    def _accumulate(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows holding any of terms ``ids`` (ascending) and their summed impacts (float64)."""
+        rows, impacts = self._postings_of(ids)
+        found, inverse = np.unique(rows, return_inverse=True)
+        return found, np.bincount(inverse, weights=impacts)
+
+    def _postings_count(self, ids: np.ndarray) -> int:
+        return int((self.offsets[ids + 1] - self.offsets[ids]).sum())
+
+    def scores_at(self, query_terms: Iterable[str], rows: np.ndarray) -> np.ndarray:
+        """BM25 score of the given ``rows`` only (float32), looked up in each term's postings."""
+        ids = np.array(sorted({self.terms[t] for t in query_terms if t in self.terms}), dtype=np.int64)
+        return self._impacts_at(ids, np.asarray(rows, dtype=np.int64)).astype(np.float32)
+
+    def _impacts_at(self, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Sum over terms ``ids`` of each row's impact (0 where the row lacks the term), float64."""
+        total = np.zeros(len(rows), dtype=np.float64)
+        for t in ids:
+            total += self._impact_of(int(t), rows)
+        return total
+
+    def _impact_of(self, term: int, rows: np.ndarray) -> np.ndarray:
+        """Each row's impact for one term (0 where the row lacks it), float64."""
+        start, end = self.offsets[term], self.offsets[term + 1]
+        at = np.searchsorted(self.rows[start:end], rows)  # postings are ascending by row
+        inside = at < end - start
+        found = np.zeros(len(rows), dtype=np.float64)
+        hit = np.zeros(len(rows), dtype=bool)
+        hit[inside] = self.rows[start + at[inside]] == rows[inside]
+        found[hit] = self.impacts[start + at[hit]]
+        return found
+
+    def _postings_of(self, ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and impacts of all postings of terms ``ids``, concatenated."""
+        slices = [slice(self.offsets[t], self.offsets[t + 1]) for t in ids]
+        if not slices:
+            return np.zeros(0, np.int32), np.zeros(0, np.float32)
+        return np.concatenate([self.rows[s] for s in slices]), np.concatenate([self.impacts[s] for s in slices])
 
     def rows_of(self, passage_ids: np.ndarray) -> np.ndarray:
         """Row of each passage id (ids must be present)."""
@@ -205,3 +331,13 @@ def _postings(
     span = first_row + len(token_lists)
     keys, tfs = np.unique(numbers * span + rows, return_counts=True)
     return keys // span, keys % span, tfs.astype(np.float32)
+
+
+def _best(rows: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` best of ``rows`` by ``scores[rows]`` (positive only), best first, ties by row."""
+    rows = rows[scores[rows] > 0]
+    if len(rows) > n:  # keep every row tied with the n-th best, so that ties are broken by row below
+        nth = np.partition(scores[rows], len(rows) - n)[len(rows) - n]
+        rows = rows[scores[rows] >= nth]
+    rows = rows[np.lexsort((rows, -scores[rows]))][:n].astype(np.int64)
+    return rows, scores[rows]

@@ -37,12 +37,18 @@ DEFAULT_RESCORER = USE_MODEL_ID
 DEFAULT_BATCH_SIZE = 32
 
 #: How the default model runs, chosen by ``$SOUYI_EMBED_BACKEND``: onnxruntime with int8 or float32
-#: weights, or sentence-transformers on torch (float32, the reference).  All three give the same
+#: weights, or sentence-transformers on torch (float32, the reference, for queries too).  All three give the same
 #: vectors up to rounding (int8: cosine >= 0.99 to torch's), so an index built with one is searched
 #: with any other; the model id, and so the index's model check, does not depend on the backend.
 BACKENDS = ("onnx-int8", "onnx-fp32", "torch")
 DEFAULT_BACKEND = "onnx-fp32"
 BACKEND_ENV = "SOUYI_EMBED_BACKEND"
+#: Weights of the ONNX backends for *queries*, chosen by ``$SOUYI_QUERY_PRECISION``: int8 by default
+#: (a query embeds ~2.5x faster and MRR@10 stays within ±0.003 on every eval set: docs/performance.md),
+#: ``fp32`` for the passages' own; passages keep the backend's precision (int8 passages cost 0.008).
+QUERY_PRECISIONS = ("int8", "fp32")
+DEFAULT_QUERY_PRECISION = "int8"
+QUERY_PRECISION_ENV = "SOUYI_QUERY_PRECISION"
 
 # Prefixes for well-known model families whose saved configuration does not
 # carry sentence-transformers prompts (the E5 checkpoints on the hub).
@@ -159,13 +165,27 @@ def embed_backend() -> str:
     return backend
 
 
+def query_precision() -> str:
+    """Precision of query embedding on the ONNX backends: ``$SOUYI_QUERY_PRECISION`` or int8."""
+    precision = os.environ.get(QUERY_PRECISION_ENV) or DEFAULT_QUERY_PRECISION
+    if precision not in QUERY_PRECISIONS:
+        raise ModelUnavailableError(
+            f"{QUERY_PRECISION_ENV}={precision!r} is not one of {', '.join(QUERY_PRECISIONS)}"
+        )
+    return precision
+
+
 def _default_model_embedder(location: Path) -> Embedder:
     """The default model on the configured backend; torch when the ONNX path cannot be set up."""
     backend = embed_backend()
     if backend != "torch":
+        query_backend = f"onnx-{query_precision()}"  # a bad setting is an error, not a reason to fall back
         try:
             onnx_path = ensure_onnx_model(location, precision=backend.removeprefix("onnx-"))
-            return OnnxEmbedder(E5_MODEL_ID, location, onnx_path, backend)
+            query_path = onnx_path if query_backend == backend else ensure_onnx_model(location, query_precision())
+            return OnnxEmbedder(
+                E5_MODEL_ID, location, onnx_path, backend, query_onnx_path=query_path, query_backend=query_backend
+            )
         except (ExportError, ModelUnavailableError) as exc:
             logger.warning("%s backend unavailable (%s); using torch", backend, exc)
     return SentenceTransformerEmbedder(E5_MODEL_ID, str(location))

@@ -46,11 +46,19 @@ class _Lexical:
     ids: np.ndarray
     scores: np.ndarray
     coverage: float
-    all_scores: np.ndarray  # one score per BM25 row
+    terms: list[str]
     bm25: BM25Index
 
     def scores_of(self, ids: np.ndarray) -> np.ndarray:
-        return self.all_scores[self.bm25.rows_of(ids)]
+        return self.bm25.scores_at(self.terms, self.bm25.rows_of(ids))
+
+
+@dataclass(frozen=True)
+class _Allowed:
+    """The passages one filter lets through, in the form each retriever wants."""
+
+    dense: ann.Allowed
+    rows: np.ndarray  # boolean mask over BM25 rows
 
 
 @dataclass(frozen=True)
@@ -92,14 +100,16 @@ class EmbeddedSnapshot:
             "backend": "embedded",
         }
 
-    def _allowed(self, filters: Filters | None) -> np.ndarray | None:
-        """Sorted passage ids passing ``filters`` (None: no filters), cached per snapshot."""
+    def _allowed(self, filters: Filters | None) -> _Allowed | None:
+        """The passages passing ``filters`` (None: no filters), cached per snapshot: a user paging
+        through one filtered search asks for the same filter again and again."""
         if not filters:
             return None
         key = tuple(sorted(filters.items()))
         found = self._filtered.get(key)
         if found is None:
-            found = self.reader.filtered_ids(dict(filters))
+            ids = self.reader.filtered_ids(dict(filters))
+            found = _Allowed(ann.Allowed(ids), np.isin(self.bm25.row_ids, ids))
             if len(self._filtered) >= _FILTER_CACHE:
                 self._filtered.clear()
             self._filtered[key] = found
@@ -107,23 +117,21 @@ class EmbeddedSnapshot:
 
     def matches_nothing(self, filters: Filters | None) -> bool:
         allowed = self._allowed(filters)
-        return self.size == 0 or (allowed is not None and not len(allowed))
+        return self.size == 0 or (allowed is not None and not len(allowed.dense))
 
     def dense(self, vector: np.ndarray, n: int, filters: Filters | None) -> _Dense:
-        ids, scores = ann.search(self.vectors, vector, min(n, self.size), self._allowed(filters))
+        allowed = self._allowed(filters)
+        ids, scores = ann.search(self.vectors, vector, min(n, self.size), None if allowed is None else allowed.dense)
         return _Dense(ids, scores, self.vectors, vector)
 
     def lexical(self, terms: list[str], n: int, filters: Filters | None) -> _Lexical:
-        all_scores = self.bm25.scores(terms)
         allowed = self._allowed(filters)
-        if allowed is not None:
-            all_scores[~np.isin(self.bm25.row_ids, allowed)] = 0.0
-        rows = _top(all_scores, n)
+        rows, scores = self.bm25.top(terms, n, None if allowed is None else allowed.rows)
         coverage = 0.0
         if len(rows):
             matched = self.bm25.matched_terms(terms, int(rows[0]))
             coverage = fusion.coverage(self.bm25.term_idf(terms), matched)
-        return _Lexical(self.bm25.row_ids[rows], all_scores[rows], coverage, all_scores, self.bm25)
+        return _Lexical(self.bm25.row_ids[rows], scores, coverage, terms, self.bm25)
 
     def passages(self, ids: list[int]) -> dict[int, PassageRecord]:
         return self.reader.passages(ids)
@@ -181,13 +189,4 @@ class EmbeddedBackend:
 
     def close(self) -> None:
         self._snapshot.reader.close()
-
-
-def _top(scores: np.ndarray, n: int) -> np.ndarray:
-    """Rows of the ``n`` best positive scores, best first (ties by row)."""
-    positive = np.flatnonzero(scores > 0)
-    if len(positive) > n:
-        positive = positive[np.argpartition(-scores[positive], n - 1)[:n]]
-    return positive[np.lexsort((positive, -scores[positive]))].astype(np.int64)
-
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,7 @@ from indexer.store import SentenceVectors
 
 from . import fusion
 from .answer import answer_span
-from .backend import Backend, Filters, Snapshot
+from .backend import Backend, Filters, LexicalRetrieved, Snapshot
 from .embedded import EmbeddedBackend
 from .highlight import highlight_spans, query_terms
 from .hits import Hit
@@ -48,6 +49,10 @@ class Searcher:
     search first asks the backend for its newest committed snapshot (for an
     index directory: one ``stat``), so results always come from the last
     committed state and never from half a batch.
+
+    A hybrid search runs its BM25 retrieval on a worker thread while the
+    calling thread embeds the query: the model releases the GIL, so on two
+    cores the keyword side costs no wall time until it outgrows the embedding.
     """
 
     def __init__(self, backend: Backend, embedder: Embedder, rescorer: Embedder | None = None) -> None:
@@ -62,6 +67,7 @@ class Searcher:
         self.backend = backend
         self.embedder = embedder
         self.rescorer = rescorer
+        self._lexical_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="souyi-bm25")
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike[str], model: str | Embedder | None = None) -> Searcher:
@@ -128,13 +134,19 @@ class Searcher:
         snap = self.backend.snapshot()  # one state for the whole batch
         if not cleaned or snap.matches_nothing(wanted):
             return [[] for _ in cleaned]
-        semantic = mode != "lexical"
-        vectors = self.embedder.encode_queries(cleaned) if semantic else None
-        seconds = self.rescorer.encode_queries(cleaned) if semantic and self.rescorer else None
         depth = k + offset
+        n_candidates = max(CANDIDATES, depth)
+        if mode == "lexical":
+            ranked = [_ranked_lexical(_lexical(snap, q, n_candidates, wanted)) for q in cleaned]
+            return [self._hits(snap, q, r, offset, depth, None) for q, r in zip(cleaned, ranked, strict=True)]
+        lexical = None
+        if mode == "hybrid":  # BM25 on a worker while this thread embeds the queries
+            lexical = [self._lexical_pool.submit(_lexical, snap, q, n_candidates, wanted) for q in cleaned]
+        vectors = self.embedder.encode_queries(cleaned)
+        seconds = self.rescorer.encode_queries(cleaned) if self.rescorer else None
         ranked = [
-            _rank(snap, q, None if vectors is None else vectors[i], None if seconds is None else seconds[i], mode,
-                  depth, wanted)
+            _rank(snap, q, vectors[i], None if seconds is None else seconds[i], n_candidates, wanted,
+                  None if lexical is None else lexical[i].result())
             for i, q in enumerate(cleaned)
         ]
         return [
@@ -182,31 +194,38 @@ class Searcher:
 
     def close(self) -> None:
         """Release the index; the searcher cannot be used afterwards."""
+        self._lexical_pool.shutdown(wait=True)
         self.backend.close()
+
+
+def _lexical(snap: Snapshot, query: str, n: int, filters: Filters | None) -> LexicalRetrieved:
+    """The ``n`` best BM25 candidates of ``query``."""
+    return snap.lexical(snap.analyzer.tokens(query), n, filters)
+
+
+def _ranked_lexical(lexical: LexicalRetrieved) -> _Ranked:
+    """Keyword mode: BM25's own order and scores."""
+    return _Ranked(lexical.ids, lexical.scores, {}, {int(p): r for r, p in enumerate(lexical.ids, start=1)}, {})
 
 
 def _rank(
     snap: Snapshot,
     query: str,
-    vector: np.ndarray | None,
+    vector: np.ndarray,
     second: np.ndarray | None,
-    mode: str,
-    depth: int,
+    n_candidates: int,
     filters: Filters | None,
+    lexical: LexicalRetrieved | None,
 ) -> _Ranked:
     """Candidates of one query, best first, with the score shown for each.
 
-    ``vector`` is the query under the primary model (None in keyword mode),
-    ``second`` under the rescorer (None without one).
+    ``vector`` is the query under the primary model, ``second`` under the
+    rescorer (None without one); ``lexical`` is BM25's retrieval (None in
+    semantic mode).
     """
-    n_candidates = max(CANDIDATES, depth)
-    dense = snap.dense(vector, n_candidates, filters) if vector is not None else None
-    terms = snap.analyzer.tokens(query) if mode != "dense" else []
-    lexical = snap.lexical(terms, n_candidates, filters) if mode != "dense" else None
-    dense_rank = {} if dense is None else {int(p): r for r, p in enumerate(dense.ids, start=1)}
+    dense = snap.dense(vector, n_candidates, filters)
+    dense_rank = {int(p): r for r, p in enumerate(dense.ids, start=1)}
     lexical_rank = {} if lexical is None else {int(p): r for r, p in enumerate(lexical.ids, start=1)}
-    if dense is None:
-        return _Ranked(lexical.ids, lexical.scores, {}, lexical_rank, {})
     candidates = np.array(sorted(set(dense_rank) | set(lexical_rank)), dtype=np.int64)
     if not len(candidates):
         return _Ranked(candidates, np.zeros(0, dtype=np.float32), {}, {}, {})

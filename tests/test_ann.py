@@ -34,7 +34,7 @@ def test_the_kind_follows_the_size_unless_forced():
     with pytest.raises(ValueError, match="auto, flat, ivf"):
         ann.plan(10, "hnsw")
     assert ann.nlist_for(1_000_000) == 2048 and ann.nlist_for(100_000) == 512
-    assert ann.nprobe_for(2048) == 128 and ann.nprobe_for(128) == ann.NPROBE_MIN
+    assert ann.nprobe_for(2048) == 64 and ann.nprobe_for(128) == ann.NPROBE_MIN
 
 
 def test_ivf_finds_the_exact_neighbours_and_updates_in_place(tmp_path):
@@ -63,7 +63,7 @@ def test_filtered_search_returns_only_allowed_ids_at_every_selectivity():
     for kind in ("flat", "ivf"):
         index = ann.build(x, ids, 64, kind)
         for allowed in (ids[::2], ids[::500]):  # wide filter: probed; narrow one: scored exactly
-            found, scores = ann.search(index, x[0], 10, allowed)
+            found, scores = ann.search(index, x[0], 10, ann.Allowed(allowed))
             assert set(found.tolist()) <= set(allowed.tolist())
             assert len(found) == min(10, len(allowed))
             assert np.all(np.diff(scores) <= 1e-6)
@@ -76,10 +76,11 @@ def test_rebuild_when_the_size_outgrows_the_index():
     flat = ann.build(x, ids, 64)
     assert ann.kind_of(flat) == "flat"
     assert ann.needs_rebuild(flat, ann.FLAT_MAX + 1) and not ann.needs_rebuild(flat, ann.FLAT_MAX)
-    ivf = ann.build(x, ids, 64, "ivf")  # nlist 128 (for 2000 passages)
-    assert not ann.needs_rebuild(ivf, 3000, "ivf")
-    assert ann.needs_rebuild(ivf, 50_000, "ivf")  # 2·√n = 447 > 2·nlist: lists too long
-    assert ann.needs_rebuild(ivf, 3000)  # chosen by size, 3000 passages are searched exactly
+    ivf = ann.build(x, ids, 64, "ivf")  # nlist 64 (for 2000 passages)
+    assert faiss.downcast_index(ivf).nlist == 64
+    assert not ann.needs_rebuild(ivf, 2200, "ivf")  # 2·√n = 94 < 1.5·nlist
+    assert ann.needs_rebuild(ivf, 2500, "ivf")  # 2·√n = 100 > 1.5·nlist: lists too long
+    assert ann.needs_rebuild(ivf, 2200)  # chosen by size, 2200 passages are searched exactly
     big = ann.build(clustered(ann.FLAT_MAX + 10_000, dim=16), np.arange(ann.FLAT_MAX + 10_000), 16)
     assert ann.kind_of(big) == "ivf"
     assert not ann.needs_rebuild(big, ann.FLAT_MAX - 10_000)  # hysteresis: no flip back at the threshold

@@ -10,7 +10,13 @@ import pytest
 
 from conftest import SAMPLE_FILE
 from indexer.e5_convert import E5_MODEL_ID
-from indexer.embedding import BACKEND_ENV, DEFAULT_BACKEND, SentenceTransformerEmbedder, load_embedder
+from indexer.embedding import (
+    BACKEND_ENV,
+    DEFAULT_BACKEND,
+    QUERY_PRECISION_ENV,
+    SentenceTransformerEmbedder,
+    load_embedder,
+)
 from indexer.errors import ModelMismatch, ModelUnavailableError
 from indexer.onnx_embedding import OnnxEmbedder
 from indexer.onnx_export import EXPORT_MARKER, MODEL_FILE, ensure_onnx_model
@@ -35,6 +41,12 @@ def _sample_passages() -> list[str]:
 
 
 @pytest.fixture(scope="module")
+def torch_embedder(model_dir) -> SentenceTransformerEmbedder:
+    """The reference: sentence-transformers on torch, float32."""
+    return SentenceTransformerEmbedder(E5_MODEL_ID, str(model_dir))
+
+
+@pytest.fixture(scope="module")
 def int8_embedder(model_dir, cache_dir) -> OnnxEmbedder:
     return OnnxEmbedder(E5_MODEL_ID, model_dir, ensure_onnx_model(model_dir, "int8", cache_dir), "onnx-int8")
 
@@ -50,10 +62,10 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1)
 
 
-def test_int8_vectors_agree_with_torch(int8_embedder, embedder):
+def test_int8_vectors_agree_with_torch(int8_embedder, torch_embedder):
     passages = _sample_passages()
     fast = np.vstack([int8_embedder.encode_passages(passages), int8_embedder.encode_queries(QUERIES)])
-    reference = np.vstack([embedder.encode_passages(passages), embedder.encode_queries(QUERIES)])
+    reference = np.vstack([torch_embedder.encode_passages(passages), torch_embedder.encode_queries(QUERIES)])
     assert fast.dtype == np.float32 and fast.shape == reference.shape == (len(passages) + len(QUERIES), 384)
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-4)
     cosines = _cosines(fast, reference)
@@ -70,12 +82,21 @@ def test_a_passage_gets_the_same_vector_in_any_company(int8_embedder):
     assert _cosines(int8_embedder.encode_queries(passages[:1]), together[:1])[0] < 0.999
 
 
-def test_fp32_export_matches_torch(fp32_export, model_dir, embedder):
+def test_fp32_export_matches_torch(fp32_export, model_dir, torch_embedder):
     path, _ = fp32_export
     fast = OnnxEmbedder(E5_MODEL_ID, model_dir, path, "onnx-fp32", workers=2)
     passages = _sample_passages()
-    assert _cosines(fast.encode_passages(passages), embedder.encode_passages(passages)).min() >= 0.99999
-    assert _cosines(fast.encode_queries(QUERIES), embedder.encode_queries(QUERIES)).min() >= 0.99999
+    assert _cosines(fast.encode_passages(passages), torch_embedder.encode_passages(passages)).min() >= 0.99999
+    assert _cosines(fast.encode_queries(QUERIES), torch_embedder.encode_queries(QUERIES)).min() >= 0.99999
+
+
+def test_default_embeds_passages_in_fp32_and_queries_in_int8(embedder, int8_embedder, fp32_export, model_dir):
+    path, _ = fp32_export
+    fp32 = OnnxEmbedder(E5_MODEL_ID, model_dir, path, "onnx-fp32")
+    passages = _sample_passages()[:8]
+    assert (embedder.backend, embedder.query_backend) == ("onnx-fp32", "onnx-int8")
+    assert np.array_equal(embedder.encode_passages(passages), fp32.encode_passages(passages))
+    assert np.array_equal(embedder.encode_queries(QUERIES), int8_embedder.encode_queries(QUERIES))
 
 
 def test_export_is_reused_from_the_cache(fp32_export, model_dir):
@@ -110,7 +131,14 @@ def test_damaged_export_is_rebuilt(fp32_export, model_dir, damage):
 def test_backend_is_chosen_by_environment(monkeypatch, cache_dir):
     monkeypatch.setenv("SOUYI_CACHE_DIR", str(cache_dir))
     monkeypatch.delenv(BACKEND_ENV, raising=False)
+    monkeypatch.delenv(QUERY_PRECISION_ENV, raising=False)
     assert load_embedder().backend == DEFAULT_BACKEND
+    monkeypatch.setenv(QUERY_PRECISION_ENV, "fp32")
+    assert load_embedder().query_backend == DEFAULT_BACKEND == "onnx-fp32"
+    monkeypatch.setenv(QUERY_PRECISION_ENV, "int4")
+    with pytest.raises(ModelUnavailableError, match=QUERY_PRECISION_ENV):
+        load_embedder()
+    monkeypatch.delenv(QUERY_PRECISION_ENV)
     monkeypatch.setenv(BACKEND_ENV, "onnx-int8")
     fast = load_embedder()
     assert isinstance(fast, OnnxEmbedder) and fast.backend == "onnx-int8"
@@ -123,8 +151,8 @@ def test_backend_is_chosen_by_environment(monkeypatch, cache_dir):
         load_embedder()
 
 
-def test_int8_searches_a_torch_built_index_and_another_model_is_refused(sample_index, int8_embedder, embedder):
-    fast, reference = Searcher.open(sample_index, int8_embedder), Searcher.open(sample_index, embedder)
+def test_int8_searches_a_torch_built_index_and_another_model_is_refused(sample_index, int8_embedder, torch_embedder):
+    fast, reference = Searcher.open(sample_index, int8_embedder), Searcher.open(sample_index, torch_embedder)
     for query in QUERIES[:4]:
         top = [searcher.search(query, k=1, mode="dense")[0].passage_id for searcher in (fast, reference)]
         assert top[0] == top[1]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from indexer.analyze import ANALYZER_VERSION, BIGRAM_PREFIX, Analyzer, default_analyzer, normalize
+from indexer import bm25
 from indexer.bm25 import BM25Index
 from indexer.errors import IndexFormatError
 from search.highlight import highlight_spans, query_terms
@@ -52,6 +53,55 @@ def test_bm25_round_trips_through_arrays_and_handles_empty():
     empty = BM25Index.build([])
     assert empty.scores(["a"]).shape == (0,)
     assert BM25Index.from_arrays(empty.to_arrays()).n_rows == 0
+
+
+def _zipf_corpus(n_docs: int, seed: int) -> list[list[str]]:
+    """Documents whose word frequencies follow Zipf's law, as natural text does: a few words in most
+    documents (long posting lists), many in few."""
+    rng = np.random.default_rng(seed)
+    words = np.minimum(rng.zipf(1.3, size=(n_docs, 24)), 5000)
+    return [[f"w{w}" for w in row[: rng.integers(4, 24)]] for row in words]
+
+
+def _ranked_by_full_scores(index, query, n, allowed=None):
+    scores = index.scores(query)
+    if allowed is not None:
+        scores[~allowed] = 0.0
+    rows = np.flatnonzero(scores > 0)
+    rows = rows[np.lexsort((rows, -scores[rows]))][:n]
+    return rows, scores[rows]
+
+
+def test_top_n_equals_ranking_every_row_also_when_common_terms_are_skipped(monkeypatch):
+    index = BM25Index.build(_zipf_corpus(8_000, seed=3))
+    monkeypatch.setattr(bm25, "SCAN_ALWAYS", 0)  # prune at this size too (it only pays off on large indexes)
+    pruned = []
+    real = BM25Index._top_pruned
+    monkeypatch.setattr(BM25Index, "_top_pruned", lambda *a: pruned.append(1) or real(*a))
+    rng = np.random.default_rng(4)
+    mask = rng.random(index.n_rows) < 0.3
+    for i in range(120):
+        common = [f"w{w}" for w in rng.integers(1, 4, size=rng.integers(1, 4))]
+        rare = [f"w{w}" for w in rng.integers(20, 5000, size=rng.integers(0, 5))]
+        query = common + rare + (["unseen"] if i % 7 == 0 else [])
+        for n, allowed in ((1, None), (10, None), (100, None), (100, mask)):
+            rows, scores = index.top(query, n, allowed)
+            want_rows, want_scores = _ranked_by_full_scores(index, query, n, allowed)
+            assert np.array_equal(rows, want_rows), query
+            np.testing.assert_allclose(scores, want_scores, rtol=1e-5)
+    assert len(pruned) > 100  # the test did exercise the pruning path, not only the full scan
+    rows = np.array([0, 5, 17, index.n_rows - 1])
+    np.testing.assert_allclose(index.scores_at(["w1", "w2", "w40"], rows), index.scores(["w1", "w2", "w40"])[rows],
+                               rtol=1e-6)
+
+
+def test_top_n_on_small_and_empty_indexes():
+    index = BM25Index.build([["a", "b"], ["b"], ["c", "c", "b"]])
+    rows, scores = index.top(["b", "c"], 2)
+    assert rows.tolist() == [2, 1] and scores[0] > scores[1] > 0  # the shorter of the two "b" rows second
+    assert index.top(["zz"], 5)[0].size == 0 and index.top(["b"], 0)[0].size == 0
+    assert BM25Index.empty().top(["a"], 3)[0].size == 0
+    assert index.top(["b"], 3, np.array([False, True, False]))[0].tolist() == [1]
 
 
 def test_unseen_terms_get_the_highest_idf():
