@@ -108,9 +108,9 @@ class OnnxEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         session = self._session(kind)
+        if len(texts) == 1:  # a query: no thread pools (encode_batch hands even one text to a worker: ~3 ms busy)
+            return _run(session, self._tokenizer.encode(prompt + texts[0]).ids)[None, :]
         encodings = self._tokenizer.encode_batch([prompt + text for text in texts])
-        if len(encodings) == 1:  # a query: no pool
-            return _run(session, encodings[0].ids)[None, :]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
             vectors = pool.map(partial(_run, session), [e.ids for e in encodings])
