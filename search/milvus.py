@@ -122,7 +122,7 @@ class _Dense:
         rows = self.snapshot.rows(ids)
         zero = np.zeros(len(self.vector), dtype=np.float32)  # a passage deleted since: see MilvusSnapshot.rows
         vectors = np.array([rows[int(i)].vector if int(i) in rows else zero for i in ids], dtype=np.float32)
-        return vectors.reshape(len(ids), -1) @ self.vector
+        return vectors.reshape(len(ids), len(self.vector)) @ self.vector
 
 
 @dataclass(frozen=True)
