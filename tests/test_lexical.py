@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from indexer.analyze import ANALYZER_VERSION, BIGRAM_PREFIX, Analyzer, default_analyzer, normalize
 from indexer import bm25
+from indexer.analyze import ANALYZER_VERSION, BIGRAM_PREFIX, Analyzer, default_analyzer, normalize
 from indexer.bm25 import BM25Index
 from indexer.errors import IndexFormatError
 from search.highlight import highlight_spans, query_terms
