@@ -124,7 +124,9 @@ def _markdown(results: dict, ablation: dict, commit: str, date: str) -> str:
         lines += [
             "## Milvus backend against the embedded one (MRR@10)",
             "",
-            "Same index copied into milvus-lite without re-embedding, same `souyi eval` code. Command: "
+            "Same index copied into milvus-lite without re-embedding, same `souyi eval` code, the same query "
+            "vectors for both backends (float32: measured before int8 query embedding became the default). "
+            "Command: "
             "`python bench/milvus_quality.py ../shared/eval/<set> --out docs/milvus_quality_<name>.json`; "
             "more in [milvus.md](milvus.md).",
             "",
