@@ -108,7 +108,7 @@ class OnnxEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         session = self._session(kind)
-        if len(texts) == 1:  # a query: no thread pools (encode_batch hands even one text to a worker: ~3 ms busy)
+        if len(texts) == 1:  # a query: no thread hop (encode_batch hands even one text to a worker thread)
             return _run(session, self._tokenizer.encode(prompt + texts[0]).ids)[None, :]
         encodings = self._tokenizer.encode_batch([prompt + text for text in texts])
         out = np.empty((len(texts), self.dim), dtype=np.float32)
