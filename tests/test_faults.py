@@ -238,15 +238,18 @@ for number in numbers:
 """
 
 
-def kill_while_removing(index: Path, script: Path, env: dict, delay: float) -> set[int]:
-    """Start a remover, SIGKILL it after ``delay`` s; the pairs it reported removed."""
+def kill_while_removing(index: Path, script: Path, env: dict, after: int, delay: float) -> set[int]:
+    """Start a remover, SIGKILL it ``delay`` s after it reported ``after`` removals; the pairs it reported
+    removed.  Counting reports first makes the kill land mid-run however fast or slow the machine is;
+    the delay puts it at a random point of the next delete."""
     remover = subprocess.Popen([sys.executable, str(script), str(index)], stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True, env=env)
     assert remover.stdout.readline().strip() == "ready"
+    reported = [remover.stdout.readline() for _ in range(after)]
     time.sleep(delay)
     remover.send_signal(signal.SIGKILL)
     output, _ = remover.communicate(timeout=60)
-    return {int(n) for n in re.findall(r"removed (\d+)", output)}
+    return {int(n) for n in re.findall(r"removed (\d+)", "".join(reported) + output)}
 
 
 def check_pairs(index: Path, removed: set[int], trial: int) -> set[int]:
@@ -269,7 +272,7 @@ def sigkill_during_deletes(tmp_path: Path, embedder, env: dict, trials: int, pai
     removed: set[int] = set()
     mid_run = 0
     for trial in range(trials):
-        removed |= kill_while_removing(index, script, env, rng.uniform(0.0, 0.6))
+        removed |= kill_while_removing(index, script, env, rng.randint(0, 3), rng.uniform(0.0, 0.05))
         left = check_pairs(index, removed, trial)
         if not left:
             break
