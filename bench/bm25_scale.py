@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.perfdata import PERF_DIR, eval_questions, machine, rss_bytes, write_json  # noqa: E402
 from indexer.analyze import Analyzer  # noqa: E402
+from indexer.bm25 import best_rows  # noqa: E402
 from indexer.store import IndexReader  # noqa: E402
 
 COLUMNS = ["passages", "postings", "arrays MB", "load s", "RSS growth on load MB", "score all p50 ms",
@@ -49,10 +50,7 @@ def main() -> None:
     for query in terms:
         tick = time.perf_counter()
         scores = bm25.scores(query)
-        positive = np.flatnonzero(scores > 0)
-        if len(positive) > 100:  # every row tied with the 100th stays, so ties go by row as in top()
-            positive = positive[scores[positive] >= np.partition(scores[positive], len(positive) - 100)[-100]]
-        positive = positive[np.lexsort((positive, -scores[positive]))][:100]
+        positive = best_rows(scores, 100)
         times.append((time.perf_counter() - tick) * 1000)
         tick = time.perf_counter()
         rows, _ = bm25.top(query, 100)

@@ -9,7 +9,7 @@ the three libraries index and score those same token lists with k1 = 1.2, b = 0.
 - souyi: ``BM25Index.build`` / ``top`` (what the searcher calls: MaxScore top-n);
 - bm25s: ``BM25(method="lucene")`` (souyi's formula up to a constant factor), ``retrieve`` one
   query at a time, and also all queries in one call (its batched mode);
-- rank_bm25: ``BM25Okapi`` ``get_scores`` + a top-n selection (slow: fewer queries).
+- rank_bm25: ``BM25Okapi`` ``get_scores`` + ``bm25.best_rows`` (the same order; slow: fewer queries).
 
 Queries are the questions of the Chinese eval sets.  Reported: indexing seconds, queries/s
 for scoring + top-100 (medians of rounds) and how often each library's top 10 equals souyi's.
@@ -35,20 +35,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from indexer.analyze import default_analyzer  # noqa: E402
-from indexer.bm25 import BM25Index  # noqa: E402
+from indexer.bm25 import BM25Index, best_rows  # noqa: E402
 from indexer.split import DEFAULT_PASSAGE_SIZE, sentences  # noqa: E402
 from souyi import SAMPLE_DIR  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 K = 100
-
-
-def top_rows(scores: np.ndarray, n: int) -> np.ndarray:
-    """Rows of the ``n`` best positive scores, best first (ties by row)."""
-    positive = np.flatnonzero(scores > 0)
-    if len(positive) > n:
-        positive = positive[np.argpartition(-scores[positive], n - 1)[:n]]
-    return positive[np.lexsort((positive, -scores[positive]))]
 
 
 def source_sentences(eval_dir: Path) -> list[str]:
@@ -141,7 +133,7 @@ def main() -> None:
     searchers = {
         "souyi BM25Index": (lambda q: ours.top(q, K)[0], queries),
         "bm25s": (bm25s_one, queries),
-        "rank_bm25 BM25Okapi": (lambda q: top_rows(rank.get_scores(q), K), queries[: args.rank_bm25_queries]),
+        "rank_bm25 BM25Okapi": (lambda q: best_rows(rank.get_scores(q), K), queries[: args.rank_bm25_queries]),
     }
     qps = {name: [] for name in searchers}
     qps["bm25s, all queries in one call"] = []

@@ -183,13 +183,15 @@ class BM25Index:
         scores = np.bincount(rows, weights=impacts, minlength=self.n_rows).astype(np.float32)
         if allowed is not None:
             scores[~allowed] = 0.0
-        return _best(np.flatnonzero(scores > 0), scores, n)
+        rows = best_rows(scores, n)
+        return rows, scores[rows]
 
     def _score_floor(self, ids: np.ndarray, lengths: np.ndarray, n: int, allowed: np.ndarray | None) -> float:
         """A score the n-th best row is proven to reach (0 when not found): the n-th best exact score of
         the rows that score best on the query's rarest terms."""
-        rarest = ids[np.argsort(lengths, kind="stable")]
-        enough = int(np.searchsorted(np.cumsum(np.sort(lengths)), FLOOR_POSTINGS * n)) + 1
+        order = np.argsort(lengths, kind="stable")
+        rarest = ids[order]
+        enough = int(np.searchsorted(np.cumsum(lengths[order]), FLOOR_POSTINGS * n)) + 1
         rows, partial = self._accumulate(rarest[:enough])
         if allowed is not None:
             rows, partial = rows[allowed[rows]], partial[allowed[rows]]
@@ -331,6 +333,12 @@ def _postings(
     span = first_row + len(token_lists)
     keys, tfs = np.unique(numbers * span + rows, return_counts=True)
     return keys // span, keys % span, tfs.astype(np.float32)
+
+
+def best_rows(scores: np.ndarray, n: int) -> np.ndarray:
+    """Rows of the ``n`` best positive entries of a score per row, best first, ties by row: the order of
+    :meth:`BM25Index.top`, for ranking a full score array the same way."""
+    return _best(np.flatnonzero(scores > 0), scores, n)[0]
 
 
 def _best(rows: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

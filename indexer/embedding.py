@@ -179,10 +179,11 @@ def _default_model_embedder(location: Path) -> Embedder:
     """The default model on the configured backend; torch when the ONNX path cannot be set up."""
     backend = embed_backend()
     if backend != "torch":
-        query_backend = f"onnx-{query_precision()}"  # a bad setting is an error, not a reason to fall back
+        precision = query_precision()  # a bad setting is an error, not a reason to fall back
+        query_backend = f"onnx-{precision}"
         try:
             onnx_path = ensure_onnx_model(location, precision=backend.removeprefix("onnx-"))
-            query_path = onnx_path if query_backend == backend else ensure_onnx_model(location, query_precision())
+            query_path = onnx_path if query_backend == backend else ensure_onnx_model(location, precision)
             return OnnxEmbedder(
                 E5_MODEL_ID, location, onnx_path, backend, query_onnx_path=query_path, query_backend=query_backend
             )

@@ -205,7 +205,12 @@ def _lexical(snap: Snapshot, query: str, n: int, filters: Filters | None) -> Lex
 
 def _ranked_lexical(lexical: LexicalRetrieved) -> _Ranked:
     """Keyword mode: BM25's own order and scores."""
-    return _Ranked(lexical.ids, lexical.scores, {}, {int(p): r for r, p in enumerate(lexical.ids, start=1)}, {})
+    return _Ranked(lexical.ids, lexical.scores, {}, _ranks(lexical.ids), {})
+
+
+def _ranks(ids: np.ndarray) -> dict[int, int]:
+    """Passage id → 1-based rank in one retriever's list."""
+    return {int(p): r for r, p in enumerate(ids, start=1)}
 
 
 def _rank(
@@ -224,8 +229,8 @@ def _rank(
     semantic mode).
     """
     dense = snap.dense(vector, n_candidates, filters)
-    dense_rank = {int(p): r for r, p in enumerate(dense.ids, start=1)}
-    lexical_rank = {} if lexical is None else {int(p): r for r, p in enumerate(lexical.ids, start=1)}
+    dense_rank = _ranks(dense.ids)
+    lexical_rank = {} if lexical is None else _ranks(lexical.ids)
     candidates = np.array(sorted(set(dense_rank) | set(lexical_rank)), dtype=np.int64)
     if not len(candidates):
         return _Ranked(candidates, np.zeros(0, dtype=np.float32), {}, {}, {})
