@@ -16,7 +16,13 @@ Every variant starts from the searcher's own rule (:func:`search.fusion.semantic
 * from reading the misses (questions whose words are all in a neighbouring paragraph, numbers
   next to their measure words: 第 49 届, 1998 年): **term proximity** as ordered pairs of
   adjacent jieba precise-mode words ("49|届") and unordered window pairs, in the spirit of the
-  sequential dependence model; score normalisation (min-max vs z-score); candidate depth.
+  sequential dependence model; score normalisation (min-max vs z-score); candidate depth;
+* **f**, finer and wider e5 views and the query's form: e5 vectors of every sentence (the
+  passage's best sentence, as max-sim), e5 vectors of each passage embedded together with
+  context (its document's opening sentence, the sentence before it, the sentences on both
+  sides), question words (谁, 什么, 哪个, 多少, what, who, …) left out of the lexical query,
+  and BM25's k1 and b.  These views embed texts once more; the vectors are cached like the
+  query vectors.
 
 ``--misses`` also writes, per collection, the questions the default does not rank first.
 
@@ -50,7 +56,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.fusion_ablation import index_dir_for  # noqa: E402
 from indexer.analyze import Analyzer, _is_cjk, normalize  # noqa: E402
 from indexer.bm25 import BM25Index  # noqa: E402
-from indexer.embedding import DEFAULT_MODEL, QUERY_PRECISION_ENV, load_embedder  # noqa: E402
+from indexer.embedding import DEFAULT_MODEL, QUERY_PRECISION_ENV, embed_backend, load_embedder  # noqa: E402
+from indexer.split import sentences  # noqa: E402
 from indexer.store import IndexReader  # noqa: E402
 from search import fusion  # noqa: E402
 from search.evaluate import load_collection  # noqa: E402
@@ -123,17 +130,22 @@ class Corpus:
     windows: np.ndarray  # normalised mean e5 vector of each passage and its neighbours in the same document
     e5_queries: np.ndarray
     use_queries: np.ndarray
+    cache: Path
+    model_id: str
     seconds: dict[str, float] = field(default_factory=dict)
+    views: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def _cached_queries(cache: Path, model_id: str, texts: list[str]) -> np.ndarray:
-    """Query vectors, embedded once per model, precision and question set."""
-    precision = os.environ.get(QUERY_PRECISION_ENV, "") if model_id == DEFAULT_MODEL else ""
+def _cached_queries(cache: Path, model_id: str, texts: list[str], kind: str = "queries") -> np.ndarray:
+    """Query vectors (``kind="queries"``, once per model, precision and question set) or passage
+    vectors of extra texts (``kind="passages"``, float32 weights as the index's own)."""
+    precision = os.environ.get(QUERY_PRECISION_ENV, "") if model_id == DEFAULT_MODEL and kind == "queries" else ""
     key = hashlib.sha256((model_id + "\n" + "\n".join(texts)).encode("utf-8")).hexdigest()[:16]
-    file = cache / f"queries-{model_id}{'-' + precision if precision else ''}-{key}.npy"
+    file = cache / f"{kind}-{model_id}{'-' + precision if precision else ''}-{key}.npy"
     if file.is_file():
         return np.load(file)
-    vectors = load_embedder(model_id).encode_queries(texts)
+    embedder = load_embedder(model_id)
+    vectors = embedder.encode_queries(texts) if kind == "queries" else embedder.encode_passages(texts)
     cache.mkdir(parents=True, exist_ok=True)
     np.save(file, vectors)
     return vectors
@@ -185,6 +197,10 @@ def load_corpus(collection_dir: Path, index_root: Path, cache: Path) -> Corpus:
         doc_precise[d] += _precise_words(precise, norms[row])
     fields["doc"] = BM25Index.build(doc_tokens)
     fields["doc-precise"] = BM25Index.build(doc_precise)
+    fields["no-question-words"] = stored_lexical
+    current = [w + g for w, g in zip(words, bigrams, strict=True)]  # the stored field's tokens
+    for k1, b in BM25_SETTINGS:
+        fields[f"bm25 k1={k1} b={b}"] = BM25Index.build(current, ids, k1, b)
     tokenize_seconds = time.perf_counter() - started
     query_texts = [text for _, text in collection.queries]
     centroids = np.zeros((len(names), e5_vectors.shape[1]))
@@ -201,6 +217,7 @@ def load_corpus(collection_dir: Path, index_root: Path, cache: Path) -> Corpus:
         e5_vectors, use_vectors, np.vstack(sentence_rows), owner, analyzer, fields, centroids, windows,
         _cached_queries(cache, reader.model_id, query_texts),
         _cached_queries(cache, reader.manifest["rescorer"]["id"], query_texts),
+        cache, reader.model_id,
     )
     corpus.seconds["tokenize_extra_fields"] = round(tokenize_seconds, 2)
     reader.close()
@@ -210,8 +227,10 @@ def load_corpus(collection_dir: Path, index_root: Path, cache: Path) -> Corpus:
 def query_terms(corpus: Corpus, name: str, text: str) -> list[str]:
     """The query's terms for lexical field ``name`` (same tokenization as the field's passages)."""
     a, norm = corpus.analyzer, normalize(text)
-    if name in ("cur", "doc", "shared:cur"):
+    if name in ("cur", "doc", "shared:cur") or name.startswith("bm25 "):
         return a.terms(norm)
+    if name == "no-question-words":
+        return without_question_words(a, norm)
     if name in ("shared:all", "shared:all-covered"):
         return a.terms(norm) + query_terms(corpus, "pairs", text)
     if name == "shared:pairs":
@@ -234,6 +253,90 @@ def query_terms(corpus: Corpus, name: str, text: str) -> list[str]:
 
 
 _PRECISE: dict[str, jieba.Tokenizer] = {}
+
+#: BM25 (k1, b) settings of section f: Anserini's defaults, then one step around souyi's (1.2, 0.75).
+BM25_SETTINGS = ((0.9, 0.4), (1.2, 0.3), (1.2, 0.9), (1.5, 0.75), (0.9, 0.75))
+
+#: Interrogatives (folded to simplified) and English wh-words: a question's form, not its content.
+QUESTION_WORDS = frozenset(
+    "谁 什么 啥 哪 哪儿 哪里 哪个 哪些 哪种 哪位 哪家 哪年 哪天 哪一 哪一个 多少 几 几个 几种 几次 几年 "
+    "怎么 怎样 怎么样 如何 为什么 为何 何时 何处 何地 何人 何种 何为 何以 是否 吗 呢 "
+    "what which who whom whose when where why how".split()
+)
+
+
+def without_question_words(a: Analyzer, norm: str) -> list[str]:
+    """The query's terms less its question words (哪座 too: 哪 + a measure word) and the bigrams
+    that overlap one ("2:个郡" of 哪个郡); all terms if nothing else is left."""
+    words = a._words(norm)
+    masked = [(s, e) for w, s, e in words if w in QUESTION_WORDS or (w.startswith("哪") and len(w) <= 3)]
+    kept = [w for w, s, e in words if not any(ms <= s and e <= me for ms, me in masked)]
+    kept += [t for t, s, e in a.bigrams(norm) if not any(s < me and ms < e for ms, me in masked)]
+    return kept or a.terms(norm)
+
+
+def _sentence_texts(text: str) -> list[str]:
+    return [text[s:e] for s, e in sentences(text) or [(0, len(text))]]
+
+
+def _first_rows(doc: np.ndarray) -> dict[int, int]:
+    """Document number → row of its first passage (rows are in passage order)."""
+    return {int(d): row for row, d in reversed(list(enumerate(doc)))}
+
+
+def view_cost(corpus: Corpus, sample: int) -> dict:
+    """What the opening-sentence context view adds at indexing, on the first ``sample`` passages:
+    seconds to embed them as the index does, then their in-context texts (a document's first
+    passage has none), with the embedding backend in force ($SOUYI_EMBED_BACKEND)."""
+    embedder = load_embedder(corpus.model_id)
+    texts, doc = corpus.texts[:sample], corpus.doc_index[:sample]
+    first = _first_rows(doc)
+    extra = [_sentence_texts(texts[first[int(d)]])[0] + "\n" + t
+             for r, (t, d) in enumerate(zip(texts, doc, strict=True)) if first[int(d)] != r]
+    embedder.encode_passages(texts[:8])  # sessions loaded before timing
+    started = time.perf_counter()
+    embedder.encode_passages(texts)
+    plain = time.perf_counter() - started
+    started = time.perf_counter()
+    embedder.encode_passages(extra)
+    context = time.perf_counter() - started
+    return {"passages": len(texts), "in_context_texts": len(extra), "backend": embed_backend(),
+            "plain_seconds": round(plain, 2), "context_seconds": round(context, 2),
+            "added_share": round(context / plain, 3)}
+
+
+def e5_view(c: Corpus, name: str) -> np.ndarray:
+    """e5 passage vectors of another view of each passage, embedded once and cached:
+
+    * ``plain``: the passage itself, as the index embeds it (the embedding backend in force, so
+      ``SOUYI_EMBED_BACKEND=onnx-int8`` shows what an index of int8-embedded passages would rank);
+    * ``sentences``: every sentence (rows follow ``c.views["sentence-owner"]``);
+    * ``opening``: the passage after its document's opening sentence (none for a first passage);
+    * ``previous``: the passage after the sentence before it in the same document;
+    * ``neighbours``: the sentence before, the passage, the sentence after.
+    """
+    if name in c.views:
+        return c.views[name]
+    texts, doc = c.texts, c.doc_index
+    same_prev = np.r_[False, doc[1:] == doc[:-1]]
+    same_next = np.r_[doc[:-1] == doc[1:], False]
+    first = _first_rows(doc)
+    if name == "plain":
+        views = list(texts)
+    elif name == "sentences":
+        per = [_sentence_texts(t) for t in texts]
+        c.views["sentence-owner"] = np.repeat(np.arange(len(texts)), [len(x) for x in per])
+        views = [x for rows in per for x in rows]
+    elif name == "opening":
+        views = [t if first[int(doc[r])] == r else _sentence_texts(texts[first[int(doc[r])]])[0] + "\n" + t
+                 for r, t in enumerate(texts)]
+    elif name == "previous":
+        views = [(_sentence_texts(texts[r - 1])[-1] if same_prev[r] else "") + t for r, t in enumerate(texts)]
+    else:
+        views = [(_sentence_texts(texts[r - 1])[-1] if same_prev[r] else "") + t
+                 + (_sentence_texts(texts[r + 1])[0] if same_next[r] else "") for r, t in enumerate(texts)]
+    c.views[name] = _cached_queries(c.cache, c.model_id, views, kind="passages")
+    return c.views[name]
 
 
 def weighted_scores(bm25: BM25Index, weights: dict[str, float]) -> np.ndarray:
@@ -540,6 +643,41 @@ def v_pairs_centroid(lam: float, delta: float) -> Variant:
     return rule
 
 
+def v_best_sentence(lam: float | None) -> Variant:
+    """e5 side from the best-matching sentence's e5 vector: max(passage, sentence) for ``None``,
+    else (1 − λ)·passage + λ·sentence."""
+
+    def rule(q: Query) -> tuple[np.ndarray, np.ndarray]:
+        vectors = e5_view(q.c, "sentences")
+        best = np.full(len(q.c.texts), -1.0)
+        np.maximum.at(best, q.c.views["sentence-owner"], vectors @ q.e5_q)
+        return fuse(q, e5=np.maximum(q.e5, best) if lam is None else (1 - lam) * q.e5 + lam * best)
+
+    return rule
+
+
+def v_context(view: str, delta: float | None) -> Variant:
+    """e5 side from the passage embedded with context (:func:`e5_view`): max with the plain
+    passage's cosine for ``None``, else (1 − δ)·plain + δ·in context."""
+
+    def rule(q: Query) -> tuple[np.ndarray, np.ndarray]:
+        cos = e5_view(q.c, view) @ q.e5_q
+        return fuse(q, e5=np.maximum(q.e5, cos) if delta is None else (1 - delta) * q.e5 + delta * cos)
+
+    return rule
+
+
+def v_embedded_again(context: bool) -> Variant:
+    """Every passage embedded again with the backend in force (:func:`e5_view` ``plain``), alone or
+    with the opening-sentence context view (max), candidates included."""
+
+    def rule(q: Query) -> tuple[np.ndarray, np.ndarray]:
+        cos = e5_view(q.c, "plain") @ q.e5_q
+        return fuse(q, e5=np.maximum(cos, e5_view(q.c, "opening") @ q.e5_q) if context else cos)
+
+    return rule
+
+
 def v_norm(norm: Callable[[np.ndarray], np.ndarray]) -> Variant:
     return lambda q: fuse(q, norm=norm)
 
@@ -645,6 +783,20 @@ VARIANTS: dict[str, Variant] = {
     "d+e. word pairs 1.0 + document centroid δ=0.1": v_pairs_centroid(1.0, 0.1),
     "d+e. recommended + neighbour window δ=0.3 × script gap":
         v_gap_window(0.3, (("shared:all", 1.0),)),
+    # f: finer and wider e5 views, the query's form, BM25's parameters
+    "f. e5 best sentence, max(passage, sentence)": v_best_sentence(None),
+    "f. e5 best sentence, λ=0.25": v_best_sentence(0.25),
+    "f. e5 best sentence, λ=0.5": v_best_sentence(0.5),
+    "f. e5 in context: document's opening sentence + passage, max": v_context("opening", None),
+    "f. e5 in context: document's opening sentence + passage, δ=0.5": v_context("opening", 0.5),
+    "f. e5 in context: sentence before + passage, max": v_context("previous", None),
+    "f. e5 in context: sentence before + passage, δ=0.5": v_context("previous", 0.5),
+    "f. e5 in context: sentence before + passage + sentence after, max": v_context("neighbours", None),
+    "f. e5 in context: sentence before + passage + sentence after, δ=0.3": v_context("neighbours", 0.3),
+    "f. passages embedded again (backend in force)": v_embedded_again(False),
+    "f. passages embedded again + opening-sentence context, max": v_embedded_again(True),
+    "f. question words left out of the lexical query": v_fields((("no-question-words", 1.0),)),
+    **{f"f. BM25 k1={k1} b={b}": v_fields(((f"bm25 k1={k1} b={b}", 1.0),)) for k1, b in BM25_SETTINGS},
 }
 
 
@@ -748,6 +900,8 @@ def main() -> None:
     parser.add_argument("--misses", action="store_true", help="also write <out dir>/misses-<set>.jsonl")
     parser.add_argument("--cost", action="store_true",
                         help="only measure what the recommended word-pair terms cost (no MRR); JSON to --out")
+    parser.add_argument("--view-cost", type=int, metavar="N",
+                        help="only time embedding N passages plain and in opening-sentence context; JSON to --out")
     parser.add_argument("--query-precision", choices=("fp32", "int8"), default="fp32",
                         help="e5 query weights (ONNX backends); fp32 gives the baseline of docs/quality.md")
     args = parser.parse_args()
@@ -757,8 +911,9 @@ def main() -> None:
     names = [n for n in VARIANTS if not args.only or any(n.startswith(p) for p in args.only)]
     if "default (searcher's rule)" not in names:
         names.insert(0, "default (searcher's rule)")
-    if args.cost:
-        costs = {c.name: pair_cost(load_corpus(c, args.index_root, cache)) for c in args.collections}
+    if args.cost or args.view_cost:
+        costs = {c.name: view_cost(load_corpus(c, args.index_root, cache), args.view_cost) if args.view_cost
+                 else pair_cost(load_corpus(c, args.index_root, cache)) for c in args.collections}
         args.out.write_text(json.dumps({"command": " ".join(["python", *sys.argv]), **costs}, indent=2) + "\n")
         print(json.dumps(costs, indent=1))
         return

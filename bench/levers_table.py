@@ -1,0 +1,46 @@
+"""Markdown table of one or more ``bench/lexical_variants.py --out`` files (docs/quality_levers.md).
+
+One row per variant, one column per collection and query precision; each cell is MRR@10 and,
+in brackets, its difference to the default rule measured in the same run:
+
+    python bench/levers_table.py /tmp/q8/r3/levers_f_fp32.json /tmp/q8/r3/levers_f_int8.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+SHORT = {"xquad_zh-zh": "zh-zh", "xquad_en-zh": "en-zh", "cmrc2018_dev": "cmrc"}
+
+
+def table(runs: list[dict]) -> str:
+    """The Markdown table of ``runs`` (parsed ``--out`` files)."""
+    columns = sorted(
+        {(name, run["query_precision"]) for run in runs for name in run["mrr@10"]},
+        key=lambda c: (list(SHORT).index(c[0]) if c[0] in SHORT else len(SHORT), c[0], c[1]),
+    )
+    cells: dict[tuple[str, tuple[str, str]], str] = {}
+    rows: list[str] = []
+    for run in runs:
+        for name, scores in run["mrr@10"].items():
+            for variant, mrr in scores.items():
+                rows += [variant] if variant not in rows else []
+                delta = run["delta_vs_default"][name][variant]
+                cells[variant, (name, run["query_precision"])] = f"{mrr:.4f} ({delta:+.4f})"
+    header = "| variant | " + " | ".join(f"{SHORT.get(n, n)} {p}" for n, p in columns) + " |"
+    lines = [header, "|---" * (len(columns) + 1) + "|"]
+    lines += ["| " + v + " | " + " | ".join(cells.get((v, c), "") for c in columns) + " |" for v in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="JSON files written by bench/lexical_variants.py --out")
+    args = parser.parse_args()
+    print(table([json.loads(p.read_text(encoding="utf-8")) for p in args.runs]))
+
+
+if __name__ == "__main__":
+    main()
