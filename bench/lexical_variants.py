@@ -136,12 +136,14 @@ class Corpus:
     views: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def _cached_queries(cache: Path, model_id: str, texts: list[str], kind: str = "queries") -> np.ndarray:
-    """Query vectors (``kind="queries"``, once per model, precision and question set) or passage
-    vectors of extra texts (``kind="passages"``, float32 weights as the index's own)."""
-    precision = os.environ.get(QUERY_PRECISION_ENV, "") if model_id == DEFAULT_MODEL and kind == "queries" else ""
+def _cached_vectors(cache: Path, model_id: str, texts: list[str], kind: str = "queries") -> np.ndarray:
+    """Query vectors (``kind="queries"``, once per model, query precision and question set) or
+    passage vectors of other texts (``kind="passages"``, once per model, embedding backend and texts)."""
+    tag = ""
+    if model_id == DEFAULT_MODEL:
+        tag = os.environ.get(QUERY_PRECISION_ENV, "") if kind == "queries" else embed_backend()
     key = hashlib.sha256((model_id + "\n" + "\n".join(texts)).encode("utf-8")).hexdigest()[:16]
-    file = cache / f"{kind}-{model_id}{'-' + precision if precision else ''}-{key}.npy"
+    file = cache / f"{kind}-{model_id}{'-' + tag if tag else ''}-{key}.npy"
     if file.is_file():
         return np.load(file)
     embedder = load_embedder(model_id)
@@ -215,8 +217,8 @@ def load_corpus(collection_dir: Path, index_root: Path, cache: Path) -> Corpus:
     corpus = Corpus(
         collection.name, collection.queries, collection.relevant, texts, doc, doc_index, len(names),
         e5_vectors, use_vectors, np.vstack(sentence_rows), owner, analyzer, fields, centroids, windows,
-        _cached_queries(cache, reader.model_id, query_texts),
-        _cached_queries(cache, reader.manifest["rescorer"]["id"], query_texts),
+        _cached_vectors(cache, reader.model_id, query_texts),
+        _cached_vectors(cache, reader.manifest["rescorer"]["id"], query_texts),
         cache, reader.model_id,
     )
     corpus.seconds["tokenize_extra_fields"] = round(tokenize_seconds, 2)
@@ -311,7 +313,7 @@ def e5_view(c: Corpus, name: str) -> np.ndarray:
     * ``plain``: the passage itself, as the index embeds it (the embedding backend in force, so
       ``SOUYI_EMBED_BACKEND=onnx-int8`` shows what an index of int8-embedded passages would rank);
     * ``sentences``: every sentence (rows follow ``c.views["sentence-owner"]``);
-    * ``opening``: the passage after its document's opening sentence (none for a first passage);
+    * ``opening``: the passage after its document's opening sentence (a first passage as it is);
     * ``previous``: the passage after the sentence before it in the same document;
     * ``neighbours``: the sentence before, the passage, the sentence after.
     """
@@ -335,7 +337,7 @@ def e5_view(c: Corpus, name: str) -> np.ndarray:
     else:
         views = [(_sentence_texts(texts[r - 1])[-1] if same_prev[r] else "") + t
                  + (_sentence_texts(texts[r + 1])[0] if same_next[r] else "") for r, t in enumerate(texts)]
-    c.views[name] = _cached_queries(c.cache, c.model_id, views, kind="passages")
+    c.views[name] = _cached_vectors(c.cache, c.model_id, views, kind="passages")
     return c.views[name]
 
 
