@@ -4,6 +4,9 @@ One row per variant, one column per collection and query precision; each cell is
 in brackets, its difference to the default rule measured in the same run:
 
     python bench/levers_table.py /tmp/q8/r3/levers_f_fp32.json /tmp/q8/r3/levers_f_int8.json
+
+A ``--view-cost`` output gives one row per embedded part, one column per collection: median
+seconds and, in brackets, the share of the index's own embedding time.
 """
 
 from __future__ import annotations
@@ -35,11 +38,28 @@ def table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def cost_table(run: dict) -> str:
+    """The Markdown table of one ``--view-cost`` output."""
+    sets = [name for name, value in run.items() if isinstance(value, dict) and "in_context_texts" in value]
+    parts = [k for k, v in run[sets[0]].items() if isinstance(v, dict)]
+    lines = ["| embedded | " + " | ".join(f"{SHORT.get(n, n)} ({run[n]['in_context_texts']} of {run[n]['passages']} "
+                                          "passages need a context text)" for n in sets) + " |",
+             "|---" * (len(sets) + 1) + "|"]
+    lines += ["| " + part + " | " + " | ".join(
+        f"{run[n][part]['seconds']:.2f} s ({run[n][part]['share_of_index_embedding']:.0%})" for n in sets) + " |"
+        for part in parts]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="JSON files written by bench/lexical_variants.py --out")
     args = parser.parse_args()
-    print(table([json.loads(p.read_text(encoding="utf-8")) for p in args.runs]))
+    runs = [json.loads(p.read_text(encoding="utf-8")) for p in args.runs]
+    if all("mrr@10" in run for run in runs):
+        print(table(runs))
+    else:  # --view-cost outputs
+        print("\n\n".join(cost_table(run) for run in runs))
 
 
 if __name__ == "__main__":

@@ -56,7 +56,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.fusion_ablation import index_dir_for  # noqa: E402
 from indexer.analyze import Analyzer, _is_cjk, normalize  # noqa: E402
 from indexer.bm25 import BM25Index  # noqa: E402
-from indexer.embedding import DEFAULT_MODEL, QUERY_PRECISION_ENV, embed_backend, load_embedder  # noqa: E402
+from indexer.embedding import (  # noqa: E402
+    BACKEND_ENV,
+    DEFAULT_MODEL,
+    QUERY_PRECISION_ENV,
+    Embedder,
+    embed_backend,
+    load_embedder,
+)  # noqa: E402
 from indexer.split import sentences  # noqa: E402
 from indexer.store import IndexReader  # noqa: E402
 from search import fusion  # noqa: E402
@@ -256,6 +263,9 @@ def query_terms(corpus: Corpus, name: str, text: str) -> list[str]:
 
 _PRECISE: dict[str, jieba.Tokenizer] = {}
 
+#: Caps (characters) on the opening sentence of the in-context view: about a title's length.
+OPENING_CAPS = (48, 24)
+
 #: BM25 (k1, b) settings of section f: Anserini's defaults, then one step around souyi's (1.2, 0.75).
 BM25_SETTINGS = ((0.9, 0.4), (1.2, 0.3), (1.2, 0.9), (1.5, 0.75), (0.9, 0.75))
 
@@ -286,25 +296,53 @@ def _first_rows(doc: np.ndarray) -> dict[int, int]:
     return {int(d): row for row, d in reversed(list(enumerate(doc)))}
 
 
-def view_cost(corpus: Corpus, sample: int) -> dict:
-    """What the opening-sentence context view adds at indexing, on the first ``sample`` passages:
-    seconds to embed them as the index does, then their in-context texts (a document's first
-    passage has none), with the embedding backend in force ($SOUYI_EMBED_BACKEND)."""
-    embedder = load_embedder(corpus.model_id)
-    texts, doc = corpus.texts[:sample], corpus.doc_index[:sample]
+def _opening(texts: list[str], doc: np.ndarray, cap: int | None = None) -> list[str | None]:
+    """Each passage after its document's opening sentence (at most ``cap`` characters of it);
+    None for a document's first passage, which is its own context."""
     first = _first_rows(doc)
-    extra = [_sentence_texts(texts[first[int(d)]])[0] + "\n" + t
-             for r, (t, d) in enumerate(zip(texts, doc, strict=True)) if first[int(d)] != r]
-    embedder.encode_passages(texts[:8])  # sessions loaded before timing
-    started = time.perf_counter()
-    embedder.encode_passages(texts)
-    plain = time.perf_counter() - started
-    started = time.perf_counter()
-    embedder.encode_passages(extra)
-    context = time.perf_counter() - started
-    return {"passages": len(texts), "in_context_texts": len(extra), "backend": embed_backend(),
-            "plain_seconds": round(plain, 2), "context_seconds": round(context, 2),
-            "added_share": round(context / plain, 3)}
+    return [None if first[int(d)] == r else _sentence_texts(texts[first[int(d)]])[0][:cap] + "\n" + t
+            for r, (t, d) in enumerate(zip(texts, doc, strict=True))]
+
+
+def _embedder_on(model_id: str, backend: str) -> Embedder:
+    """The model on one embedding backend (the backend is read when an embedder is loaded)."""
+    saved = os.environ.get(BACKEND_ENV)
+    os.environ[BACKEND_ENV] = backend
+    try:
+        return load_embedder(model_id)
+    finally:
+        if saved is None:
+            del os.environ[BACKEND_ENV]
+        else:
+            os.environ[BACKEND_ENV] = saved
+
+
+def view_cost(corpus: Corpus, sample: int, rounds: int = 3) -> dict:
+    """What the opening-sentence context view adds at indexing, on the first ``sample`` passages:
+    seconds to embed them as the index does (onnx-fp32), and their in-context texts (whole opening
+    sentence, or cut to OPENING_CAPS characters) with fp32 and with int8 weights; a document's
+    first passage needs no second text. Rounds interleave every part; medians, and each part's
+    share of the index's own embedding time."""
+    texts, doc = corpus.texts[:sample], corpus.doc_index[:sample]
+    parts = {"plain": texts} | {
+        f"opening{'' if cap is None else f' cut to {cap}'}": [t for t in _opening(texts, doc, cap) if t is not None]
+        for cap in (None, *OPENING_CAPS)
+    }
+    embedders = {backend: _embedder_on(corpus.model_id, backend) for backend in ("onnx-fp32", "onnx-int8")}
+    for embedder in embedders.values():
+        embedder.encode_passages(texts[:8])  # sessions loaded before timing
+    times: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for backend, embedder in embedders.items():
+            for name, items in parts.items():
+                started = time.perf_counter()
+                embedder.encode_passages(items)
+                times.setdefault(f"{name}, {backend}", []).append(time.perf_counter() - started)
+    medians = {name: float(np.median(t)) for name, t in times.items()}
+    base = medians["plain, onnx-fp32"]
+    return {"passages": len(texts), "in_context_texts": len(parts["opening"]), "rounds": rounds} | {
+        name: {"seconds": round(m, 2), "share_of_index_embedding": round(m / base, 3)} for name, m in medians.items()
+    }
 
 
 def e5_view(c: Corpus, name: str) -> np.ndarray:
@@ -314,6 +352,7 @@ def e5_view(c: Corpus, name: str) -> np.ndarray:
       ``SOUYI_EMBED_BACKEND=onnx-int8`` shows what an index of int8-embedded passages would rank);
     * ``sentences``: every sentence (rows follow ``c.views["sentence-owner"]``);
     * ``opening``: the passage after its document's opening sentence (a first passage as it is);
+      ``opening:<n>``: the same with at most n characters of the opening sentence;
     * ``previous``: the passage after the sentence before it in the same document;
     * ``neighbours``: the sentence before, the passage, the sentence after.
     """
@@ -322,16 +361,15 @@ def e5_view(c: Corpus, name: str) -> np.ndarray:
     texts, doc = c.texts, c.doc_index
     same_prev = np.r_[False, doc[1:] == doc[:-1]]
     same_next = np.r_[doc[:-1] == doc[1:], False]
-    first = _first_rows(doc)
     if name == "plain":
         views = list(texts)
     elif name == "sentences":
         per = [_sentence_texts(t) for t in texts]
         c.views["sentence-owner"] = np.repeat(np.arange(len(texts)), [len(x) for x in per])
         views = [x for rows in per for x in rows]
-    elif name == "opening":
-        views = [t if first[int(doc[r])] == r else _sentence_texts(texts[first[int(doc[r])]])[0] + "\n" + t
-                 for r, t in enumerate(texts)]
+    elif name.startswith("opening"):  # "opening" or "opening:<cap>"
+        cap = int(name.split(":")[1]) if ":" in name else None
+        views = [t if v is None else v for t, v in zip(texts, _opening(texts, doc, cap), strict=True)]
     elif name == "previous":
         views = [(_sentence_texts(texts[r - 1])[-1] if same_prev[r] else "") + t for r, t in enumerate(texts)]
     else:
@@ -791,6 +829,8 @@ VARIANTS: dict[str, Variant] = {
     "f. e5 best sentence, λ=0.5": v_best_sentence(0.5),
     "f. e5 in context: document's opening sentence + passage, max": v_context("opening", None),
     "f. e5 in context: document's opening sentence + passage, δ=0.5": v_context("opening", 0.5),
+    **{f"f. e5 in context: opening sentence cut to {cap} characters + passage, max": v_context(f"opening:{cap}", None)
+       for cap in OPENING_CAPS},
     "f. e5 in context: sentence before + passage, max": v_context("previous", None),
     "f. e5 in context: sentence before + passage, δ=0.5": v_context("previous", 0.5),
     "f. e5 in context: sentence before + passage + sentence after, max": v_context("neighbours", None),
@@ -903,7 +943,7 @@ def main() -> None:
     parser.add_argument("--cost", action="store_true",
                         help="only measure what the recommended word-pair terms cost (no MRR); JSON to --out")
     parser.add_argument("--view-cost", type=int, metavar="N",
-                        help="only time embedding N passages plain and in opening-sentence context; JSON to --out")
+                        help="only time embedding N passages plain and in context (fp32, int8); JSON to --out")
     parser.add_argument("--query-precision", choices=("fp32", "int8"), default="fp32",
                         help="e5 query weights (ONNX backends); fp32 gives the baseline of docs/quality.md")
     args = parser.parse_args()
