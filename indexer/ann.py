@@ -33,7 +33,8 @@ KINDS = ("auto", "flat", "ivf")
 FLAT_MAX = 50_000
 #: An automatic IVF index goes back to exact search only below this (hysteresis: no flip-flop at the edge).
 FLAT_RETURN = FLAT_MAX // 2
-#: Training points per IVF centroid: enough for stable k-means, few enough to train 1M passages in a minute.
+#: Training points per IVF centroid: enough for stable k-means, few enough to keep training a small part
+#: of a large build (build times: docs/performance.md, "Building and updating the scale-test indexes").
 TRAIN_PER_CENTROID = 40
 #: Lists probed per query, as a share of ``nlist`` (with a floor): 32 of 512 lists at 100k passages,
 #: 64 of 2048 at 1M; recall@10 against exact search and the time it costs are in docs/performance.md
@@ -45,12 +46,11 @@ NPROBE_MIN = 32
 #: same probed share falls.
 REBUILD_GROWTH = 1.5
 #: A filtered search over at most this many passages scores them exactly instead of probing clusters
-#: (reconstructing a quantized vector by id costs microseconds: at 10,000 allowed passages of 100k,
-#: probing more lists was 4x faster than exact scoring, at the same recall).
+#: (reconstructing a quantized vector by id is cheap, but at many allowed passages probing more lists
+#: was faster at the same recall; docs/performance.md, "Where the time goes", Filters).
 EXACT_FILTER_MAX = 2_000
-#: A filter multiplies nprobe by 1 / (share of passages allowed), at most this much: with 10 % of 100k
-#: passages allowed, recall@10 was 0.905 / 0.946 / 0.975 / 0.983 at 1x / 2x / 4x / 10x nprobe, the time
-#: 0.7 / 1.1 / 1.8 / 7.8 ms.
+#: A filter multiplies nprobe by 1 / (share of passages allowed), at most this much: beyond it recall
+#: gained little for the time (recall@10 at this cap: docs/performance.md, "Where the time goes", Filters).
 FILTER_NPROBE_MAX = 4
 
 
@@ -97,8 +97,8 @@ def build(vectors: np.ndarray, ids: np.ndarray, dim: int, requested: str = "auto
         index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
     else:
         nlist = min(nlist_for(len(ids)), len(ids))
-        # Codes of the vectors themselves, not of their residuals to the centroid: recall@10 was the
-        # same at 1M passages and scanning a list a quarter faster (docs/performance.md).
+        # Codes of the vectors themselves, not of their residuals to the centroid: the same recall@10 at
+        # 1M passages for less time per scanned list (docs/performance.md, "How the vector index is chosen").
         index = faiss.IndexIVFScalarQuantizer(
             faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT, False
         )
@@ -180,8 +180,8 @@ def search(
 
     The search runs on the calling thread alone (OpenMP's thread count is a
     per-thread setting): one query gains nothing from OpenMP, and on a busy
-    machine its barrier cost 35 ms against 0.8 ms single-threaded for an
-    exact search of 10k vectors (docs/performance.md); concurrent queries
+    machine its barrier cost tens of times the single-threaded search
+    (docs/performance.md, "ANN recall@10", the OpenMP row); concurrent queries
     are served by concurrent threads instead.
     """
     faiss.omp_set_num_threads(1)

@@ -3,8 +3,8 @@
 Chinese reports arrive as UTF-8 (with or without a BOM), as UTF-16 (Windows
 "Unicode" text, usually with a BOM), in the mainland's GB18030/GBK code pages,
 or in Big5 (Taiwan, Hong Kong).  We decide in a fixed, explainable order
-instead of asking a statistical detector (charset-normalizer, measured on
-short Chinese texts, read 5 of 8 short GBK samples as Big5, CP949 or UTF-16):
+instead of asking a statistical detector (charset-normalizer misreads short
+Chinese texts: docs/traditional_chinese.md, "Encodings", compares the two):
 
 1. a **BOM** is decisive;
 2. **NUL bytes** mean UTF-16 without a BOM or binary data: both byte orders

@@ -4,12 +4,12 @@ A passage is one paragraph, or a run of whole sentences of a long paragraph,
 so that every hit reads as a complete thought.  Passages are short (about
 ``DEFAULT_PASSAGE_SIZE`` model tokens): a multilingual embedding of a long,
 many-topic paragraph blurs the one sentence a question is about.  Measured on
-the dev collections, dense retrieval ranks the answer higher with ~100-unit
-passages than with 150, 250 or 400 on every set, and hybrid is better or
-within 0.001 (docs/quality.md).  Size is counted in *units* that approximate XLM-R tokens
-for both scripts: a CJK (or other non-ASCII) character is one unit, an ASCII
-character a quarter, so an English passage holds about as many words of
-meaning as a Chinese one.
+the dev collections, dense retrieval ranks the answer higher with
+``DEFAULT_PASSAGE_SIZE`` passages than with longer ones on every set, and
+hybrid is better or within noise (docs/quality.md, "Passage size").  Size is
+counted in *units* that approximate XLM-R tokens for both scripts: a CJK (or
+other non-ASCII) character is one unit, an ASCII character a quarter, so an
+English passage holds about as many words of meaning as a Chinese one.
 
 Short title-like lines (and Markdown ``#`` headings) are not passages of their
 own: they become the ``heading`` of the passages below them, which gives those

@@ -3,8 +3,10 @@
 Why not plain Reciprocal Rank Fusion: RRF gives the lexical list a vote
 whatever it matched.  For an English question over Chinese passages BM25
 matches nothing meaningful, yet its "ranking" of noise still reorders the
-dense list (measured: dense alone 0.804 MRR@10, RRF 0.456).  Even a small RRF
-weight hurts, because reciprocal-rank scores are nearly flat at the top.
+dense list, so RRF of e5 and BM25 ranks such questions far below e5 alone
+(docs/quality.md, "Fusion rules compared", holds the measured MRR@10 of both).
+Even a small RRF weight hurts, because reciprocal-rank scores are nearly flat
+at the top.
 
 The rule used here instead:
 
@@ -26,8 +28,9 @@ import numpy as np
 
 #: Weight of the lexical side when the best lexical passage holds the whole
 #: query; the weight falls linearly with coverage.  Chosen on the three dev
-#: collections together (bench/fusion_ablation.py): 0.7 to 1.0 all score
-#: within 0.002 MRR@10 of each other, so the value is not fragile.
+#: collections together (bench/fusion_ablation.py): maxima from 0.5 to 1.0
+#: score about the same, so the value is not fragile (docs/quality.md, "Fusion
+#: rules compared", rows "lexical weight max").
 MAX_LEXICAL_WEIGHT = 0.8
 
 
@@ -57,9 +60,9 @@ def minmax(scores: np.ndarray) -> np.ndarray:
 
 #: The rescorer's share of the semantic score when query and passages are in different scripts
 #: (an English question over Chinese text), split evenly between its passage and best-sentence
-#: cosines.  In the same script the primary model alone is better (e5 beats USE by 0.09-0.18
-#: MRR@10 on Chinese-Chinese sets) and the rescorer gets no share; in between, a share in
-#: proportion.  Measured: bench/fusion_ablation.py, docs/quality.md.
+#: cosines.  In the same script the primary model alone is better (e5 beats USE on the
+#: Chinese-Chinese sets) and the rescorer gets no share; in between, a share in proportion.
+#: Measured by bench/fusion_ablation.py: docs/quality.md, "Fusion rules compared".
 MAX_RESCORER_SHARE = 0.5
 
 

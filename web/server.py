@@ -25,8 +25,9 @@ _M_MMAP_THRESHOLD = -3
 def _pin_mmap_threshold(size: int = 128 * 1024) -> None:
     """Keep large arrays in mmap'd memory that is returned to the system when freed.
 
-    A served index loads every new generation's vector and BM25 arrays (100+ MB
-    at 100k passages) and drops the old ones.  glibc raises its mmap threshold
+    A served index loads every new generation's vector and BM25 arrays (their
+    size by index size: docs/performance.md, "End-to-end query latency and
+    memory") and drops the old ones.  glibc raises its mmap threshold
     after such frees, so later large arrays land on the heap and fragment it:
     measured, RSS grew with every committed batch (docs/reliability.md).  A
     fixed threshold stops that; on other C libraries this does nothing.
