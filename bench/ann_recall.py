@@ -20,16 +20,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from bench.common import (
-    IndexReader,
-    add_eval_dir,
-    add_out,
-    eval_questions,
-    machine,
-    merged_rows,
-    parser_for,
-    write_perf,
-)
+from bench import common
 from indexer import ann, load_embedder
 
 K = 10
@@ -59,20 +50,20 @@ def size_of(index: faiss.Index) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = parser_for(__doc__)
+    parser = common.parser_for(__doc__)
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--hnsw", action="store_true", help="also build and measure HNSW (M 16/32) + SQ8")
     parser.add_argument("--openmp", action="store_true", help="also time exact search with OpenMP threads")
-    add_eval_dir(parser)
-    add_out(parser, "ann_recall")
+    common.add_eval_dir(parser)
+    common.add_out(parser, "ann_recall")
     args = parser.parse_args(argv)
     faiss.omp_set_num_threads(1)  # one query at a time, as a search process serves it
-    reader = IndexReader.open(args.index)
+    reader = common.IndexReader.open(args.index)
     index = reader.load_vectors()
     ids, vectors = reader.stored_vectors()
     n = len(ids)
-    queries = load_embedder(reader.model_id).encode_queries(eval_questions(args.queries, eval_dir=args.eval_dir))
+    queries = load_embedder(reader.model_id).encode_queries(common.eval_questions(args.queries, eval_dir=args.eval_dir))
     exact = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
     exact.add_with_ids(vectors, ids)
     truth = [set(row.tolist()) for row in exact.search(queries, K)[1]]
@@ -117,11 +108,11 @@ def main(argv: list[str] | None = None) -> None:
                              per_passage, round(built, 1)])
                 print(rows[-1])
             del hnsw
-    merged = sorted(merged_rows(args.out, rows, lambda row: row[0] == n), key=order)
-    write_perf(args.out, {
+    merged = sorted(common.merged_rows(args.out, rows, lambda row: row[0] == n), key=order)
+    common.write_perf(args.out, {
         "title": "ANN recall@10 against exact search on the same vectors",
         "command": "python -m bench.ann_recall --index DIR [--hnsw] [--openmp]   (DIR from bench/synth_index.py)",
-        "machine": machine(),
+        "machine": common.machine(),
         "columns": COLUMNS,
         "rows": merged,
         "notes": f"{args.queries} real eval questions embedded at run time; vectors: real sample + synthetic "

@@ -18,17 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import (
-    IndexReader,
-    add_eval_dir,
-    add_out,
-    eval_questions,
-    machine,
-    merged_rows,
-    parser_for,
-    rss_bytes,
-    write_perf,
-)
+from bench import common
 from indexer.analyze import Analyzer
 from indexer.bm25 import best_rows
 
@@ -37,20 +27,20 @@ COLUMNS = ["passages", "postings", "arrays MB", "load s", "RSS growth on load MB
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = parser_for(__doc__)
+    parser = common.parser_for(__doc__)
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--queries", type=int, default=300)
-    add_eval_dir(parser)
-    add_out(parser, "bm25_scale")
+    common.add_eval_dir(parser)
+    common.add_out(parser, "bm25_scale")
     args = parser.parse_args(argv)
-    reader = IndexReader.open(args.index)
+    reader = common.IndexReader.open(args.index)
     analyzer = Analyzer.from_config(reader.manifest["analyzer"], reader.userdict())
-    terms = [analyzer.tokens(q) for q in eval_questions(args.queries, eval_dir=args.eval_dir)]
-    before = rss_bytes()
+    terms = [analyzer.tokens(q) for q in common.eval_questions(args.queries, eval_dir=args.eval_dir)]
+    before = common.rss_bytes()
     tick = time.perf_counter()
     bm25 = reader.load_lexical()
     load_s = time.perf_counter() - tick
-    grown = rss_bytes() - before
+    grown = common.rss_bytes() - before
     arrays = sum(a.nbytes for a in (bm25.offsets, bm25.rows, bm25.tfs, bm25.doc_len, bm25.row_ids, bm25.impacts))
     times, top_times = [], []
     for query in terms:
@@ -72,12 +62,12 @@ def main(argv: list[str] | None = None) -> None:
     row = [bm25.n_rows, len(bm25.rows), round(arrays / 2**20), round(load_s, 2), round(grown / 2**20),
            *(round(float(np.percentile(t, q)), 2) for t in (times, top_times) for q in (50, 99)), round(update_s, 2)]
     print(dict(zip(COLUMNS, row, strict=True)))
-    write_perf(args.out, {
+    common.write_perf(args.out, {
         "title": "BM25 at scale (load, score, update)",
         "command": "python -m bench.bm25_scale --index DIR   (DIR from bench/synth_index.py)",
-        "machine": machine(),
+        "machine": common.machine(),
         "columns": COLUMNS,
-        "rows": sorted(merged_rows(args.out, [row], lambda r: r[0] == row[0] or len(r) != len(COLUMNS))),
+        "rows": sorted(common.merged_rows(args.out, [row], lambda r: r[0] == row[0] or len(r) != len(COLUMNS))),
         "notes": f"{args.queries} real eval questions, tokenized by the index's analyzer; 'score all' = BM25 over "
                  "all rows plus the top-100 selection, 'top-100' = BM25Index.top (MaxScore; same rows, checked). "
                  "Wall time, the two interleaved per question. The update adds 50 passages (terms drawn from the "

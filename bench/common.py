@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import os
 import platform
 import random
@@ -38,6 +37,7 @@ from search import Searcher
 from search.evaluate import load_collection
 from souyi import SAMPLE_DIR
 
+# the product's internals re-exported for the scripts (see above); the helpers below are public as well
 __all__ = [
     "DocumentRecord", "IndexReader", "IndexWriter", "MilvusTarget", "NewPassage", "migrate", "open_writer",
     "settings_of", "stage_reader",
@@ -49,7 +49,6 @@ PERF_DIR = DOCS_DIR / "perf"
 EVAL_DIR = ROOT.parent / "shared" / "eval"
 PERF_KEYS = frozenset({"title", "command", "machine", "columns", "rows", "notes"})
 
-logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 

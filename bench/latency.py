@@ -21,17 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import (
-    add_eval_dir,
-    add_out,
-    eval_questions,
-    machine,
-    merged_rows,
-    parser_for,
-    rss_bytes,
-    timed,
-    write_perf,
-)
+from bench import common
 from search import Searcher
 
 COLUMNS = ["passages", "mode", "p50 ms", "p99 ms", "embed p50 ms", "retrieval p50 ms", "RSS after open MB",
@@ -56,18 +46,18 @@ def run_once(searcher: Searcher, questions: list[str]) -> dict[str, list[float]]
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = parser_for(__doc__)
+    parser = common.parser_for(__doc__)
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
-    add_eval_dir(parser)
-    add_out(parser, "latency")
+    common.add_eval_dir(parser)
+    common.add_out(parser, "latency")
     args = parser.parse_args(argv)
-    questions = eval_questions(args.queries + args.warmup, eval_dir=args.eval_dir)
+    questions = common.eval_questions(args.queries + args.warmup, eval_dir=args.eval_dir)
     warm, measured = questions[: args.warmup], questions[args.warmup :]
-    opened_s, searcher = timed(lambda: Searcher.open(args.index))
-    rss_open = rss_bytes()
+    opened_s, searcher = common.timed(lambda: Searcher.open(args.index))
+    rss_open = common.rss_bytes()
     manifest = json.loads((args.index / "manifest.json").read_text(encoding="utf-8"))
     n = int(manifest["counts"]["passages"])
     files = {kind: (args.index / name).stat().st_size for kind, name in manifest["files"].items()}
@@ -78,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     for _ in range(args.repeat):
         for name, times in run_once(searcher, measured).items():
             results[name].append((float(np.percentile(times, 50)), float(np.percentile(times, 99))))
-    rss_after = rss_bytes()
+    rss_after = common.rss_bytes()
     embed_p50 = float(np.median([p50 for p50, _ in results["embed only"]]))
     rows = []
     for name, runs in results.items():
@@ -92,17 +82,17 @@ def main(argv: list[str] | None = None) -> None:
                      round(files["lexical"] / 2**20, 1), manifest.get("ann", {}).get("faiss", "IDMap2,FlatIP")])
         print(rows[-1])
     print(f"opened in {opened_s:.1f} s")
-    merged = sorted(merged_rows(args.out, rows, lambda row: row[0] == n), key=lambda row: (row[0], row[1]))
+    merged = sorted(common.merged_rows(args.out, rows, lambda row: row[0] == n), key=lambda row: (row[0], row[1]))
     sizes = sorted({row[0] for row in merged})
 
     def column(mode: str, index: int) -> list:
         return [next((row[index] for row in merged if row[0] == s and row[1] == mode), None) for s in sizes]
 
-    write_perf(args.out, {
+    common.write_perf(args.out, {
         "title": "End-to-end query latency and memory by index size",
         "command": "python -m bench.latency --index DIR   "
                    "(DIR from python -m bench.synth_index --passages N --out DIR)",
-        "machine": machine(),
+        "machine": common.machine(),
         "columns": COLUMNS,
         "rows": merged,
         "notes": f"{args.queries} real eval questions (Chinese and English) after {args.warmup} warm-up queries, "

@@ -28,18 +28,7 @@ from importlib.metadata import version
 
 import numpy as np
 
-from bench.common import (
-    add_eval_dir,
-    add_out,
-    first_questions,
-    machine,
-    parser_for,
-    real_passages,
-    real_sentences,
-    sentence_runs,
-    timed,
-    write_perf,
-)
+from bench import common
 from indexer.analyze import default_analyzer
 from indexer.bm25 import BM25Index, best_rows
 from indexer.split import DEFAULT_PASSAGE_SIZE
@@ -84,22 +73,22 @@ def peers(corpus: list[list[str]], queries: list[list[str]], rank_bm25_queries: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = parser_for(__doc__, summary_only=True)
-    add_eval_dir(parser)
+    parser = common.parser_for(__doc__, summary_only=True)
+    common.add_eval_dir(parser)
     parser.add_argument("--passages", type=int, default=50_000)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--rank-bm25-queries", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
-    add_out(parser, "lexical")
+    common.add_out(parser, "lexical")
     args = parser.parse_args(argv)
 
     analyzer = default_analyzer()
-    sentences = real_sentences(real_passages(args.eval_dir))
-    runs = sentence_runs([len(s) for s in sentences], args.passages, random.Random(0),
+    sentences = common.real_sentences(common.real_passages(args.eval_dir))
+    runs = common.sentence_runs([len(s) for s in sentences], args.passages, random.Random(0),
                          int(DEFAULT_PASSAGE_SIZE * 0.7), DEFAULT_PASSAGE_SIZE * 2)
     passages = ["".join(sentences[i] for i in run) for run in runs]
-    tokenize_seconds, corpus = timed(lambda: [analyzer.tokens(p) for p in passages])
-    questions = first_questions(args.eval_dir, ("xquad_zh-zh", "cmrc2018_dev"), args.queries)
+    tokenize_seconds, corpus = common.timed(lambda: [analyzer.tokens(p) for p in passages])
+    questions = common.first_questions(args.eval_dir, ("xquad_zh-zh", "cmrc2018_dev"), args.queries)
     queries = [list(dict.fromkeys(analyzer.tokens(q))) for qs in questions.values() for q in qs][: args.queries]
     queries = [q for q in queries if q]
     print(
@@ -113,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     indexes = {}
     for _ in range(args.rounds):
         for name, (build, *_) in systems.items():
-            seconds, indexes[name] = timed(build)
+            seconds, indexes[name] = common.timed(build)
             index_seconds[name].append(seconds)
 
     qps: dict[str, list[float]] = {}
@@ -121,10 +110,10 @@ def main(argv: list[str] | None = None) -> None:
     for _ in range(args.rounds):
         for name, (_, search, qs, search_all) in systems.items():
             index = indexes[name]
-            seconds, tops[name] = timed(lambda search=search, qs=qs, index=index: [search(index, q) for q in qs])
+            seconds, tops[name] = common.timed(lambda search=search, qs=qs, index=index: [search(index, q) for q in qs])
             qps.setdefault(name, []).append(len(qs) / seconds)
             if search_all is not None:
-                seconds, _ = timed(lambda search_all=search_all, index=index: search_all(index, queries))
+                seconds, _ = common.timed(lambda search_all=search_all, index=index: search_all(index, queries))
                 qps.setdefault(f"{name}, all queries in one call", []).append(len(queries) / seconds)
 
     def agreement(name: str) -> float:
@@ -147,11 +136,11 @@ def main(argv: list[str] | None = None) -> None:
     for row in rows:
         print("\t".join(str(v) for v in row))
     versions = f", bm25s {version('bm25s')}" if "bm25s" in systems else ""
-    write_perf(args.out, {
+    common.write_perf(args.out, {
         "title": "Lexical retrieval: souyi BM25Index vs bm25s vs rank_bm25 (same tokens, same corpus)",
         "command": f"nice -n 10 python -m bench.lexical_throughput --passages {args.passages} --rounds {args.rounds} "
         f"--queries {args.queries} --rank-bm25-queries {args.rank_bm25_queries}",
-        "machine": f"{machine()} (shared with other jobs){versions}",
+        "machine": f"{common.machine()} (shared with other jobs){versions}",
         "columns": columns,
         "rows": rows,
         "notes": f"{len(passages)} distinct passages recombined from real sentences (eval corpora + sample report), "

@@ -44,22 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import (
-    DocumentRecord,
-    IndexWriter,
-    NewPassage,
-    add_eval_dir,
-    add_out,
-    eval_questions,
-    machine,
-    merged_rows,
-    parser_for,
-    real_passages,
-    real_sentences,
-    sentence_runs,
-    timed,
-    write_perf,
-)
+from bench import common
 from indexer import build_from_documents
 from indexer.analyze import default_analyzer
 from indexer.embedding import Embedder, load_embedder
@@ -77,7 +62,7 @@ def sample_vectors(passages: list[str], size: int, cache: Path, embedder: Embedd
             if len(data["vectors"]) >= size:
                 return data["vectors"][:size]
     chosen = random.Random(0).sample(passages, min(size, len(passages)))
-    seconds, vectors = timed(lambda: embedder.encode_passages(chosen, show_progress=True))
+    seconds, vectors = common.timed(lambda: embedder.encode_passages(chosen, show_progress=True))
     print(f"embedded {len(chosen)} real passages in {seconds:.0f} s -> {cache}")
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, vectors=vectors)
@@ -134,7 +119,7 @@ def cosine_check(model: VectorModel, queries: np.ndarray, rng: np.random.Generat
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = parser_for(__doc__, summary_only=True)
+    parser = common.parser_for(__doc__, summary_only=True)
     parser.add_argument("--passages", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True, help="index directory to create (must not exist)")
     parser.add_argument("--sample", type=int, default=4000, help="real passages to embed (default: %(default)s)")
@@ -146,29 +131,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check", action="store_true",
                         help="compare real and synthetic cosine distributions (into --check-results)")
     parser.add_argument("--check-questions", type=int, default=1000, help="eval questions the --check embeds")
-    add_eval_dir(parser)
-    add_out(parser, "scale_build", "--results")
-    add_out(parser, "synthetic_vectors", "--check-results")
+    common.add_eval_dir(parser)
+    common.add_out(parser, "scale_build", "--results")
+    common.add_out(parser, "synthetic_vectors", "--check-results")
     args = parser.parse_args(argv)
     if args.out.exists():
         parser.error(f"{args.out} exists; pick a new directory")
     if args.batch % PASSAGES_PER_DOC:  # a document cut by a batch end would be replaced by its second half
         parser.error(f"--batch must be a multiple of {PASSAGES_PER_DOC} (passages per synthetic document)")
     started = time.perf_counter()
-    passages = real_passages(args.eval_dir)
-    sentences = real_sentences(passages)
+    passages = common.real_passages(args.eval_dir)
+    sentences = common.real_sentences(passages)
     embedder = load_embedder()
     real = sample_vectors(passages, args.sample, args.sample_cache or args.out.parent / "synth-sample.npz", embedder)
     model = VectorModel(real)
     rng = np.random.default_rng(0)
     if args.check:
-        questions = eval_questions(args.check_questions, eval_dir=args.eval_dir)
+        questions = common.eval_questions(args.check_questions, eval_dir=args.eval_dir)
         result = cosine_check(model, embedder.encode_queries(questions), rng)
         rows = [[name, kind, *values] for kind in ("real", "synthetic") for name, values in result[kind].items()]
-        write_perf(args.check_results, {
+        common.write_perf(args.check_results, {
             "title": "Synthetic vectors against the real sample (cosine percentiles)",
             "command": f"python -m bench.synth_index --check --passages {args.passages} --out {args.out}",
-            "machine": machine(),
+            "machine": common.machine(),
             "columns": ["distribution", "vectors", "p5", "p25", "p50", "p75", "p95"],
             "rows": sorted(rows),
             "notes": f"{len(real)} real passage embeddings vs as many synthetic vectors (smoothed bootstrap, "
@@ -176,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         })
     analyzer = default_analyzer()
     sentence_terms = [analyzer.tokens(s) for s in sentences]
-    runs = sentence_runs([len(s) for s in sentences], args.passages + PASSAGES_PER_DOC, random.Random(0),
+    runs = common.sentence_runs([len(s) for s in sentences], args.passages + PASSAGES_PER_DOC, random.Random(0),
                          MIN_CHARS, MAX_CHARS)
     runs, extra = runs[: args.passages], runs[args.passages :]  # extra: the small batch timed at the end
     mismatched = check_terms(sentences, sentence_terms, runs)
@@ -185,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     # an empty index of the product's settings; no rescorer: its vectors would need embedding
     build_from_documents([], args.out, embedder=embedder, ann=args.ann, rescorer=None)
     commits = []
-    with IndexWriter(args.out) as writer:
+    with common.IndexWriter(args.out) as writer:
         for first in range(0, len(runs), args.batch):
             batch = runs[first : first + args.batch]
             vectors = (real[first : first + len(batch)] if first + len(batch) <= len(real) else
@@ -213,13 +198,13 @@ def main(argv: list[str] | None = None) -> None:
           f"adding one 50-passage document took {add_s:.1f} s, removing it {remove_s:.1f} s")
     row = [args.passages, round(seconds), round(prepared), len(commits), float(np.median(commits)), commits[-1],
            round(add_s, 2), round(remove_s, 2), manifest["ann"]["faiss"]]
-    write_perf(args.results, {
+    common.write_perf(args.results, {
         "title": "Building and updating the scale-test indexes",
         "command": "python -m bench.synth_index --passages N --out DIR",
-        "machine": machine(),
+        "machine": common.machine(),
         "columns": ["passages", "build s", "of which preparing text s", "batches", "commit s median",
                     "last commit s", "add 1 doc (50 passages) s", "remove it s", "vector index"],
-        "rows": sorted(merged_rows(args.results, [row], lambda r: r[0] == args.passages)),
+        "rows": sorted(common.merged_rows(args.results, [row], lambda r: r[0] == args.passages)),
         "notes": f"Batches of {args.batch:,} passages written through IndexWriter like `souyi add` (no embedding: "
                  "vectors are the cached real sample plus synthetic ones). A commit updates the previous "
                  "generation's FAISS index in place (rebuilt from SQLite only when the kind or IVF size changes) "
@@ -227,15 +212,15 @@ def main(argv: list[str] | None = None) -> None:
     })
 
 
-def stage(writer: IndexWriter, sentences: list[str], sentence_terms: list[list[str]], doc_runs: list[list[int]],
+def stage(writer: common.IndexWriter, sentences: list[str], sentence_terms: list[list[str]], doc_runs: list[list[int]],
           number: int, vectors: np.ndarray) -> None:
     """Stage one synthetic document made of the passages ``doc_runs`` (runs of sentence numbers)."""
     texts = ["".join(sentences[i] for i in run) for run in doc_runs]
     starts = np.cumsum([0] + [len(t) + 1 for t in texts])
     text = "\n".join(texts)
-    doc = DocumentRecord(f"synth/{number:06d}.txt", f"synthetic {number}", "bench/synth_index.py", "utf-8",
+    doc = common.DocumentRecord(f"synth/{number:06d}.txt", f"synthetic {number}", "bench/synth_index.py", "utf-8",
                          hashlib.sha256(text.encode()).hexdigest(), text, meta={"shard": str(number % 10)})
-    news = [NewPassage(j + 1, int(starts[j]), int(starts[j]) + len(t), "", t) for j, t in enumerate(texts)]
+    news = [common.NewPassage(j + 1, int(starts[j]), int(starts[j]) + len(t), "", t) for j, t in enumerate(texts)]
     writer.add(doc, news, vectors, [[t for i in run for t in sentence_terms[i]] for run in doc_runs])
 
 

@@ -231,10 +231,12 @@ def test_lexical_variants_and_levers_table(ablation, eval_dir, tmp_path, capsys)
 
 def test_passage_size_merges_rows(eval_dir, tmp_path, embedder):
     out = tmp_path / "sizes.json"
+    kept = {"collection": "other", "passage_size": 60, "n_passages": 1, "dense": 0.5, "hybrid": 0.5}
+    common.write_json(out, [kept, {**kept, "collection": "xquad_zh-zh", "n_passages": -1}])
     passage_size.main([str(eval_dir / "xquad_zh-zh"), "--sizes", "60", "--out", str(out)])
-    passage_size.main([str(eval_dir / "xquad_zh-zh"), "--sizes", "60", "--out", str(out)])
-    (row,) = _read(out)
-    assert row["passage_size"] == 60 and row["n_passages"] > 0
+    other, row = _read(out)
+    assert other == kept  # another set's row stays, this set's row of the same size is replaced
+    assert row["collection"] == "xquad_zh-zh" and row["passage_size"] == 60 and row["n_passages"] > 0
 
 
 def test_fold_check_and_encodings(eval_dir, tmp_path, capsys):

@@ -44,7 +44,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import jieba
@@ -149,7 +149,7 @@ def _cached_vectors(cache: Path, model_id: str, texts: list[str], kind: str = "q
     file = cache / f"{kind}-{model_id}{'-' + tag if tag else ''}-{key}.npy"
     if file.is_file():
         return np.load(file)
-    embedder = load_embedder(model_id)
+    embedder = _embedder_on(model_id, embed_backend(), os.environ.get(QUERY_PRECISION_ENV, ""))
     vectors = embedder.encode_queries(texts) if kind == "queries" else embedder.encode_passages(texts)
     cache.mkdir(parents=True, exist_ok=True)
     np.save(file, vectors)
@@ -300,8 +300,11 @@ def _opening(texts: list[str], doc: np.ndarray, cap: int | None = None) -> list[
             for r, (t, d) in enumerate(zip(texts, doc, strict=True))]
 
 
-def _embedder_on(model_id: str, backend: str) -> Embedder:
-    """The model on one embedding backend (the backend is read when an embedder is loaded)."""
+@cache
+def _embedder_on(model_id: str, backend: str, precision: str) -> Embedder:
+    """The model on one embedding backend, its queries at ``precision`` (both read when an embedder
+    is loaded, so they are the cache key), loaded once per process: each view and query set would
+    otherwise load the model again.  ``precision`` must be the ``$SOUYI_QUERY_PRECISION`` in force."""
     saved = os.environ.get(BACKEND_ENV)
     os.environ[BACKEND_ENV] = backend
     try:
@@ -324,7 +327,8 @@ def view_cost(corpus: Corpus, sample: int, rounds: int = 3) -> dict:
         f"opening{'' if cap is None else f' cut to {cap}'}": [t for t in _opening(texts, doc, cap) if t is not None]
         for cap in (None, *OPENING_CAPS)
     }
-    embedders = {backend: _embedder_on(corpus.model_id, backend) for backend in ("onnx-fp32", "onnx-int8")}
+    precision = os.environ.get(QUERY_PRECISION_ENV, "")
+    embedders = {backend: _embedder_on(corpus.model_id, backend, precision) for backend in ("onnx-fp32", "onnx-int8")}
     for embedder in embedders.values():
         embedder.encode_passages(texts[:8])  # sessions loaded before timing
     times: dict[str, list[float]] = {}
