@@ -39,8 +39,8 @@ from souyi import SAMPLE_DIR
 
 # the product's internals re-exported for the scripts (see above); the helpers below are public as well
 __all__ = [
-    "DocumentRecord", "IndexReader", "IndexWriter", "MilvusTarget", "NewPassage", "migrate", "open_writer",
-    "settings_of", "stage_reader",
+    "DocumentRecord", "IndexReader", "IndexWriter", "MilvusTarget", "NewPassage", "embedding_text", "migrate",
+    "open_writer", "settings_of", "stage_reader",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent

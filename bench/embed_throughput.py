@@ -29,8 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import EVAL_DIR, NewPassage, add_eval_dir, add_out, first_questions, machine, parser_for, write_perf
-from indexer.build import embedding_text
+from bench.common import (
+    EVAL_DIR,
+    NewPassage,
+    add_eval_dir,
+    add_out,
+    embedding_text,
+    first_questions,
+    machine,
+    parser_for,
+    write_perf,
+)
 from indexer.e5_convert import E5_MODEL_ID, ensure_e5_model
 from indexer.embedding import SentenceTransformerEmbedder
 from indexer.onnx_embedding import OnnxEmbedder
