@@ -1,6 +1,6 @@
 """ANN recall@10 against exact search on the same vectors, with latency and memory, for one index.
 
-    python bench/ann_recall.py --index /tmp/souyi-perf/100k [--hnsw]
+    python -m bench.ann_recall --index /tmp/souyi-perf/100k [--hnsw]
 
 The exact answer is a brute-force inner product over the float32 vectors
 SQLite keeps; the index under test is the one the store built (its nprobe
@@ -12,23 +12,16 @@ time.  Rows are merged into ``docs/perf/ann_recall.json`` by passage count.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import re
-import sys
 import time
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.perfdata import PERF_DIR, eval_questions, machine, write_json  # noqa: E402
-from indexer import ann  # noqa: E402
-from indexer.embedding import load_embedder  # noqa: E402
-from indexer.store import IndexReader  # noqa: E402
+from bench import common
+from indexer import ann, load_embedder
 
 K = 10
 COLUMNS = ["passages", "index", "setting", "recall@10", "search ms p50", "search ms p99", "bytes / passage",
@@ -56,19 +49,21 @@ def size_of(index: faiss.Index) -> int:
     return len(faiss.serialize_index(index))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = common.parser_for(__doc__)
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--hnsw", action="store_true", help="also build and measure HNSW (M 16/32) + SQ8")
     parser.add_argument("--openmp", action="store_true", help="also time exact search with OpenMP threads")
-    args = parser.parse_args()
+    common.add_eval_dir(parser)
+    common.add_out(parser, "ann_recall")
+    args = parser.parse_args(argv)
     faiss.omp_set_num_threads(1)  # one query at a time, as a search process serves it
-    reader = IndexReader.open(args.index)
+    reader = common.IndexReader.open(args.index)
     index = reader.load_vectors()
     ids, vectors = reader.stored_vectors()
     n = len(ids)
-    queries = load_embedder(reader.model_id).encode_queries(eval_questions(args.queries))
+    queries = load_embedder(reader.model_id).encode_queries(common.eval_questions(args.queries, eval_dir=args.eval_dir))
     exact = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
     exact.add_with_ids(vectors, ids)
     truth = [set(row.tolist()) for row in exact.search(queries, K)[1]]
@@ -113,13 +108,11 @@ def main() -> None:
                              per_passage, round(built, 1)])
                 print(rows[-1])
             del hnsw
-    path = PERF_DIR / "ann_recall.json"
-    old = json.loads(path.read_text(encoding="utf-8"))["rows"] if path.is_file() else []
-    merged = sorted([row for row in old if row[0] != n] + rows, key=order)
-    write_json("ann_recall", {
+    merged = sorted(common.merged_rows(args.out, rows, lambda row: row[0] == n), key=order)
+    common.write_perf(args.out, {
         "title": "ANN recall@10 against exact search on the same vectors",
-        "command": "python bench/ann_recall.py --index DIR [--hnsw] [--openmp]   (DIR from bench/synth_index.py)",
-        "machine": machine(),
+        "command": "python -m bench.ann_recall --index DIR [--hnsw] [--openmp]   (DIR from bench/synth_index.py)",
+        "machine": common.machine(),
         "columns": COLUMNS,
         "rows": merged,
         "notes": f"{args.queries} real eval questions embedded at run time; vectors: real sample + synthetic "

@@ -1,7 +1,7 @@
 """Embedded vs Milvus side by side on the same corpus: indexing throughput and query latency.
 
-    python bench/backends.py --source /tmp/souyi-perf/100k --work /tmp/souyi-backends [--queries 50]
-    python bench/backends.py --work /tmp/souyi-backends --reopened     # afterwards, in a new process
+    python -m bench.backends --source /tmp/souyi-perf/100k --work /tmp/souyi-backends [--queries 50]
+    python -m bench.backends --work /tmp/souyi-backends --reopened     # afterwards, in a new process
 
 The corpus is an existing embedded index (``bench/synth_index.py`` builds a
 100k-passage one): its documents, passages, vectors and terms are written into
@@ -12,7 +12,7 @@ two writers that ``souyi add`` uses, so *indexing* here is the store's share
 each mode, with the query vectors computed beforehand (the model's ~30 ms is
 the same for both); queries are the first ``--queries`` questions of
 xquad_zh-zh and xquad_en-zh.  Medians of ``--repeat`` passes; results go to
-``docs/backends.json``.  The first search after the commit is timed apart
+``docs/perf/backends.json`` (``--out``).  The first search after the commit is timed apart
 (``first_query_ms``): it pays one-off costs such as milvus-lite building its
 BM25 index of the new segments.
 
@@ -26,8 +26,6 @@ merged and indexed) and adds ``first_query_reopened_ms`` and
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import statistics
 import time
@@ -35,13 +33,25 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.backends import MilvusTarget, open_writer, settings_of, stage_reader
-from indexer.embedding import load_embedder
-from indexer.store import IndexReader
+from bench.common import (
+    IndexReader,
+    MilvusTarget,
+    add_eval_dir,
+    add_out,
+    first_questions,
+    open_writer,
+    parser_for,
+    read_json,
+    settings_of,
+    stage_reader,
+    times_ms,
+    write_json,
+)
+from indexer import load_embedder
 from search import MODES, Searcher
 from search.query import clean_query
 
-QUERY_SETS = ("../shared/eval/xquad_zh-zh/queries.jsonl", "../shared/eval/xquad_en-zh/queries.jsonl")
+QUERY_SETS = ("xquad_zh-zh", "xquad_en-zh")
 
 
 class _Precomputed:
@@ -75,11 +85,7 @@ def _latency(searcher: Searcher, queries: list[str], repeat: int) -> dict:
     for mode in MODES:
         passes = []
         for _ in range(repeat):
-            times = []
-            for query in queries:
-                started = time.perf_counter()
-                searcher.search(query, k=10, mode=mode)
-                times.append((time.perf_counter() - started) * 1000)
+            times = times_ms(lambda query, mode=mode: searcher.search(query, k=10, mode=mode), queries)
             passes.append((np.percentile(times, 50), np.percentile(times, 99)))
         out[mode] = {"p50_ms": round(statistics.median(p[0] for p in passes), 2),
                      "p99_ms": round(statistics.median(p[1] for p in passes), 2)}
@@ -89,32 +95,33 @@ def _latency(searcher: Searcher, queries: list[str], repeat: int) -> dict:
 def _measure(path: Path, embedder: _Precomputed, queries: list[str], repeat: int) -> tuple[float, dict]:
     """Milliseconds of the first search, then the latency per mode."""
     searcher = Searcher.open(path, embedder)
-    started = time.perf_counter()
-    searcher.search(queries[0])  # warm: first-use costs (jieba, connections, index loading) are apart
-    first = round((time.perf_counter() - started) * 1000, 1)
+    # warm: first-use costs (jieba, connections, index loading) are apart
+    first = round(times_ms(searcher.search, queries[:1])[0], 1)
     latency = _latency(searcher, queries, repeat)
     searcher.close()
     return first, latency
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    parser = parser_for(__doc__)
     parser.add_argument("--source", type=Path, default=Path("/tmp/souyi-perf/100k"))
     parser.add_argument("--work", type=Path, default=Path("/tmp/souyi-backends"))
     parser.add_argument("--queries", type=int, default=50, help="questions taken from each query set")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=Path("docs/backends.json"))
+    add_out(parser, "backends")
+    add_eval_dir(parser)
     parser.add_argument("--reopened", action="store_true",
                         help="measure the indexes already in --work again, from this new process")
-    args = parser.parse_args()
-    queries = [json.loads(line)["text"] for file in QUERY_SETS
-               for line in Path(file).read_text(encoding="utf-8").splitlines()[: args.queries]]
+    args = parser.parse_args(argv)
+    queries = [q for texts in first_questions(args.eval_dir, QUERY_SETS, args.queries).values() for q in texts]
     paths = {"milvus": args.work / "milvus", "embedded": args.work / "embedded"}  # milvus first: the new store
     source = IndexReader.open(paths["embedded"] if args.reopened else args.source)
     embedder = _Precomputed(load_embedder(source.model_id), queries)
     if args.reopened:
         source.close()
-        result = json.loads(args.out.read_text(encoding="utf-8"))
+        result = read_json(args.out, None)
+        if result is None:
+            parser.error(f"{args.out} does not exist: run without --reopened first")
         for name, path in paths.items():
             first, latency = _measure(path, embedder, queries, args.repeat)
             print(name, "reopened: first query", first, "ms, latency", latency, flush=True)
@@ -131,7 +138,7 @@ def main() -> None:
             print(name, "first query", first, "ms, latency", latency, flush=True)
             result["backends"][name] = {"indexing": indexing, "first_query_ms": first, "latency": latency}
         source.close()
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_json(args.out, result)
 
 
 if __name__ == "__main__":

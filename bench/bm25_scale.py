@@ -1,6 +1,6 @@
 """The BM25 side alone at scale: load time and memory, scoring time, and the cost of a small update.
 
-    python bench/bm25_scale.py --index /tmp/souyi-perf/1m
+    python -m bench.bm25_scale --index /tmp/souyi-perf/1m
 
 Loads the index's BM25 arrays through the store (what a search process does
 on open), times the top-100 of real eval questions' analyzer terms two ways,
@@ -13,38 +13,34 @@ into ``docs/perf/bm25_scale.json`` by passage count.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.perfdata import PERF_DIR, eval_questions, machine, rss_bytes, write_json  # noqa: E402
-from indexer.analyze import Analyzer  # noqa: E402
-from indexer.bm25 import best_rows  # noqa: E402
-from indexer.store import IndexReader  # noqa: E402
+from bench import common
+from indexer.analyze import Analyzer
+from indexer.bm25 import best_rows
 
 COLUMNS = ["passages", "postings", "arrays MB", "load s", "RSS growth on load MB", "score all p50 ms",
            "score all p99 ms", "top-100 p50 ms", "top-100 p99 ms", "update 50 passages s"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = common.parser_for(__doc__)
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--queries", type=int, default=300)
-    args = parser.parse_args()
-    reader = IndexReader.open(args.index)
+    common.add_eval_dir(parser)
+    common.add_out(parser, "bm25_scale")
+    args = parser.parse_args(argv)
+    reader = common.IndexReader.open(args.index)
     analyzer = Analyzer.from_config(reader.manifest["analyzer"], reader.userdict())
-    terms = [analyzer.tokens(q) for q in eval_questions(args.queries)]
-    before = rss_bytes()
+    terms = [analyzer.tokens(q) for q in common.eval_questions(args.queries, eval_dir=args.eval_dir)]
+    before = common.rss_bytes()
     tick = time.perf_counter()
     bm25 = reader.load_lexical()
     load_s = time.perf_counter() - tick
-    grown = rss_bytes() - before
+    grown = common.rss_bytes() - before
     arrays = sum(a.nbytes for a in (bm25.offsets, bm25.rows, bm25.tfs, bm25.doc_len, bm25.row_ids, bm25.impacts))
     times, top_times = [], []
     for query in terms:
@@ -66,14 +62,12 @@ def main() -> None:
     row = [bm25.n_rows, len(bm25.rows), round(arrays / 2**20), round(load_s, 2), round(grown / 2**20),
            *(round(float(np.percentile(t, q)), 2) for t in (times, top_times) for q in (50, 99)), round(update_s, 2)]
     print(dict(zip(COLUMNS, row, strict=True)))
-    path = PERF_DIR / "bm25_scale.json"
-    old = json.loads(path.read_text(encoding="utf-8"))["rows"] if path.is_file() else []
-    write_json("bm25_scale", {
+    common.write_perf(args.out, {
         "title": "BM25 at scale (load, score, update)",
-        "command": "python bench/bm25_scale.py --index DIR   (DIR from bench/synth_index.py)",
-        "machine": machine(),
+        "command": "python -m bench.bm25_scale --index DIR   (DIR from bench/synth_index.py)",
+        "machine": common.machine(),
         "columns": COLUMNS,
-        "rows": sorted([r for r in old if r[0] != row[0] and len(r) == len(COLUMNS)] + [row]),
+        "rows": sorted(common.merged_rows(args.out, [row], lambda r: r[0] == row[0] or len(r) != len(COLUMNS))),
         "notes": f"{args.queries} real eval questions, tokenized by the index's analyzer; 'score all' = BM25 over "
                  "all rows plus the top-100 selection, 'top-100' = BM25Index.top (MaxScore; same rows, checked). "
                  "Wall time, the two interleaved per question. The update adds 50 passages (terms drawn from the "

@@ -1,6 +1,6 @@
 """Cost of keeping a real-sized corpus up to date: rebuild, no-op re-add, change one, add one, remove one.
 
-    python bench/corpus_ops.py --eval-root ../shared/eval --work /tmp/souyi-corpus --json docs/corpus_ops.json
+    python -m bench.corpus_ops --eval-dir ../shared/eval --work /tmp/souyi-corpus --out docs/perf/corpus_ops.json
 
 The corpus is made from the eval collections' paragraphs: each paragraph is
 cut in two halves at a sentence end and each half becomes one .txt file, in
@@ -12,18 +12,13 @@ model is loaded once, before the clock starts, as in a long-running process.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shutil
-import sys
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from indexer import add_documents, build_index, check_index, remove_documents  # noqa: E402
-from indexer.embedding import load_embedder  # noqa: E402
+from bench.common import add_eval_dir, add_out, parser_for, timed, write_json
+from indexer import add_documents, build_index, check_index, load_embedder, remove_documents
 
 _SENTENCE_END = re.compile(r"(?<=[。！？])")
 
@@ -45,20 +40,14 @@ def make_corpus(eval_root: Path, folder: Path) -> int:
     return count
 
 
-def timed(action) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = action()
-    return time.perf_counter() - started, result
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--eval-root", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "eval")
+def main(argv: list[str] | None = None) -> None:
+    parser = parser_for(__doc__)
+    add_eval_dir(parser)
     parser.add_argument("--work", type=Path, default=Path("/tmp/souyi-corpus"))
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    add_out(parser, "corpus_ops")
+    args = parser.parse_args(argv)
     docs, index = args.work / "docs", args.work / "index"
-    n_files = make_corpus(args.eval_root, docs)
+    n_files = make_corpus(args.eval_dir, docs)
     shutil.rmtree(index, ignore_errors=True)
     embedder = load_embedder()
     results: dict[str, object] = {"documents": n_files}
@@ -84,8 +73,7 @@ def main() -> None:
     results["check_ok"] = check_index(index) == []
 
     print(json.dumps(results, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_json(args.out, results)
 
 
 if __name__ == "__main__":

@@ -13,26 +13,19 @@ index).  It prints MRR@10 per mode and the difference to the same index queried 
 ``docs/perf/embedding_quality.json``.  The product's default pair is ``onnx-fp32:onnx-int8``
 (float32 passages, int8 queries).
 
-    nice -n 10 python bench/embed_quality.py --work /tmp/souyi-b
+    nice -n 10 python -m bench.embed_quality --work /tmp/souyi-b
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import os
-import platform
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.common import add_eval_dir, add_out, collection_index, collections_in, machine, parser_for, write_perf
+from indexer.embedding import BACKEND_ENV, QUERY_PRECISION_ENV
+from search.evaluate import evaluate, load_collection
 
-from indexer.embedding import BACKEND_ENV, QUERY_PRECISION_ENV  # noqa: E402
-from search.evaluate import evaluate, load_collection  # noqa: E402
-
-DEFAULT_EVAL = ROOT.parent / "shared" / "eval"
 PAIRS = [("torch", "torch"), ("torch", "onnx-int8"), ("onnx-int8", "onnx-int8"), ("onnx-int8", "torch"),
          ("onnx-fp32", "onnx-fp32"), ("onnx-fp32", "onnx-int8")]
 MODES = ("hybrid", "dense", "lexical")
@@ -45,22 +38,21 @@ def run_eval(collection: Path, index: Path, query_backend: str) -> dict:
     return evaluate(load_collection(collection), index_dir=index)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
+def main(argv: list[str] | None = None) -> None:
+    parser = parser_for(__doc__)
+    add_eval_dir(parser)
     parser.add_argument("--work", type=Path, required=True, help="where the eval indexes and raw results are kept")
     parser.add_argument("--collections", nargs="*", help="collection names (default: all in --eval-dir)")
     parser.add_argument("--pairs", nargs="*", default=[f"{i}:{q}" for i, q in PAIRS], help="INDEX:QUERY backends")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "perf" / "embedding_quality.json")
-    args = parser.parse_args()
+    add_out(parser, "embedding_quality")
+    args = parser.parse_args(argv)
 
-    names = args.collections or sorted(p.name for p in args.eval_dir.iterdir() if (p / "corpus.jsonl").is_file())
+    names = args.collections or [c.name for c in collections_in(args.eval_dir)]
     for name in names:
         collection = args.eval_dir / name
-        corpus = hashlib.sha256((collection / "corpus.jsonl").read_bytes()).hexdigest()[:12]
         for pair in args.pairs:
             index_backend, query_backend = pair.split(":")
-            index = args.work / f"{corpus}-{index_backend}"
+            index = collection_index(collection, args.work, index_backend)
             if not (index / "manifest.json").is_file():  # built by the first eval, with the index backend
                 run_eval(collection, index, index_backend)
             result = run_eval(collection, index, query_backend)
@@ -91,8 +83,8 @@ def write_report(results: dict, out: Path) -> None:
     columns.append("hybrid p50 ms")
     report = {
         "title": "Embedding backends: souyi eval MRR@10 by index and query backend",
-        "command": "nice -n 10 python bench/embed_quality.py --work /tmp/souyi-b",
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, shared with other jobs",
+        "command": "nice -n 10 python -m bench.embed_quality --work /tmp/souyi-b",
+        "machine": f"{machine()}, shared with other jobs",
         "columns": columns,
         "rows": rows,
         "notes": "Δ is against the same index queried in float32 (torch, or onnx-fp32: the same vectors to cosine "
@@ -102,8 +94,7 @@ def write_report(results: dict, out: Path) -> None:
         "changes), so compare index backends with care. "
         "Latencies were taken on a machine shared with other jobs and are indicative only.",
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_perf(out, report)
 
 
 if __name__ == "__main__":

@@ -11,36 +11,43 @@ on the same local model folder (the converted multilingual-e5-small-q4):
 - souyi onnx-fp32 / onnx-int8: ``OnnxEmbedder.encode_passages`` (the default is onnx-int8).
 
 Every round runs each system once, in turn, so that load from other jobs hits all of them
-alike; the table reports medians over rounds and ratios to txtai's median.  Query latency is
+alike; the table reports medians over rounds and ratios to txtai's median (txtai comes with
+the ``bench`` extra; without it the txtai row and the ratios are left out).  Query latency is
 one query at a time (short Chinese and English questions of the eval sets), per backend.
 
-    nice -n 10 python bench/embed_throughput.py --passages 2000 --rounds 3
+    nice -n 10 python -m bench.embed_throughput --passages 2000 --rounds 3
 """
 
 from __future__ import annotations
 
-import argparse
+import importlib.util
 import json
-import os
-import platform
+import logging
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.common import (
+    EVAL_DIR,
+    NewPassage,
+    add_eval_dir,
+    add_out,
+    embedding_text,
+    first_questions,
+    machine,
+    parser_for,
+    write_perf,
+)
+from indexer.e5_convert import E5_MODEL_ID, ensure_e5_model
+from indexer.embedding import SentenceTransformerEmbedder
+from indexer.onnx_embedding import OnnxEmbedder
+from indexer.onnx_export import ensure_onnx_model
+from indexer.split import split_document
 
-from indexer.build import NewPassage, embedding_text  # noqa: E402
-from indexer.e5_convert import E5_MODEL_ID, ensure_e5_model  # noqa: E402
-from indexer.embedding import SentenceTransformerEmbedder  # noqa: E402
-from indexer.onnx_embedding import OnnxEmbedder  # noqa: E402
-from indexer.onnx_export import ensure_onnx_model  # noqa: E402
-from indexer.split import split_document  # noqa: E402
-
-EVAL = ROOT.parent / "shared" / "eval"
+logger = logging.getLogger(__name__)
+TXTAI = "txtai (sentence-transformers)"
 
 
 def corpus_passages(corpus: Path, limit: int) -> list[str]:
@@ -52,15 +59,6 @@ def corpus_passages(corpus: Path, limit: int) -> list[str]:
             if len(texts) == limit:
                 return texts
     return texts
-
-
-def queries(eval_dir: Path, per_language: int) -> dict[str, list[str]]:
-    """Short questions: Chinese from xquad_zh-zh, English from xquad_en-zh."""
-    out = {}
-    for language, name in (("zh", "xquad_zh-zh"), ("en", "xquad_en-zh")):
-        lines = (eval_dir / name / "queries.jsonl").read_text(encoding="utf-8").splitlines()
-        out[language] = [json.loads(line)["text"] for line in lines[:per_language]]
-    return out
 
 
 def txtai_system(model_dir: Path):
@@ -80,32 +78,37 @@ def percentiles(values: list[float]) -> list[float | None]:
     return [round(statistics.median(values), 1), round(float(np.percentile(values, 99)), 1)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--corpus", type=Path, default=EVAL / "cmrc2018_dev" / "corpus.jsonl")
-    parser.add_argument("--eval-dir", type=Path, default=EVAL)
+def main(argv: list[str] | None = None) -> None:
+    parser = parser_for(__doc__, summary_only=True)
+    parser.add_argument("--corpus", type=Path, default=EVAL_DIR / "cmrc2018_dev" / "corpus.jsonl")
+    add_eval_dir(parser)
     parser.add_argument("--passages", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--queries", type=int, default=50, help="per language, per round")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "perf" / "embedding.json")
-    args = parser.parse_args()
+    add_out(parser, "embedding")
+    args = parser.parse_args(argv)
 
     model_dir = ensure_e5_model()
     passages = corpus_passages(args.corpus, args.passages)
-    questions = queries(args.eval_dir, args.queries)
+    # short questions: Chinese from xquad_zh-zh, English from xquad_en-zh
+    by_set = first_questions(args.eval_dir, ("xquad_zh-zh", "xquad_en-zh"), args.queries)
+    questions = {"zh": by_set["xquad_zh-zh"], "en": by_set["xquad_en-zh"]}
     torch_embedder = SentenceTransformerEmbedder(E5_MODEL_ID, str(model_dir))
     ours = {"souyi torch (fp32)": torch_embedder}
     for precision in ("fp32", "int8"):
         path = ensure_onnx_model(model_dir, precision)
         ours[f"souyi onnx-{precision}"] = OnnxEmbedder(E5_MODEL_ID, model_dir, path, f"onnx-{precision}")
-    txtai_embeddings, txtai_index = txtai_system(model_dir)
-    index_fns = {"txtai (sentence-transformers)": txtai_index}
+    index_fns, agreement = {}, {}
+    probe = passages[:64]
+    if importlib.util.find_spec("txtai"):
+        txtai_embeddings, index_fns[TXTAI] = txtai_system(model_dir)
+        agreement[TXTAI] = txtai_embeddings.batchtransform(probe, category="data")
+    else:
+        logger.warning("txtai is not installed (pip install 'souyi[bench]'): its row is left out")
     index_fns.update({name: embedder.encode_passages for name, embedder in ours.items()})
 
     # Same vectors?  txtai's against ours on torch, ours against each other.
-    probe = passages[:64]
     reference = torch_embedder.encode_passages(probe)
-    agreement = {"txtai (sentence-transformers)": txtai_embeddings.batchtransform(probe, category="data")}
     agreement.update({name: embedder.encode_passages(probe) for name, embedder in ours.items()})
     cosine = {name: float((np.asarray(v) * reference).sum(1).min()) for name, v in agreement.items()}
 
@@ -127,7 +130,7 @@ def main() -> None:
                     latency[(name, lang)].append((time.perf_counter() - started) * 1000)
 
     rate = {name: len(passages) / statistics.median(s) for name, s in seconds.items()}
-    baseline = rate["txtai (sentence-transformers)"]
+    baseline = rate.get(TXTAI)
     columns = [
         "system",
         "passages/s (median)",
@@ -140,7 +143,8 @@ def main() -> None:
     ]
     rows = []
     for name in index_fns:
-        row = [name, round(rate[name], 1), round(rate[name] / baseline, 2), round(cosine[name], 4)]
+        row = [name, round(rate[name], 1), round(rate[name] / baseline, 2) if baseline else None,
+               round(cosine[name], 4)]
         for lang in questions:
             row += percentiles(latency.get((name, lang), []))
         rows.append(row)
@@ -149,10 +153,9 @@ def main() -> None:
         print("\t".join(str(v) for v in row))
     report = {
         "title": "Embedding: indexing throughput vs txtai and query latency per backend",
-        "command": f"nice -n 10 python bench/embed_throughput.py --passages {args.passages} --rounds {args.rounds} "
+        "command": f"nice -n 10 python -m bench.embed_throughput --passages {args.passages} --rounds {args.rounds} "
         f"--queries {args.queries}",
-        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores (shared with other jobs), "
-        f"Python {platform.python_version()}",
+        "machine": f"{machine()} (shared with other jobs)",
         "columns": columns,
         "rows": rows,
         "notes": f"{len(passages)} passages of {args.corpus.parent.name} split as `souyi index` splits them; "
@@ -162,8 +165,7 @@ def main() -> None:
         "txtai's time includes building its FAISS index (a few ms here). The machine ran other jobs "
         "at the same time: absolute figures are pessimistic, ratios are what to compare.",
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_perf(args.out, report)
 
 
 if __name__ == "__main__":

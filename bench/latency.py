@@ -1,6 +1,6 @@
 """End-to-end query latency and memory of one index, one query at a time, as a search process serves it.
 
-    python bench/latency.py --index /tmp/souyi-perf/100k
+    python -m bench.latency --index /tmp/souyi-perf/100k
 
 Opens the index with :class:`search.Searcher` (the model recorded in it),
 measures the process's RSS after opening, runs ``--queries`` real eval
@@ -15,18 +15,14 @@ count; each index runs in its own process so RSS is per size.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.perfdata import PERF_DIR, eval_questions, machine, rss_bytes, write_json  # noqa: E402
-from search import Searcher  # noqa: E402
+from bench import common
+from search import Searcher
 
 COLUMNS = ["passages", "mode", "p50 ms", "p99 ms", "embed p50 ms", "retrieval p50 ms", "RSS after open MB",
            "RSS after queries MB", "vector file MB", "lexical file MB", "vector index"]
@@ -49,19 +45,19 @@ def run_once(searcher: Searcher, questions: list[str]) -> dict[str, list[float]]
     return times
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = common.parser_for(__doc__)
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    questions = eval_questions(args.queries + args.warmup)
+    common.add_eval_dir(parser)
+    common.add_out(parser, "latency")
+    args = parser.parse_args(argv)
+    questions = common.eval_questions(args.queries + args.warmup, eval_dir=args.eval_dir)
     warm, measured = questions[: args.warmup], questions[args.warmup :]
-    tick = time.perf_counter()
-    searcher = Searcher.open(args.index)
-    opened_s = time.perf_counter() - tick
-    rss_open = rss_bytes()
+    opened_s, searcher = common.timed(lambda: Searcher.open(args.index))
+    rss_open = common.rss_bytes()
     manifest = json.loads((args.index / "manifest.json").read_text(encoding="utf-8"))
     n = int(manifest["counts"]["passages"])
     files = {kind: (args.index / name).stat().st_size for kind, name in manifest["files"].items()}
@@ -72,7 +68,7 @@ def main() -> None:
     for _ in range(args.repeat):
         for name, times in run_once(searcher, measured).items():
             results[name].append((float(np.percentile(times, 50)), float(np.percentile(times, 99))))
-    rss_after = rss_bytes()
+    rss_after = common.rss_bytes()
     embed_p50 = float(np.median([p50 for p50, _ in results["embed only"]]))
     rows = []
     for name, runs in results.items():
@@ -86,18 +82,17 @@ def main() -> None:
                      round(files["lexical"] / 2**20, 1), manifest.get("ann", {}).get("faiss", "IDMap2,FlatIP")])
         print(rows[-1])
     print(f"opened in {opened_s:.1f} s")
-    path = PERF_DIR / "latency.json"
-    old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"rows": [], "series": {}}
-    merged = sorted([row for row in old["rows"] if row[0] != n] + rows, key=lambda row: (row[0], row[1]))
+    merged = sorted(common.merged_rows(args.out, rows, lambda row: row[0] == n), key=lambda row: (row[0], row[1]))
     sizes = sorted({row[0] for row in merged})
 
     def column(mode: str, index: int) -> list:
         return [next((row[index] for row in merged if row[0] == s and row[1] == mode), None) for s in sizes]
 
-    write_json("latency", {
+    common.write_perf(args.out, {
         "title": "End-to-end query latency and memory by index size",
-        "command": "python bench/latency.py --index DIR   (DIR from bench/synth_index.py --passages N --out DIR)",
-        "machine": machine(),
+        "command": "python -m bench.latency --index DIR   "
+                   "(DIR from python -m bench.synth_index --passages N --out DIR)",
+        "machine": common.machine(),
         "columns": COLUMNS,
         "rows": merged,
         "notes": f"{args.queries} real eval questions (Chinese and English) after {args.warmup} warm-up queries, "

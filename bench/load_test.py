@@ -1,8 +1,8 @@
 """Load test: N concurrent clients against ``souyi serve`` for T seconds, optionally with a writer.
 
-    python bench/load_test.py --index /tmp/souyi-100k --clients 16 --duration 300 --writer \
-        --json /tmp/load_100k.json                 # then: python bench/reliability.py --load /tmp/load_100k.json
-    python bench/load_test.py --index /tmp/souyi-100k --clients 16 --duration 60 --perf web_load
+    python -m bench.load_test --index /tmp/souyi-100k --clients 16 --duration 300 --writer \
+        --json /tmp/load_100k.json                 # then: python -m bench.reliability --load /tmp/load_100k.json
+    python -m bench.load_test --index /tmp/souyi-100k --clients 16 --duration 60 --perf docs/perf/web_load.json
 
 Starts ``python -m souyi serve --index INDEX`` on a free loopback port (or
 uses ``--url`` of a server already running), waits for ``/api/health``, then
@@ -19,8 +19,8 @@ Prints and writes (``--json``): requests, requests/s, p50/p99/max latency in
 ms, errors by kind (any non-200 answer or connection failure), writer
 batches and failures, RSS samples, and RSS (median) over the first and the
 last minute (or the first and last sixth of a shorter run), and their ratio.
-``--perf NAME`` also writes the figures as ``docs/perf/NAME.json`` in the
-schema of the performance report (bench/perfdata.py).
+``--perf FILE`` also writes the figures as a table of the performance report
+(``docs/perf/web_load.json``; schema in bench/common.py).
 """
 
 from __future__ import annotations
@@ -39,10 +39,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from perfdata import machine, write_json  # noqa: E402
+from bench.common import ROOT, machine, parser_for, rss_bytes, write_json, write_perf
 
 QUERIES = (
     "阿里巴巴在哪里上市", "软件和信息服务业的发展目标", "Where did Alibaba go public?", "港口货物吞吐量",
@@ -56,15 +53,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident set size of a process, from /proc (Linux)."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 def wait_healthy(host: str, port: int, timeout: float, server: subprocess.Popen | None) -> None:
@@ -223,7 +211,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = parser_for(__doc__, summary_only=True)
     parser.add_argument("--index", required=True, help="index directory to serve (and to add to with --writer)")
     parser.add_argument("--url", help="load an already running server instead of starting one")
     parser.add_argument("--server-pid", type=int, default=0, help="with --url: the server's pid, to sample its RSS")
@@ -236,18 +224,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-timeout", type=float, default=600.0, help="seconds to wait for the server")
     parser.add_argument("--server-log", help="file for the server's output")
     parser.add_argument("--json", type=Path, help="also write the result here")
-    parser.add_argument("--perf", metavar="NAME", help="also write docs/perf/NAME.json for the performance report")
+    parser.add_argument("--perf", type=Path, metavar="FILE",
+                        help="also write a table of the performance report here (docs/perf/web_load.json)")
     args = parser.parse_args(argv)
     result = run(args)
     summary = {k: v for k, v in result.items() if k != "rss_samples_mb"}
     print(json.dumps(summary, ensure_ascii=False, indent=2))
     allocator = [f"{name}={value} " for name, value in sorted(os.environ.items()) if name.startswith("MALLOC_")]
-    result["command"] = "".join(allocator) + "python bench/load_test.py " + " ".join(
+    result["command"] = "".join(allocator) + "python -m bench.load_test " + " ".join(
         sys.argv[1:] if argv is None else argv)
     if args.json:
-        args.json.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, result)
     if args.perf:
-        write_perf(args.perf, result)
+        perf_table(args.perf, result)
     return 0 if result["errors"] == 0 else 1
 
 
@@ -257,10 +246,10 @@ PERF_COLUMNS = {"clients": "clients", "server_threads": "server threads", "durat
                 "rss_mb_first_window": "RSS MB, first window", "rss_mb_last_window": "RSS MB, last window"}
 
 
-def write_perf(name: str, result: dict) -> None:
-    """The result as one row of the performance report's schema (docs/perf/NAME.json)."""
+def perf_table(path: Path, result: dict) -> None:
+    """The result as one row of a performance report table at ``path``."""
     writer = result["writer"]
-    write_json(name, {
+    write_perf(path, {
         "title": f"Web load: {result['clients']} clients against souyi serve",
         "command": result["command"],
         "machine": machine(),

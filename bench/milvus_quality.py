@@ -5,41 +5,49 @@ same corpus share that index), copied into Milvus (milvus-lite) with
 ``souyi migrate``'s code path (same passages, vectors and terms: no
 re-embedding), then measured with the evaluation ``souyi eval --index`` runs.
 
-    python bench/milvus_quality.py [--work /tmp/souyi-milvus-quality] [--out docs/milvus_quality.json] SETS...
+    python -m bench.milvus_quality [--work /tmp/souyi-milvus-quality] [--out docs/perf/milvus_quality.json] SETS...
 
 Indexes are kept in WORK and reused: ``embedded-<corpus>`` and
 ``milvus-<corpus>``, where <corpus> is the first 12 hex digits of the SHA-256
-of the set's corpus.jsonl (``bench/fusion_ablation.py`` names its indexes
+of the set's corpus.jsonl (``bench.experiments.fusion_ablation`` names its indexes
 ``corpus-<corpus>`` the same way, so a symlink to one of those skips the
 embedding).  The results file is rewritten after each set.
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 from pathlib import Path
 
-from indexer.backends import MilvusTarget, migrate
-from indexer.build import build_from_documents
+from bench.common import (
+    EVAL_DIR,
+    MilvusTarget,
+    add_out,
+    collection_index,
+    corpus_digest,
+    migrate,
+    parser_for,
+    write_json,
+)
+from indexer import build_from_documents
 from search.evaluate import evaluate, load_collection
 
-DEFAULT_SETS = ["../shared/eval/xquad_zh-zh", "../shared/eval/xquad_en-zh", "../shared/eval/cmrc2018_dev"]
+DEFAULT_SETS = [EVAL_DIR / "xquad_zh-zh", EVAL_DIR / "xquad_en-zh", EVAL_DIR / "cmrc2018_dev"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sets", nargs="*", default=DEFAULT_SETS)
+def main(argv: list[str] | None = None) -> None:
+    parser = parser_for(__doc__)
+    parser.add_argument("sets", nargs="*", type=Path, default=DEFAULT_SETS)
     parser.add_argument("--work", type=Path, default=Path("/tmp/souyi-milvus-quality"))
-    parser.add_argument("--out", type=Path, default=Path("docs/milvus_quality.json"))
-    args = parser.parse_args()
+    add_out(parser, "milvus_quality")
+    args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     results = {}
     for folder in args.sets:
         collection = load_collection(folder)
-        corpus = hashlib.sha256((Path(folder) / "corpus.jsonl").read_bytes()).hexdigest()[:12]
-        embedded, milvus = args.work / f"embedded-{corpus}", args.work / f"milvus-{corpus}"
+        corpus = corpus_digest(folder)
+        embedded = collection_index(folder, args.work, "embedded")
+        milvus = collection_index(folder, args.work, "milvus")
         if not (embedded / "manifest.json").is_file():
             build_from_documents(collection.documents, embedded)
         if not (milvus / "manifest.json").is_file():
@@ -52,7 +60,7 @@ def main() -> None:
         }
         results[collection.name] = row
         print(collection.name, json.dumps(row["mrr@10 difference"]), flush=True)
-        args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_json(args.out, results)
 
 
 if __name__ == "__main__":

@@ -1,65 +1,70 @@
 """Regenerate docs/quality.md: `souyi eval` on every collection plus the fusion ablation.
 
-    python bench/quality_report.py                      # all of ../shared/eval
-    python bench/quality_report.py --eval-root DIR --out docs/quality.md
+    python -m bench.quality_report                      # all of ../shared/eval
+    python -m bench.quality_report --eval-dir DIR --out docs/quality.md
+    python -m bench.quality_report --render-only        # the page again from docs/perf/quality.json
 
 Indexes are built once under --index-root and reused by the ablation.  The
-numbers in docs/quality.md are exactly what this script printed.
+numbers in docs/quality.md are exactly what this script printed; they are kept in
+docs/perf/quality.json, and the page also shows docs/perf/milvus_quality_*.json,
+rescore_cost.json and passage_size.json when present.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.fusion_ablation import RULES, ablate, index_dir_for  # noqa: E402
-from search.evaluate import evaluate, load_collection  # noqa: E402
+from bench.common import DOCS_DIR, PERF_DIR, ROOT, add_eval_dir, collection_index, parser_for, read_json, write_json
+from bench.experiments.fusion_ablation import RULES, ablate
+from search.evaluate import evaluate, load_collection
 
 COLLECTIONS = ("xquad_zh-zh", "xquad_en-zh", "cmrc2018_dev")
 #: MRR@10 the default mode is asked to reach (the quality issue).
 TARGETS = {"xquad_zh-zh": 0.970, "xquad_en-zh": 0.87, "cmrc2018_dev": 0.980}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--eval-root", type=Path, default=ROOT.parent / "shared" / "eval")
+def main(argv: list[str] | None = None) -> None:
+    parser = parser_for(__doc__)
+    add_eval_dir(parser)
+    parser.add_argument("--collections", nargs="+", default=list(COLLECTIONS), help="collection names in --eval-dir")
     parser.add_argument("--index-root", type=Path, default=Path("/tmp/souyi-quality"))
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "quality.md")
+    parser.add_argument("--out", type=Path, default=DOCS_DIR / "quality.md", help="the page")
+    parser.add_argument("--perf-dir", type=Path, default=PERF_DIR,
+                        help="where quality.json is kept and the other results the page shows are read")
     parser.add_argument("--render-only", action="store_true",
-                        help="re-render the markdown from the JSON beside --out (no measuring)")
-    args = parser.parse_args()
-    data_file = args.out.with_suffix(".json")
+                        help="re-render the page from PERF_DIR/quality.json (no measuring)")
+    args = parser.parse_args(argv)
+    data_file = args.perf_dir / "quality.json"
     if args.render_only:
-        data = json.loads(data_file.read_text(encoding="utf-8"))
+        data = read_json(data_file, None)
+        if data is None:
+            parser.error(f"{data_file} does not exist: measure first (without --render-only)")
         results, ablation, commit = data["eval"], data["fusion_ablation"], data.get("commit", "unknown")
     else:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 cwd=ROOT).stdout.strip()
         results, ablation = {}, {}
-        for name in COLLECTIONS:
-            collection = load_collection(args.eval_root / name)
-            results[name] = evaluate(collection, index_dir=index_dir_for(args.eval_root / name, args.index_root))
+        for name in args.collections:
+            collection_dir = args.eval_dir / name
+            results[name] = evaluate(load_collection(collection_dir),
+                                     index_dir=collection_index(collection_dir, args.index_root))
             print(json.dumps(results[name], ensure_ascii=False), flush=True)
-            ablation[name] = ablate(args.eval_root / name, args.index_root)
+            ablation[name] = ablate(collection_dir, args.index_root)
         data = {"commit": commit, "date": time.strftime("%Y-%m-%d"), "eval": results, "fusion_ablation": ablation}
-        data_file.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    args.out.write_text(_markdown(results, ablation, commit, data.get("date", "")), encoding="utf-8")
+        write_json(data_file, data)
+    args.out.write_text(_markdown(results, ablation, commit, data.get("date", ""), args.perf_dir), encoding="utf-8")
     print(f"wrote {args.out}")
 
 
-def _markdown(results: dict, ablation: dict, commit: str, date: str) -> str:
+def _markdown(results: dict, ablation: dict, commit: str, date: str, perf_dir: Path) -> str:
     lines = [
         "# Retrieval quality",
         "",
-        f"Generated by `python bench/quality_report.py` on {date} "
+        f"Generated by `python -m bench.quality_report` on {date} "
         f"(commit {commit or 'unknown'}, Python {platform.python_version()}, "
         f"{platform.machine()}, 2 cores). Each row is also what `souyi eval ../shared/eval/<set> --json` prints.",
         "",
@@ -108,7 +113,7 @@ def _markdown(results: dict, ablation: dict, commit: str, date: str) -> str:
         "e5+USE RRF anchor rank every passage; the others rank the union of the e5 and BM25 top-100 lists, "
         "as the searcher does. e5 = multilingual-e5-small (primary model, FAISS), USE = USE-multilingual v3 "
         "(rescorer: passage and best-sentence cosines read from the index for the candidates only). "
-        "Command: `python bench/fusion_ablation.py ../shared/eval/xquad_zh-zh ../shared/eval/xquad_en-zh "
+        "Command: `python -m bench.experiments.fusion_ablation ../shared/eval/xquad_zh-zh ../shared/eval/xquad_en-zh "
         "../shared/eval/cmrc2018_dev --index-root /tmp/souyi-quality`",
         "",
         "| rule | " + " | ".join(names) + " |",
@@ -118,7 +123,7 @@ def _markdown(results: dict, ablation: dict, commit: str, date: str) -> str:
         lines.append(f"| {rule} | " + " | ".join(f"{ablation[n][rule]:.4f}" for n in names) + " |")
     lines.append("")
     parity = {}
-    for file in sorted((ROOT / "docs").glob("milvus_quality*.json")):
+    for file in sorted(perf_dir.glob("milvus_quality*.json")):
         parity.update(json.loads(file.read_text(encoding="utf-8")))
     if parity:
         lines += [
@@ -127,7 +132,7 @@ def _markdown(results: dict, ablation: dict, commit: str, date: str) -> str:
             "Same index copied into milvus-lite without re-embedding, same `souyi eval` code, the same query "
             "vectors for both backends (float32: measured before int8 query embedding became the default). "
             "Command: "
-            "`python bench/milvus_quality.py ../shared/eval/<set> --out docs/milvus_quality_<name>.json`; "
+            "`python -m bench.milvus_quality ../shared/eval/<set> --out docs/perf/milvus_quality_<name>.json`; "
             "more in [milvus.md](milvus.md).",
             "",
             "| collection | mode | embedded | milvus | difference |",
@@ -138,16 +143,16 @@ def _markdown(results: dict, ablation: dict, commit: str, date: str) -> str:
                 lines.append(f"| {name} | {mode} | {row['embedded']['modes'][mode]['mrr@10']:.4f} | "
                              f"{row['milvus']['modes'][mode]['mrr@10']:.4f} | {diff:+.4f} |")
         lines.append("")
-    cost_file = ROOT / "docs" / "rescore_cost.json"
+    cost_file = perf_dir / "rescore_cost.json"
     if cost_file.is_file():
         cost = json.loads(cost_file.read_text(encoding="utf-8"))
         lines += [
             "## What the rescorer costs per query",
             "",
             f"{cost['queries']} questions over {cost['passages']} passages, {cost['candidates_mean']} candidates "
-            "per question on average, one at a time, this shared 2-core machine. Command: `python "
-            "bench/rescore_cost.py --index <xquad index> --queries ../shared/eval/xquad_en-zh/queries.jsonl "
-            "--json docs/rescore_cost.json`",
+            "per question on average, one at a time, this shared 2-core machine. Command: `python -m "
+            "bench.rescore_cost --index <xquad index> --queries ../shared/eval/xquad_en-zh/queries.jsonl "
+            "--out docs/perf/rescore_cost.json`",
             "",
             "| part | p50 ms | p99 ms |",
             "|---|---|---|",
@@ -160,15 +165,16 @@ def _markdown(results: dict, ablation: dict, commit: str, date: str) -> str:
             "sentence (float16), read only for candidates, never held in memory.",
             "",
         ]
-    sizes_file = ROOT / "docs" / "passage_size.json"
+    sizes_file = perf_dir / "passage_size.json"
     if sizes_file.is_file():
         lines += [
             "## Passage size (MRR@10)",
             "",
             "The longest passage, in units of about one model token (a CJK character is one unit, an ASCII "
-            "character a quarter). Each size re-indexes the collection. Command: `python bench/passage_size.py "
-            "../shared/eval/xquad_en-zh ../shared/eval/xquad_zh-zh --sizes 100 150 250 400 --json "
-            "docs/passage_size.json` (and `../shared/eval/cmrc2018_dev --sizes 100 400`).",
+            "character a quarter). Each size re-indexes the collection. Command: "
+            "`python -m bench.experiments.passage_size ../shared/eval/xquad_en-zh ../shared/eval/xquad_zh-zh "
+            "--sizes 100 150 250 400 --out docs/perf/passage_size.json` "
+            "(and `../shared/eval/cmrc2018_dev --sizes 100 400`).",
             "",
             "| collection | passage size | passages | dense | hybrid |",
             "|---|---|---|---|---|",

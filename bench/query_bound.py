@@ -1,6 +1,6 @@
 """The worst query time one can construct: 1000-character queries of the index's most frequent terms.
 
-    python bench/query_bound.py --index INDEX --json docs/reliability/query_bound_INDEX.json
+    python -m bench.query_bound --index INDEX --json /tmp/query_bound.json   # python -m bench.reliability runs it
 
 A search's cost grows with the distinct terms the lexical side scores (each
 term adds its whole posting list), with ``k + offset`` (passages fetched,
@@ -16,19 +16,16 @@ timed alongside as the reference.  Times are medians of ``--repeats`` runs
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from indexer.analyze import BIGRAM_PREFIX  # noqa: E402
-from search import MAX_DEPTH, MAX_QUERY_CHARS, MODES, Searcher  # noqa: E402
+from bench.common import parser_for, snapshot, times_ms, write_json
+from indexer.analyze import BIGRAM_PREFIX
+from search import MAX_DEPTH, MAX_QUERY_CHARS, MODES, Searcher
 
 ORDINARY = "浙江省软件产业的发展目标是什么"
 PAGINGS = ((10, 0), (MAX_DEPTH, 0), (1, MAX_DEPTH - 1))
@@ -36,52 +33,49 @@ PAGINGS = ((10, 0), (MAX_DEPTH, 0), (1, MAX_DEPTH - 1))
 
 def frequent_terms(searcher: Searcher, count: int) -> list[str]:
     """The ``count`` terms found in the most passages, as text a user could type."""
-    bm25 = searcher.backend.snapshot().bm25
+    bm25 = snapshot(searcher).bm25
     frequency = np.diff(bm25.offsets)
     by_id = {t: term for term, t in bm25.terms.items()}
     order = np.argsort(-frequency, kind="stable")[:count]
     return [by_id[int(t)].removeprefix(BIGRAM_PREFIX) for t in order]
 
 
-def pathological_queries(searcher: Searcher) -> dict[str, str]:
-    """Queries of exactly ``MAX_QUERY_CHARS`` characters built from the index's own frequent terms."""
+def pathological_queries(searcher: Searcher, chars: int = MAX_QUERY_CHARS) -> dict[str, str]:
+    """Queries of exactly ``chars`` characters built from the index's own frequent terms."""
     terms = frequent_terms(searcher, 5000)
     distinct, length = [], 0
     for term in terms:
-        if length + len(term) + 1 > MAX_QUERY_CHARS:
+        if length + len(term) + 1 > chars:
             break
         distinct.append(term)
         length += len(term) + 1
-    repeated = (terms[0] + " ") * MAX_QUERY_CHARS
+    repeated = (terms[0] + " ") * chars
     joined = " ".join(distinct)
     return {
         "ordinary question": ORDINARY,
-        "most frequent term repeated": repeated[:MAX_QUERY_CHARS],
-        f"{len(distinct)} most frequent terms": (joined + " " + joined)[:MAX_QUERY_CHARS],
+        "most frequent term repeated": repeated[:chars],
+        f"{len(distinct)} most frequent terms": (joined + " " + joined)[:chars],
     }
 
 
 def time_search(searcher: Searcher, query: str, mode: str, k: int, offset: int, repeats: int) -> dict:
-    searcher.search(query, k=k, offset=offset, mode=mode)  # warm-up: caches, lazy loads
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        hits = searcher.search(query, k=k, offset=offset, mode=mode)
-        seconds.append(time.perf_counter() - started)
-    return {"median_ms": round(statistics.median(seconds) * 1000, 1), "max_ms": round(max(seconds) * 1000, 1),
-            "hits": len(hits)}
+    hits = searcher.search(query, k=k, offset=offset, mode=mode)  # warm-up: caches, lazy loads
+    ms = times_ms(lambda _: searcher.search(query, k=k, offset=offset, mode=mode), range(repeats))
+    return {"median_ms": round(statistics.median(ms), 1), "max_ms": round(max(ms), 1), "hits": len(hits)}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = parser_for(__doc__)
     parser.add_argument("--index", required=True)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--chars", type=int, default=MAX_QUERY_CHARS,
+                        help="query length (default: the limit, %(default)s characters)")
+    parser.add_argument("--json", type=Path, help="also write the rows here (bench.reliability reads them)")
     args = parser.parse_args(argv)
     searcher = Searcher.open(args.index)
     rows = []
-    for name, query in pathological_queries(searcher).items():
-        snap = searcher.backend.snapshot()
+    for name, query in pathological_queries(searcher, args.chars).items():
+        snap = snapshot(searcher)
         distinct = set(snap.analyzer.tokens(query))
         frequency = np.diff(snap.bm25.offsets)
         postings = int(sum(frequency[snap.bm25.terms[t]] for t in distinct if t in snap.bm25.terms))
@@ -93,10 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(rows[-1], ensure_ascii=False), flush=True)
     worst = max(rows, key=lambda row: row["median_ms"])
     result = {"index": args.index, "passages": searcher.size, "repeats": args.repeats, "rows": rows,
-              "worst": worst, "command": "python bench/query_bound.py " + " ".join(argv or sys.argv[1:])}
+              "worst": worst, "command": "python -m bench.query_bound " + " ".join(argv or sys.argv[1:])}
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, result)
     print(f"worst: {worst}")
     return 0
 

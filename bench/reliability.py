@@ -1,19 +1,18 @@
-"""Run the long reliability checks, keep their figures in docs/reliability.json, render docs/reliability.md.
+"""Run the long reliability checks, keep their figures in docs/perf/reliability.json, render docs/reliability.md.
 
-    python bench/reliability.py --long                          # tests/long: fuzzing, document zoo, faults
-    python bench/reliability.py --long tests/long/test_long_fuzz.py   # one of them
-    python bench/reliability.py --query-bound INDEX [--query-bound INDEX2]
-    python bench/reliability.py --load RESULT.json              # a bench/load_test.py --json result
-    python bench/reliability.py                                  # only re-render the Markdown
+    python -m bench.reliability --long                          # tests/long: fuzzing, document zoo, faults
+    python -m bench.reliability --long tests/long/test_long_fuzz.py   # one of them
+    python -m bench.reliability --query-bound INDEX [--query-bound INDEX2]
+    python -m bench.reliability --load RESULT.json              # a bench/load_test.py --json result
+    python -m bench.reliability                                  # only re-render the Markdown
 
-Each part can run on its own: docs/reliability.json keeps the sections not
+Each part can run on its own: docs/perf/reliability.json keeps the sections not
 re-run, and every section carries the command that produced it, which the
 Markdown prints beside its figures.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -22,13 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
+from bench.common import DOCS_DIR, PERF_DIR, ROOT, machine, parser_for, read_json, write_json
 
-from perfdata import machine  # noqa: E402
-
-JSON_PATH = ROOT / "docs" / "reliability.json"
-MD_PATH = ROOT / "docs" / "reliability.md"
 LONG_COMMAND = "SOUYI_RELIABILITY_DIR=DIR python -m pytest -m long tests/long"
 
 
@@ -49,15 +43,15 @@ def run_long(data: dict, tests: list[str]) -> None:
         "passed": done.returncode == 0, "minutes": round(minutes, 1), "command": command, "machine": machine()}
 
 
-def run_query_bound(data: dict, indexes: list[str]) -> None:
-    """bench/query_bound.py on each index; the worst row of each, and all rows."""
+def run_query_bound(data: dict, indexes: list[str], options: list[str]) -> None:
+    """bench.query_bound (with ``options``) on each index; the worst row of each, and all rows."""
     runs = []
     for index in indexes:
         with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
-            subprocess.run([sys.executable, "bench/query_bound.py", "--index", index, "--json", tmp.name], cwd=ROOT,
-                           check=True)
+            subprocess.run([sys.executable, "-m", "bench.query_bound", "--index", index, "--json", tmp.name,
+                            *options], cwd=ROOT, check=True)
             run = json.loads(Path(tmp.name).read_text(encoding="utf-8"))
-        runs.append(run | {"command": f"python bench/query_bound.py --index {index}"})
+        runs.append(run | {"command": " ".join(["python -m bench.query_bound --index", index, *options])})
     data["query_bound"] = {"runs": runs, "machine": machine()}
 
 
@@ -142,8 +136,8 @@ def render_long(data: dict) -> list[str]:
     out = ["## Long runs\n"]
     runs = data.get("long_runs")
     if not runs:
-        return out + ["Not run yet: `python bench/reliability.py --long`.\n"]
-    out.append(f"{_code('python bench/reliability.py --long [TEST_FILE...]   # runs: ' + LONG_COMMAND)}")
+        return out + ["Not run yet: `python -m bench.reliability --long`.\n"]
+    out.append(f"{_code('python -m bench.reliability --long [TEST_FILE...]   # runs: ' + LONG_COMMAND)}")
     for run in runs.values():
         out.append(f"- `{run['command']}`: passed **{'yes' if run['passed'] else 'NO'}**, {run['minutes']} min "
                    f"on {run['machine']}")
@@ -184,7 +178,7 @@ def render_query_bound(data: dict) -> list[str]:
     out = ["## Query time bound\n"]
     bound = data.get("query_bound")
     if not bound:
-        return out + ["Not measured yet: `python bench/reliability.py --query-bound INDEX`.\n"]
+        return out + ["Not measured yet: `python -m bench.reliability --query-bound INDEX`.\n"]
     out.append(
         "The most expensive queries one can construct (`bench/query_bound.py`): 1,000 characters (the limit) "
         "of the index's most frequent terms — one term repeated, and as many distinct frequent terms as fit — "
@@ -216,13 +210,13 @@ def render_load(data: dict) -> list[str]:
     out = ["## Load\n"]
     loads = data.get("load")
     if not loads:
-        return out + ["Not measured yet: `python bench/load_test.py --index INDEX --clients 16 --duration 300 "
-                      "--writer --json FILE`, then `python bench/reliability.py --load FILE`.\n"]
+        return out + ["Not measured yet: `python -m bench.load_test --index INDEX --clients 16 --duration 300 "
+                      "--writer --json FILE`, then `python -m bench.reliability --load FILE`.\n"]
     out.append("`bench/load_test.py`: `souyi serve` (waitress, 4 threads) on loopback, N clients each sending "
                "`GET /api/search` back to back over keep-alive (12 questions × modes hybrid/dense/lexical), "
                "optionally a writer running `souyi add` of one new document every 10 s; server RSS sampled every "
                "5 s from /proc. The load generator runs on the same 2 cores. Index: a copy of `/tmp/souyi-perf/100k` "
-               "(100,000 passages, `python bench/synth_index.py --passages 100000 --out /tmp/souyi-perf/100k`), "
+               "(100,000 passages, `python -m bench.synth_index --passages 100000 --out /tmp/souyi-perf/100k`), "
                "which the writer runs extend.\n")
     out.append("| run | requests | errors | req/s | p50 ms | p99 ms | max ms | writer batches (failed) | "
                "RSS first → last window (MB) | ratio |\n|---|---|---|---|---|---|---|---|---|---|")
@@ -259,31 +253,37 @@ this loaded 2-core machine); loading in the background is the next step.
 
 def render(data: dict) -> str:
     parts = ["# Reliability: bad input, faults, load and security\n",
-             "Rendered by `python bench/reliability.py` from `docs/reliability.json`; every figure is given with "
+             "Rendered by `python -m bench.reliability` from `docs/perf/reliability.json`; every figure is given with "
              "the command that produced it.\n", SUITE]
     parts += render_long(data) + render_query_bound(data) + render_load(data) + [LIMITS]
     return "\n".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = parser_for(__doc__)
     parser.add_argument("--long", nargs="*", metavar="TEST_FILE",
                         help="run tests/long (about 10 min), or only these files of it")
     parser.add_argument("--query-bound", action="append", default=[], metavar="INDEX",
                         help="measure the worst query time on this index (repeatable)")
+    parser.add_argument("--query-chars", type=int, metavar="N",
+                        help="with --query-bound: queries of N characters instead of the limit")
     parser.add_argument("--load", action="append", default=[], type=Path, metavar="JSON",
                         help="a bench/load_test.py --json result to include (repeatable)")
+    parser.add_argument("--data", type=Path, default=PERF_DIR / "reliability.json",
+                        help="the figures kept between runs (default: docs/perf/reliability.json)")
+    parser.add_argument("--page", type=Path, default=DOCS_DIR / "reliability.md",
+                        help="the page rendered from them (default: docs/reliability.md)")
     args = parser.parse_args(argv)
-    data = json.loads(JSON_PATH.read_text(encoding="utf-8")) if JSON_PATH.is_file() else {}
+    data = read_json(args.data, {})
     if args.long is not None:
         run_long(data, args.long or ["tests/long"])
     if args.query_bound:
-        run_query_bound(data, args.query_bound)
+        run_query_bound(data, args.query_bound, ["--chars", str(args.query_chars)] if args.query_chars else [])
     if args.load:
         add_load(data, args.load)
-    JSON_PATH.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    MD_PATH.write_text(render(data), encoding="utf-8")
-    print(f"wrote {JSON_PATH.relative_to(ROOT)} and {MD_PATH.relative_to(ROOT)}")
+    write_json(args.data, data)
+    args.page.write_text(render(data), encoding="utf-8")
+    print(f"wrote {args.data} and {args.page}")
     return 0 if all(run["passed"] for run in data.get("long_runs", {}).values()) else 1
 
 

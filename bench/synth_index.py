@@ -1,6 +1,6 @@
 """Build an index of N passages at scale without embedding N passages: real text, modelled vectors.
 
-    python bench/synth_index.py --passages 100000 --out /tmp/souyi-perf/100k
+    python -m bench.synth_index --passages 100000 --out /tmp/souyi-perf/100k
 
 What is real and what is synthetic:
 
@@ -24,58 +24,35 @@ What is real and what is synthetic:
   between unrelated passages are distributed like real ones) and keeps the
   clustered shape of real data that ANN indexes depend on, instead of an
   isotropic cloud.  ``--check`` compares the cosine distributions of real
-  and synthetic vectors and writes ``docs/perf/synthetic_vectors.json``.
+  and synthetic vectors and writes ``docs/perf/synthetic_vectors.json``
+  (``--check-out``).
   A passage's vector is therefore unrelated to its text.
 
-Rows go in through :class:`indexer.store.IndexWriter` in batches of
+Rows go in through the store's ``IndexWriter`` in batches of
 ``--batch`` passages, exactly as ``souyi add`` writes them (so the vector
 index grows incrementally and switches from exact to IVF on the way); then
 one 50-passage document is added and removed again to time a small batch on
-the full index.  Times are merged into ``docs/perf/scale_build.json``.
+the full index.  Times are merged into ``docs/perf/scale_build.json`` (``--out``).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import random
-import re
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import common
+from indexer import build_from_documents
+from indexer.analyze import default_analyzer
+from indexer.embedding import Embedder, load_embedder
 
-from bench.perfdata import EVAL_DIR, PERF_DIR, eval_questions, machine, write_json  # noqa: E402
-from indexer.analyze import default_analyzer  # noqa: E402
-from indexer.build import _new_manifest, embedding_text  # noqa: E402
-from indexer.embedding import Embedder, load_embedder  # noqa: E402
-from indexer.split import split_document  # noqa: E402
-from indexer.store import DocumentRecord, IndexWriter, NewPassage  # noqa: E402
-from search.evaluate import load_collection  # noqa: E402
-from souyi import SAMPLE_DIR  # noqa: E402
-
-SENTENCE = re.compile(r"[^。！？；]+[。！？；]+")
 PASSAGES_PER_DOC = 50
 MIN_CHARS, MAX_CHARS = 60, 120
 #: Smoothed-bootstrap bandwidth: noise scale relative to the sample's spread (see --check).
 BANDWIDTH = 0.85
-
-
-def real_passages() -> list[str]:
-    """Passages of the real corpora as the real splitter cuts them (eval corpora once each, and the report)."""
-    texts: dict[str, str] = {}
-    for collection in sorted(EVAL_DIR.iterdir()):
-        if (collection / "corpus.jsonl").is_file():
-            for doc in load_collection(collection).documents:
-                texts.setdefault(hashlib.sha256(doc.text.encode()).hexdigest(), doc.text)
-    for file in sorted(SAMPLE_DIR.glob("*.txt")):
-        texts[file.name] = file.read_text(encoding="utf-8")
-    return [embedding_text(NewPassage(c.paragraph, c.start, c.end, c.heading, c.text))
-            for text in texts.values() for c in split_document(text)]
 
 
 def sample_vectors(passages: list[str], size: int, cache: Path, embedder: Embedder) -> np.ndarray:
@@ -85,9 +62,8 @@ def sample_vectors(passages: list[str], size: int, cache: Path, embedder: Embedd
             if len(data["vectors"]) >= size:
                 return data["vectors"][:size]
     chosen = random.Random(0).sample(passages, min(size, len(passages)))
-    started = time.perf_counter()
-    vectors = embedder.encode_passages(chosen, show_progress=True)
-    print(f"embedded {len(chosen)} real passages in {time.perf_counter() - started:.0f} s -> {cache}")
+    seconds, vectors = common.timed(lambda: embedder.encode_passages(chosen, show_progress=True))
+    print(f"embedded {len(chosen)} real passages in {seconds:.0f} s -> {cache}")
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, vectors=vectors)
     return vectors
@@ -110,28 +86,6 @@ class VectorModel:
         x = self.mean + self.shrink * (anchors - self.mean) + self.shrink * self.bandwidth * noise
         x /= np.linalg.norm(x, axis=1, keepdims=True)
         return x.astype(np.float32)
-
-
-def synthetic_passages(sentences: list[str], n: int, rng: random.Random) -> list[list[int]]:
-    """``n`` distinct runs of sentence numbers, each 60–120 characters long."""
-    lengths = [len(s) for s in sentences]
-    seen: set[tuple[int, ...]] = set()
-    out: list[list[int]] = []
-    while len(out) < n:
-        run, chars = [], 0
-        while chars < MIN_CHARS:
-            i = rng.randrange(len(sentences))
-            if chars + lengths[i] > MAX_CHARS:
-                if run:
-                    break
-                continue
-            run.append(i)
-            chars += lengths[i]
-        key = tuple(run)
-        if key not in seen:
-            seen.add(key)
-            out.append(run)
-    return out
 
 
 def check_terms(sentences: list[str], sentence_terms: list[list[str]], runs: list[list[int]]) -> int:
@@ -164,49 +118,59 @@ def cosine_check(model: VectorModel, queries: np.ndarray, rng: np.random.Generat
     return {"real": stats(real), "synthetic": stats(synth)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = common.parser_for(__doc__, summary_only=True)
     parser.add_argument("--passages", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True, help="index directory to create (must not exist)")
     parser.add_argument("--sample", type=int, default=4000, help="real passages to embed (default: %(default)s)")
     parser.add_argument("--sample-cache", type=Path, default=None,
                         help="where the real embeddings are cached (default: OUT/../synth-sample.npz)")
-    parser.add_argument("--batch", type=int, default=50_000, help="passages per committed batch")
+    parser.add_argument("--batch", type=int, default=50_000,
+                        help=f"passages per committed batch, a multiple of {PASSAGES_PER_DOC}")
     parser.add_argument("--ann", default="auto", help="vector index kind (auto, flat, ivf)")
     parser.add_argument("--check", action="store_true",
-                        help="compare real and synthetic cosine distributions into docs/perf/synthetic_vectors.json")
-    args = parser.parse_args()
+                        help="compare real and synthetic cosine distributions (into --check-results)")
+    parser.add_argument("--check-questions", type=int, default=1000, help="eval questions the --check embeds")
+    common.add_eval_dir(parser)
+    common.add_out(parser, "scale_build", "--results")
+    common.add_out(parser, "synthetic_vectors", "--check-results")
+    args = parser.parse_args(argv)
     if args.out.exists():
         parser.error(f"{args.out} exists; pick a new directory")
+    if args.batch % PASSAGES_PER_DOC:  # a document cut by a batch end would be replaced by its second half
+        parser.error(f"--batch must be a multiple of {PASSAGES_PER_DOC} (passages per synthetic document)")
     started = time.perf_counter()
-    passages = real_passages()
-    sentences = sorted({m.group(0) for p in passages for m in SENTENCE.finditer(p)})
+    passages = common.real_passages(args.eval_dir)
+    sentences = common.real_sentences(passages)
     embedder = load_embedder()
     real = sample_vectors(passages, args.sample, args.sample_cache or args.out.parent / "synth-sample.npz", embedder)
     model = VectorModel(real)
     rng = np.random.default_rng(0)
     if args.check:
-        result = cosine_check(model, embedder.encode_queries(eval_questions(1000)), rng)
+        questions = common.eval_questions(args.check_questions, eval_dir=args.eval_dir)
+        result = cosine_check(model, embedder.encode_queries(questions), rng)
         rows = [[name, kind, *values] for kind in ("real", "synthetic") for name, values in result[kind].items()]
-        write_json("synthetic_vectors", {
+        common.write_perf(args.check_results, {
             "title": "Synthetic vectors against the real sample (cosine percentiles)",
-            "command": f"python bench/synth_index.py --check --passages {args.passages} --out {args.out}",
-            "machine": machine(),
+            "command": f"python -m bench.synth_index --check --passages {args.passages} --out {args.out}",
+            "machine": common.machine(),
             "columns": ["distribution", "vectors", "p5", "p25", "p50", "p75", "p95"],
             "rows": sorted(rows),
             "notes": f"{len(real)} real passage embeddings vs as many synthetic vectors (smoothed bootstrap, "
-                     f"bandwidth {BANDWIDTH}); queries: 1000 real eval questions embedded at run time.",
+                     f"bandwidth {BANDWIDTH}); queries: {len(questions)} real eval questions embedded at run time.",
         })
     analyzer = default_analyzer()
     sentence_terms = [analyzer.tokens(s) for s in sentences]
-    runs = synthetic_passages(sentences, args.passages + PASSAGES_PER_DOC, random.Random(0))
+    runs = common.sentence_runs([len(s) for s in sentences], args.passages + PASSAGES_PER_DOC, random.Random(0),
+                         MIN_CHARS, MAX_CHARS)
     runs, extra = runs[: args.passages], runs[args.passages :]  # extra: the small batch timed at the end
     mismatched = check_terms(sentences, sentence_terms, runs)
     print(f"{len(passages)} real passages, {len(sentences)} sentences; terms differ on {mismatched}/300 checked")
     prepared = time.perf_counter() - started
-    create = _new_manifest(embedder, analyzer, 100, args.ann, None)  # no rescorer: its vectors would need embedding
+    # an empty index of the product's settings; no rescorer: its vectors would need embedding
+    build_from_documents([], args.out, embedder=embedder, ann=args.ann, rescorer=None)
     commits = []
-    with IndexWriter(args.out, create=create) as writer:
+    with common.IndexWriter(args.out) as writer:
         for first in range(0, len(runs), args.batch):
             batch = runs[first : first + args.batch]
             vectors = (real[first : first + len(batch)] if first + len(batch) <= len(real) else
@@ -234,15 +198,13 @@ def main() -> None:
           f"adding one 50-passage document took {add_s:.1f} s, removing it {remove_s:.1f} s")
     row = [args.passages, round(seconds), round(prepared), len(commits), float(np.median(commits)), commits[-1],
            round(add_s, 2), round(remove_s, 2), manifest["ann"]["faiss"]]
-    path = PERF_DIR / "scale_build.json"
-    old = json.loads(path.read_text(encoding="utf-8"))["rows"] if path.is_file() else []
-    write_json("scale_build", {
+    common.write_perf(args.results, {
         "title": "Building and updating the scale-test indexes",
-        "command": "python bench/synth_index.py --passages N --out DIR",
-        "machine": machine(),
+        "command": "python -m bench.synth_index --passages N --out DIR",
+        "machine": common.machine(),
         "columns": ["passages", "build s", "of which preparing text s", "batches", "commit s median",
                     "last commit s", "add 1 doc (50 passages) s", "remove it s", "vector index"],
-        "rows": sorted([r for r in old if r[0] != args.passages] + [row]),
+        "rows": sorted(common.merged_rows(args.results, [row], lambda r: r[0] == args.passages)),
         "notes": f"Batches of {args.batch:,} passages written through IndexWriter like `souyi add` (no embedding: "
                  "vectors are the cached real sample plus synthetic ones). A commit updates the previous "
                  "generation's FAISS index in place (rebuilt from SQLite only when the kind or IVF size changes) "
@@ -250,15 +212,15 @@ def main() -> None:
     })
 
 
-def stage(writer: IndexWriter, sentences: list[str], sentence_terms: list[list[str]], doc_runs: list[list[int]],
+def stage(writer: common.IndexWriter, sentences: list[str], sentence_terms: list[list[str]], doc_runs: list[list[int]],
           number: int, vectors: np.ndarray) -> None:
     """Stage one synthetic document made of the passages ``doc_runs`` (runs of sentence numbers)."""
     texts = ["".join(sentences[i] for i in run) for run in doc_runs]
     starts = np.cumsum([0] + [len(t) + 1 for t in texts])
     text = "\n".join(texts)
-    doc = DocumentRecord(f"synth/{number:06d}.txt", f"synthetic {number}", "bench/synth_index.py", "utf-8",
+    doc = common.DocumentRecord(f"synth/{number:06d}.txt", f"synthetic {number}", "bench/synth_index.py", "utf-8",
                          hashlib.sha256(text.encode()).hexdigest(), text, meta={"shard": str(number % 10)})
-    news = [NewPassage(j + 1, int(starts[j]), int(starts[j]) + len(t), "", t) for j, t in enumerate(texts)]
+    news = [common.NewPassage(j + 1, int(starts[j]), int(starts[j]) + len(t), "", t) for j, t in enumerate(texts)]
     writer.add(doc, news, vectors, [[t for i in run for t in sentence_terms[i]] for run in doc_runs])
 
 

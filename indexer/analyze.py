@@ -128,6 +128,10 @@ def _is_cjk(ch: str) -> bool:
     )
 
 
+#: Public name of the CJK test (benchmarks build other lexical fields with it).
+is_cjk = _is_cjk
+
+
 def _is_word_char(ch: str) -> bool:
     return ch.isalnum() or _is_cjk(ch)
 
@@ -297,6 +301,10 @@ class Analyzer:
     def terms(self, norm: str) -> list[str]:
         """All search terms of text already passed through :func:`normalize`."""
         return [t for t, _, _ in self._words(norm)] + [t for t, _, _ in _bigrams(norm)]
+
+    def normalized_words(self, norm: str) -> list[tuple[str, int, int]]:
+        """:meth:`words` of text already passed through :func:`normalize` (not normalized twice)."""
+        return self._words(norm)
 
     def _words(self, norm: str) -> list[tuple[str, int, int]]:
         words = [

@@ -1,11 +1,11 @@
 """The long reliability runs: deselected by default (pyproject: ``-m 'not long'``).
 
-    python -m pytest -m long tests/long        # or: python bench/reliability.py
+    python -m pytest -m long tests/long        # or: python -m bench.reliability
 
 Each run records its figures through the ``figures`` fixture; they are
 written as ``<name>.json`` into ``$SOUYI_RELIABILITY_DIR`` (default
 ``/tmp/souyi-reliability``), where ``bench/reliability.py`` collects them
-into ``docs/reliability.json`` and ``docs/reliability.md``.
+into ``docs/perf/reliability.json`` and ``docs/reliability.md``.
 """
 
 from __future__ import annotations

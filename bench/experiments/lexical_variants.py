@@ -26,17 +26,16 @@ Every variant starts from the searcher's own rule (:func:`search.fusion.semantic
 
 ``--misses`` also writes, per collection, the questions the default does not rank first.
 
-Indexes are the ones bench/fusion_ablation.py builds (one per corpus under --index-root); only
-public readers are used (:class:`indexer.store.IndexReader`, :class:`indexer.bm25.BM25Index`).
+Indexes are the ones bench.experiments.fusion_ablation builds (one per corpus under --index-root);
+only readers are used (the store's ``IndexReader``, :class:`indexer.bm25.BM25Index`).
 Query embeddings are cached under ``<out dir>/cache`` (keyed by model and query texts).
 
-    nice -n 15 python bench/lexical_variants.py ../shared/eval/xquad_zh-zh ../shared/eval/xquad_en-zh \
+    nice -n 15 python -m bench.experiments.lexical_variants ../shared/eval/xquad_zh-zh ../shared/eval/xquad_en-zh \
         ../shared/eval/cmrc2018_dev --index-root /tmp/souyi-quality --out /tmp/q7/lexical_variants.json
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -45,30 +44,27 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import jieba
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.fusion_ablation import index_dir_for  # noqa: E402
-from indexer.analyze import Analyzer, _is_cjk, normalize  # noqa: E402
-from indexer.bm25 import BM25Index  # noqa: E402
-from indexer.embedding import (  # noqa: E402
+from bench.common import IndexReader, collection_index, parser_for, times_ms, write_json
+from indexer.analyze import Analyzer, is_cjk, normalize
+from indexer.bm25 import BM25Index
+from indexer.embedding import (
     BACKEND_ENV,
     DEFAULT_MODEL,
     QUERY_PRECISION_ENV,
     Embedder,
     embed_backend,
     load_embedder,
-)  # noqa: E402
-from indexer.split import sentences  # noqa: E402
-from indexer.store import IndexReader  # noqa: E402
-from search import fusion  # noqa: E402
-from search.evaluate import load_collection  # noqa: E402
-from search.searcher import CANDIDATES, SCRIPT_SAMPLE  # noqa: E402
+)
+from indexer.split import sentences
+from search import fusion
+from search.evaluate import load_collection
+from search.searcher import CANDIDATES, SCRIPT_SAMPLE
 
 mm = fusion.minmax
 
@@ -78,7 +74,7 @@ mm = fusion.minmax
 
 
 def _precise_words(tokenizer: jieba.Tokenizer, norm: str) -> list[str]:
-    return [w for w, _, _ in tokenizer.tokenize(norm) if any(ch.isalnum() or _is_cjk(ch) for ch in w)]
+    return [w for w, _, _ in tokenizer.tokenize(norm) if any(ch.isalnum() or is_cjk(ch) for ch in w)]
 
 
 def _word_pairs(tokenizer: jieba.Tokenizer, norm: str) -> list[str]:
@@ -88,7 +84,7 @@ def _word_pairs(tokenizer: jieba.Tokenizer, norm: str) -> list[str]:
     for w, _, _ in tokenizer.tokenize(norm):
         if w.isspace():
             continue
-        if not any(ch.isalnum() or _is_cjk(ch) for ch in w):
+        if not any(ch.isalnum() or is_cjk(ch) for ch in w):
             previous = None
             continue
         if previous is not None:
@@ -104,7 +100,7 @@ def _window_pairs(tokenizer: jieba.Tokenizer, norm: str, window: int = 3) -> lis
     for w, _, _ in tokenizer.tokenize(norm):
         if w.isspace():
             continue
-        if not any(ch.isalnum() or _is_cjk(ch) for ch in w):
+        if not any(ch.isalnum() or is_cjk(ch) for ch in w):
             run = []
             continue
         pairs += [f"u:{min(v, w)}|{max(v, w)}" for v in run[-(window - 1):]]
@@ -114,8 +110,8 @@ def _window_pairs(tokenizer: jieba.Tokenizer, norm: str, window: int = 3) -> lis
 
 def _unigrams(analyzer: Analyzer, norm: str) -> list[str]:
     """CJK single characters, plus the non-CJK words (Latin words, numbers) of the analyzer."""
-    chars = ["1:" + ch for ch in norm if _is_cjk(ch)]
-    return chars + [w for w, _, _ in analyzer._words(norm) if not any(_is_cjk(ch) for ch in w)]
+    chars = ["1:" + ch for ch in norm if is_cjk(ch)]
+    return chars + [w for w, _, _ in analyzer.normalized_words(norm) if not any(is_cjk(ch) for ch in w)]
 
 
 @dataclass
@@ -153,7 +149,7 @@ def _cached_vectors(cache: Path, model_id: str, texts: list[str], kind: str = "q
     file = cache / f"{kind}-{model_id}{'-' + tag if tag else ''}-{key}.npy"
     if file.is_file():
         return np.load(file)
-    embedder = load_embedder(model_id)
+    embedder = _embedder_on(model_id, embed_backend(), os.environ.get(QUERY_PRECISION_ENV, ""))
     vectors = embedder.encode_queries(texts) if kind == "queries" else embedder.encode_passages(texts)
     cache.mkdir(parents=True, exist_ok=True)
     np.save(file, vectors)
@@ -162,7 +158,7 @@ def _cached_vectors(cache: Path, model_id: str, texts: list[str], kind: str = "q
 
 def load_corpus(collection_dir: Path, index_root: Path, cache: Path) -> Corpus:
     collection = load_collection(collection_dir)
-    index_dir = index_dir_for(collection_dir, index_root)
+    index_dir = collection_index(collection_dir, index_root)
     reader = IndexReader.open(index_dir)
     passages = reader.all_passages()
     ids = np.array([p.passage_id for p in passages])
@@ -181,7 +177,7 @@ def load_corpus(collection_dir: Path, index_root: Path, cache: Path) -> Corpus:
     started = time.perf_counter()
     norms = [normalize(t) for t in texts]
     precise = jieba.Tokenizer()
-    words = [[w for w, _, _ in analyzer._words(n)] for n in norms]
+    words = [[w for w, _, _ in analyzer.normalized_words(n)] for n in norms]
     bigrams = [[t for t, _, _ in analyzer.bigrams(n)] for n in norms]
     fields = {
         "cur": stored_lexical,
@@ -247,7 +243,7 @@ def query_terms(corpus: Corpus, name: str, text: str) -> list[str]:
     if name == "doc-precise":
         name = "precise"
     if name == "words":
-        return [w for w, _, _ in a._words(norm)]
+        return [w for w, _, _ in a.normalized_words(norm)]
     if name == "bigrams":
         return [t for t, _, _ in a.bigrams(norm)]
     if name == "unigrams":
@@ -280,7 +276,7 @@ QUESTION_WORDS = frozenset(
 def without_question_words(a: Analyzer, norm: str) -> list[str]:
     """The query's terms less its question words (哪座 too: 哪 + a measure word) and the bigrams
     that overlap one ("2:个郡" of 哪个郡); all terms if nothing else is left."""
-    words = a._words(norm)
+    words = a.normalized_words(norm)
     masked = [(s, e) for w, s, e in words if w in QUESTION_WORDS or (w.startswith("哪") and len(w) <= 3)]
     kept = [w for w, s, e in words if not any(ms <= s and e <= me for ms, me in masked)]
     kept += [t for t, s, e in a.bigrams(norm) if not any(s < me and ms < e for ms, me in masked)]
@@ -304,8 +300,11 @@ def _opening(texts: list[str], doc: np.ndarray, cap: int | None = None) -> list[
             for r, (t, d) in enumerate(zip(texts, doc, strict=True))]
 
 
-def _embedder_on(model_id: str, backend: str) -> Embedder:
-    """The model on one embedding backend (the backend is read when an embedder is loaded)."""
+@cache
+def _embedder_on(model_id: str, backend: str, precision: str) -> Embedder:
+    """The model on one embedding backend, its queries at ``precision`` (both read when an embedder
+    is loaded, so they are the cache key), loaded once per process: each view and query set would
+    otherwise load the model again.  ``precision`` must be the ``$SOUYI_QUERY_PRECISION`` in force."""
     saved = os.environ.get(BACKEND_ENV)
     os.environ[BACKEND_ENV] = backend
     try:
@@ -328,7 +327,8 @@ def view_cost(corpus: Corpus, sample: int, rounds: int = 3) -> dict:
         f"opening{'' if cap is None else f' cut to {cap}'}": [t for t in _opening(texts, doc, cap) if t is not None]
         for cap in (None, *OPENING_CAPS)
     }
-    embedders = {backend: _embedder_on(corpus.model_id, backend) for backend in ("onnx-fp32", "onnx-int8")}
+    precision = os.environ.get(QUERY_PRECISION_ENV, "")
+    embedders = {backend: _embedder_on(corpus.model_id, backend, precision) for backend in ("onnx-fp32", "onnx-int8")}
     for embedder in embedders.values():
         embedder.encode_passages(texts[:8])  # sessions loaded before timing
     times: dict[str, list[float]] = {}
@@ -909,11 +909,7 @@ def pair_cost(corpus: Corpus) -> dict:
     cur, shared, texts = corpus.fields["cur"], corpus.fields["shared"], [t for _, t in corpus.queries]
 
     def timed(fn: Callable[[str], object], items: list[str]) -> list[float]:
-        times = []
-        for item in items:
-            started = time.perf_counter()
-            fn(item)
-            times.append((time.perf_counter() - started) * 1000)
+        times = times_ms(fn, items)
         return [round(float(np.percentile(times, 50)), 3), round(float(np.percentile(times, 99)), 3)]
 
     def with_pairs(t: str) -> list[str]:
@@ -933,10 +929,11 @@ def pair_cost(corpus: Corpus) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    parser = parser_for(__doc__)
     parser.add_argument("collections", nargs="+", type=Path)
-    parser.add_argument("--index-root", type=Path, required=True, help="indexes as bench/fusion_ablation.py keys them")
+    parser.add_argument("--index-root", type=Path, required=True,
+                        help="indexes as bench.experiments.fusion_ablation keys them")
     parser.add_argument("--out", type=Path, required=True, help="JSON of MRR@10 per variant and collection")
     parser.add_argument("--only", nargs="*", help="variant names starting with one of these (default: all)")
     parser.add_argument("--misses", action="store_true", help="also write <out dir>/misses-<set>.jsonl")
@@ -946,7 +943,8 @@ def main() -> None:
                         help="only time embedding N passages plain and in context (fp32, int8); JSON to --out")
     parser.add_argument("--query-precision", choices=("fp32", "int8"), default="fp32",
                         help="e5 query weights (ONNX backends); fp32 gives the baseline of docs/quality.md")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    command = " ".join(["python -m bench.experiments.lexical_variants", *(sys.argv[1:] if argv is None else argv)])
     os.environ[QUERY_PRECISION_ENV] = args.query_precision
     args.out.parent.mkdir(parents=True, exist_ok=True)
     cache = args.out.parent / "cache"
@@ -956,7 +954,7 @@ def main() -> None:
     if args.cost or args.view_cost:
         costs = {c.name: view_cost(load_corpus(c, args.index_root, cache), args.view_cost) if args.view_cost
                  else pair_cost(load_corpus(c, args.index_root, cache)) for c in args.collections}
-        args.out.write_text(json.dumps({"command": " ".join(["python", *sys.argv]), **costs}, indent=2) + "\n")
+        write_json(args.out, {"command": command, **costs})
         print(json.dumps(costs, indent=1))
         return
     table, cost, info, paired = {}, {}, {}, {}
@@ -974,15 +972,15 @@ def main() -> None:
         cells = "".join(f"{table[s][name]:>10.4f} ({table[s][name] - base[s]:+.4f}) {paired[s][name]['better']:>3}/"
                         f"{paired[s][name]['worse']:<3}" for s in sets)
         print(f"{name:<66}{cells}")
-    args.out.write_text(json.dumps({
-        "command": " ".join(["python", *sys.argv]),
+    write_json(args.out, {
+        "command": command,
         "query_precision": args.query_precision,
         "mrr@10": table,
         "delta_vs_default": {s: {n: round(table[s][n] - base[s], 4) for n in names} for s in sets},
         "paired_vs_default": paired,
         "offline_ms_per_query": cost,
         "collections": info,
-    }, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    })
 
 
 if __name__ == "__main__":

@@ -7,35 +7,29 @@ Candidates are the union of the e5 and BM25 top lists (exactly as in
 :mod:`search.searcher`); each rule below re-weights those signals.  The
 default rule calls the searcher's own fusion functions.
 
-    python bench/fusion_ablation.py ../shared/eval/xquad_zh-zh ../shared/eval/xquad_en-zh \
-        ../shared/eval/cmrc2018_dev --index-root /tmp/souyi-eval --json docs/fusion_ablation.json
+    python -m bench.experiments.fusion_ablation ../shared/eval/xquad_zh-zh ../shared/eval/xquad_en-zh \
+        ../shared/eval/cmrc2018_dev --index-root /tmp/souyi-eval [--json FILE]
 
 Indexes are built once under --index-root (one per distinct corpus, default
-settings: rescorer included) and reused, also by bench/quality_report.py.
+settings: rescorer included) and reused, also by bench.quality_report (which keeps the
+table in docs/perf/quality.json and renders it into docs/quality.md).
 Prints MRR@10 per rule and collection.
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from indexer.analyze import Analyzer  # noqa: E402
-from indexer.build import build_from_documents  # noqa: E402
-from indexer.embedding import load_embedder  # noqa: E402
-from indexer.store import IndexReader  # noqa: E402
-from search import fusion  # noqa: E402
-from search.evaluate import load_collection  # noqa: E402
-from search.searcher import CANDIDATES, SCRIPT_SAMPLE  # noqa: E402
+from bench.common import IndexReader, collection_index, parser_for, write_json
+from indexer import build_from_documents, load_embedder
+from indexer.analyze import Analyzer
+from search import fusion
+from search.evaluate import load_collection
+from search.searcher import CANDIDATES, SCRIPT_SAMPLE
 
 
 @dataclass(frozen=True)
@@ -114,16 +108,10 @@ RULES: dict[str, Rule] = {
 _SINGLE = {"BM25 only", "e5 only", "USE passage only", "USE best sentence only", "RRF e5 + USE passage"}
 
 
-def index_dir_for(collection_dir: Path, index_root: Path) -> Path:
-    """Where a collection's index lives: one per distinct corpus (xquad en-zh and zh-zh share theirs)."""
-    digest = hashlib.sha256((collection_dir / "corpus.jsonl").read_bytes()).hexdigest()[:12]
-    return index_root / f"corpus-{digest}"
-
-
 def ablate(collection_dir: Path, index_root: Path) -> dict[str, float]:
     """MRR@10 of every rule on one collection (its index is built first if missing)."""
     collection = load_collection(collection_dir)
-    index_dir = index_dir_for(collection_dir, index_root)
+    index_dir = collection_index(collection_dir, index_root)
     if not (index_dir / "manifest.json").is_file():
         build_from_documents(collection.documents, index_dir)
     reader = IndexReader.open(index_dir)
@@ -169,12 +157,12 @@ def ablate(collection_dir: Path, index_root: Path) -> dict[str, float]:
     return {name: round(total / len(collection.queries), 4) for name, total in totals.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    parser = parser_for(__doc__)
     parser.add_argument("collections", nargs="+", type=Path)
     parser.add_argument("--index-root", type=Path, required=True, help="where to build/reuse one index each")
     parser.add_argument("--json", type=Path, help="also write the table here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.index_root.mkdir(parents=True, exist_ok=True)
     table = {c.name: ablate(c, args.index_root) for c in args.collections}
     names = list(table)
@@ -182,7 +170,7 @@ def main() -> None:
     for rule in RULES:
         print(f"{rule:<58}" + "".join(f"{table[n][rule]:>14.4f}" for n in names))
     if args.json:
-        args.json.write_text(json.dumps(table, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_json(args.json, table)
 
 
 if __name__ == "__main__":

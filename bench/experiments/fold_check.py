@@ -13,35 +13,29 @@ MRR@10 and Recall@1 against the qrels.  Each collection is scored
 * with ``s2twp`` queries (Taiwan vocabulary: 软件 → 軟體, 信息 → 資訊), where
   folding characters one to one cannot close the whole gap.
 
-    python bench/fold_check.py ../shared/eval/xquad_zh-zh ../shared/eval/cmrc2018_dev \\
-        --json docs/fold_check.json
+    python -m bench.experiments.fold_check ../shared/eval/xquad_zh-zh ../shared/eval/cmrc2018_dev \\
+        --out docs/perf/fold_check.json
 
 CPU only; about 20 s on 2 cores.  ``--encodings`` instead measures encoding
 detection (GBK, Big5, UTF-16 without BOM) on random substrings of the first
 collection, against charset-normalizer:
 
-    python bench/fold_check.py ../shared/eval/cmrc2018_dev --encodings
+    python -m bench.experiments.fold_check ../shared/eval/cmrc2018_dev --encodings
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from opencc import OpenCC  # opencc-python-reimplemented, the folding table's package
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from opencc import OpenCC  # noqa: E402  (opencc-python-reimplemented, the folding table's package)
-
-from indexer.analyze import default_analyzer, normalize  # noqa: E402
-from indexer.bm25 import BM25Index  # noqa: E402
-from indexer.errors import DocumentError  # noqa: E402
-from search.evaluate import load_collection  # noqa: E402
+from bench.common import add_out, parser_for, write_json
+from indexer import DocumentError
+from indexer.analyze import default_analyzer, normalize
+from indexer.bm25 import BM25Index
+from search.evaluate import load_collection
 
 
 def tokenize(texts: list[str], fold: bool) -> list[list[str]]:
@@ -141,16 +135,17 @@ def encoding_check(path: str, per_cell: int = 300, seed: int = 7) -> None:
             print(f"| {length} | {codec} | {ours}/{n} | {theirs}/{n} |")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = parser_for(__doc__)
     parser.add_argument("collections", nargs="+")
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    add_out(parser, "fold_check")
     parser.add_argument(
         "--encodings", action="store_true", help="instead, measure encoding detection on the first collection"
     )
-    args = parser.parse_args()
+    parser.add_argument("--per-cell", type=int, default=300, help="--encodings: samples per length and encoding")
+    args = parser.parse_args(argv)
     if args.encodings:
-        encoding_check(args.collections[0])
+        encoding_check(args.collections[0], args.per_cell)
         return
     results = [check(path) for path in args.collections]
     for result in results:
@@ -170,8 +165,7 @@ def main() -> None:
                 f"| {case} | {before['mrr@10']:.3f} | {after['mrr@10']:.3f} | "
                 f"{before['recall@1']:.3f} | {after['recall@1']:.3f} |"
             )
-    if args.json:
-        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    write_json(args.out, results)
 
 
 if __name__ == "__main__":

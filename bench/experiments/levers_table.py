@@ -1,9 +1,9 @@
-"""Markdown table of one or more ``bench/lexical_variants.py --out`` files (docs/quality_levers.md).
+"""Markdown table of one or more ``bench.experiments.lexical_variants --out`` files (docs/quality_levers.md).
 
 One row per variant, one column per collection and query precision; each cell is MRR@10 and,
 in brackets, its difference to the default rule measured in the same run:
 
-    python bench/levers_table.py /tmp/q8/r3/levers_f_fp32.json /tmp/q8/r3/levers_f_int8.json
+    python -m bench.experiments.levers_table /tmp/q8/r3/levers_f_fp32.json /tmp/q8/r3/levers_f_int8.json
 
 A ``--view-cost`` output gives one row per embedded part, one column per collection: median
 seconds and, in brackets, the share of the index's own embedding time.
@@ -11,9 +11,10 @@ seconds and, in brackets, the share of the index's own embedding time.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
+
+from bench.common import parser_for
 
 SHORT = {"xquad_zh-zh": "zh-zh", "xquad_en-zh": "en-zh", "cmrc2018_dev": "cmrc"}
 
@@ -51,10 +52,11 @@ def cost_table(run: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", type=Path, help="JSON files written by bench/lexical_variants.py --out")
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = parser_for(__doc__)
+    parser.add_argument("runs", nargs="+", type=Path,
+                        help="JSON files written by bench.experiments.lexical_variants --out")
+    args = parser.parse_args(argv)
     runs = [json.loads(p.read_text(encoding="utf-8")) for p in args.runs]
     if all("mrr@10" in run for run in runs):
         print(table(runs))
