@@ -162,7 +162,7 @@ def normalize(text: str, *, fold_traditional: bool = True) -> str:
     """Fold width, case and traditional Chinese without changing the length of ``text``.
 
     ``fold_traditional=False`` gives the width and case folding alone (the
-    analyzer before version 2; ``bench/fold_check.py`` measures against it).
+    analyzer before version 2; ``bench/experiments/fold_check.py`` measures against it).
     """
     if text.isascii():
         return text.lower()

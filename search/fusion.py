@@ -28,7 +28,7 @@ import numpy as np
 
 #: Weight of the lexical side when the best lexical passage holds the whole
 #: query; the weight falls linearly with coverage.  Chosen on the three dev
-#: collections together (bench/fusion_ablation.py): maxima from 0.5 to 1.0
+#: collections together (bench/experiments/fusion_ablation.py): maxima from 0.5 to 1.0
 #: score about the same, so the value is not fragile (docs/quality.md, "Fusion
 #: rules compared", rows "lexical weight max").
 MAX_LEXICAL_WEIGHT = 0.8
@@ -62,7 +62,7 @@ def minmax(scores: np.ndarray) -> np.ndarray:
 #: (an English question over Chinese text), split evenly between its passage and best-sentence
 #: cosines.  In the same script the primary model alone is better (e5 beats USE on the
 #: Chinese-Chinese sets) and the rescorer gets no share; in between, a share in proportion.
-#: Measured by bench/fusion_ablation.py: docs/quality.md, "Fusion rules compared".
+#: Measured by bench/experiments/fusion_ablation.py: docs/quality.md, "Fusion rules compared".
 MAX_RESCORER_SHARE = 0.5
 
 
