@@ -20,7 +20,7 @@ from .errors import (
     ModelUnavailableError,
     SearchError,
 )
-from .manage import check_index, list_documents
+from .stores import check_index, list_documents
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from indexer.records import SentenceVectors
 from indexer.split import sentences
-from indexer.store import SentenceVectors
 
 #: How much a sentence holding all of a passage's query words gains over one holding none.
 #: Cosines of USE between a question and its answer sentence sit around 0.3-0.6 and differ

@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from indexer.analyze import Analyzer
-from indexer.store import PassageRecord, SentenceVectors
+from indexer.records import PassageRecord, SentenceVectors
 
 #: Validated filters: field name → accepted values.
 Filters = Mapping[str, tuple[str, ...]]

@@ -19,7 +19,8 @@ from indexer import ann
 from indexer.analyze import Analyzer
 from indexer.bm25 import BM25Index
 from indexer.errors import IndexFormatError
-from indexer.store import IndexReader, PassageRecord, SentenceVectors
+from indexer.records import PassageRecord, SentenceVectors
+from indexer.store import IndexReader
 
 from . import fusion
 from .backend import Filters

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.analyze import Analyzer
+from indexer.index_dir import MANIFEST
 from indexer.milvus_store import (
     MilvusIndex,
     decode_rescore,
@@ -53,7 +54,7 @@ from indexer.milvus_store import (
     term_key,
     visible,
 )
-from indexer.store import MANIFEST, PassageRecord, SentenceVectors
+from indexer.records import PassageRecord, SentenceVectors
 
 from . import fusion
 from .backend import Filters

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.backends import backend_of
 from indexer.embedding import Embedder, load_embedder
 from indexer.errors import BadQuery, ModelMismatch
-from indexer.store import SentenceVectors
+from indexer.records import SentenceVectors
+from indexer.stores import store_of
 
 from . import fusion
 from .answer import answer_span
@@ -76,7 +76,7 @@ class Searcher:
         ``model`` defaults to the model that built the index; naming another
         one raises :class:`~indexer.errors.ModelMismatch` before any search.
         """
-        if backend_of(index_dir) == "milvus":  # recorded in the index directory's manifest
+        if store_of(index_dir) == "milvus":  # recorded in the index directory's manifest
             from .milvus import MilvusBackend
 
             backend: Backend = MilvusBackend.open(index_dir)

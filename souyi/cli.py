@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from indexer import DEFAULT_MODEL, add_documents, backends, build_index, remove_documents
+from indexer import DEFAULT_MODEL, add_documents, build_index, remove_documents, stores
 from indexer import ann as ann_index
 from indexer.documents import MAX_DOCUMENT_CHARS
 from indexer.embedding import DEFAULT_RESCORER
@@ -25,7 +25,7 @@ from indexer.errors import (
     ModelUnavailableError,
     SearchError,
 )
-from indexer.manage import database_damaged
+from indexer.index_dir import index_exists
 from indexer.split import DEFAULT_PASSAGE_SIZE
 from search import MODES, Hit, Searcher
 from search.evaluate import evaluate, load_collection
@@ -172,7 +172,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _backend_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=backends.BACKENDS, default=None,
+    p.add_argument("--backend", choices=stores.STORES, default=None,
                    help="store of a new index: embedded (FAISS + SQLite in the index directory, the default) or "
                    "milvus; an existing index keeps its own (recorded in its directory)")
     p.add_argument("--milvus-uri", default=None, metavar="URI",
@@ -182,7 +182,7 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
                    help="Milvus collection name of a new milvus index (default: souyi)")
 
 
-def _milvus_target(args: argparse.Namespace) -> backends.MilvusTarget | None:
+def _milvus_target(args: argparse.Namespace) -> stores.MilvusTarget | None:
     """The Milvus target that the backend flags ask for (None: embedded)."""
     backend = args.backend or ("milvus" if args.milvus_uri or args.milvus_collection else "embedded")
     if backend == "embedded":
@@ -191,21 +191,21 @@ def _milvus_target(args: argparse.Namespace) -> backends.MilvusTarget | None:
         return None
     if not args.milvus_uri:
         raise BadQuery("--backend milvus needs --milvus-uri: a milvus-lite file (e.g. index.db) or http://HOST:19530")
-    return backends.MilvusTarget(args.milvus_uri, args.milvus_collection or "souyi")
+    return stores.MilvusTarget(args.milvus_uri, args.milvus_collection or "souyi")
 
 
 def _check_backend(args: argparse.Namespace, target: Path) -> None:
     """Backend flags given for an existing index must describe it (they never convert one)."""
     wanted = _milvus_target(args)
-    if (args.backend is None and wanted is None) or not (target / "manifest.json").is_file():
+    if (args.backend is None and wanted is None) or not index_exists(target):
         return
-    actual = backends.backend_of(target)
+    actual = stores.store_of(target)
     if (wanted is not None) != (actual == "milvus"):
         raise BadQuery(f"{target} is an index of the {actual} backend; to move an embedded index into Milvus "
                        "use: souyi migrate")
     if wanted is not None:
-        recorded = backends.milvus_store.read_manifest(target)["milvus"]
-        if (backends.milvus_store.resolve_uri(wanted.uri), wanted.collection) != (recorded["uri"],
+        recorded = stores.milvus_store.read_manifest(target)["milvus"]
+        if (stores.milvus_store.resolve_uri(wanted.uri), wanted.collection) != (recorded["uri"],
                                                                                   recorded["collection"]):
             raise BadQuery(f"{target} is stored in collection {recorded['collection']!r} at {recorded['uri']}")
 
@@ -274,7 +274,7 @@ def _cmd_remove(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
     _check_backend(args, target)
-    documents = backends.list_documents(target)
+    documents = stores.list_documents(target)
     if args.json:
         print(json.dumps([vars(d) for d in documents], ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -290,10 +290,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
     _check_backend(args, target)
-    problems = backends.check_index(target, repair=args.repair)
+    problems = stores.check_index(target, repair=args.repair)
     for problem in problems:
         print(f"souyi: problem: {problem}", file=sys.stderr)
-    if problems and not args.repair and not database_damaged(problems):
+    if problems and not args.repair and not stores.database_damaged(problems):
         print(f"souyi: try: souyi check --repair --index {target}", file=sys.stderr)
     print("ok" if not problems else f"{len(problems)} problem(s)")
     return EXIT_ERROR if problems else EXIT_OK
@@ -398,7 +398,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_migrate(args: argparse.Namespace) -> int:
     source = args.index or default_index_dir()
     target = _milvus_target(argparse.Namespace(**{**vars(args), "backend": "milvus"}))
-    documents, passages = backends.migrate(source, args.to, target)
+    documents, passages = stores.migrate(source, args.to, target)
     print(f"copied {documents} documents, {passages} passages from {source} into Milvus collection "
           f"{target.collection} ({args.to}); search it with: souyi search QUERY --index {args.to}")
     return EXIT_OK
@@ -406,7 +406,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 def ensure_sample_index(target: Path, progress: bool = False) -> None:
     """Build the index of the bundled sample report at ``target`` unless one is there."""
-    if (target / "manifest.json").is_file():
+    if index_exists(target):
         return
     print(f"building the sample index at {target} ...", file=sys.stderr)
     build_index([SAMPLE_DIR], target, progress=progress)

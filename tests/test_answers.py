@@ -8,7 +8,8 @@ import pytest
 from indexer import add_documents, remove_documents
 from indexer.build import build_index
 from indexer.embedding import DEFAULT_RESCORER, load_embedder
-from indexer.store import KEEP_GENERATIONS, IndexReader, SentenceVectors
+from indexer.records import SentenceVectors
+from indexer.store import KEEP_GENERATIONS, IndexReader
 from search import ModelMismatch, Searcher
 from search.answer import answer_span
 from search.embedded import EmbeddedBackend

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from indexer.backends import MilvusTarget, backend_of, check_index, list_documents, migrate
 from indexer.build import add_documents, build_index, remove_documents
 from indexer.errors import DocumentError, ModelMismatch
+from indexer.stores import MilvusTarget, check_index, list_documents, migrate, store_of
 from search import MODES, Searcher
 
 pytest.importorskip("pymilvus", reason="the Milvus backend needs pip install 'souyi[milvus]'")
@@ -89,7 +89,7 @@ def _ranking(searcher: Searcher, query: str, mode: str, **kwargs) -> list[tuple[
 
 
 def test_the_backend_is_recorded_in_the_index(built, searchers):
-    assert {name: backend_of(path) for name, path in built.items()} == {"embedded": "embedded", "milvus": "milvus"}
+    assert {name: store_of(path) for name, path in built.items()} == {"embedded": "embedded", "milvus": "milvus"}
     assert {name: s.info()["backend"] for name, s in searchers.items()} == {"embedded": "embedded", "milvus": "milvus"}
     assert searchers["milvus"].info()["passages"] == searchers["embedded"].info()["passages"] > 0
 

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from conftest import SAMPLE_FILE
-from indexer.store import MANIFEST
+from indexer.index_dir import MANIFEST
 from search import BadQuery, Hit, IndexFormatError, IndexNotFound, Searcher
 
 REPORT = SAMPLE_FILE.read_text(encoding="utf-8")

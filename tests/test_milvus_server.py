@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer.backends import MilvusTarget, check_index
 from indexer.build import build_index
+from indexer.stores import MilvusTarget, check_index
 from search import Searcher
 from souyi import SAMPLE_DIR
 
