@@ -22,6 +22,7 @@ The arrays are what the index store saves; this module never touches files.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -40,8 +41,14 @@ Number = np.ndarray | float
 
 
 def inverse_frequency(n_rows: Number, df: Number) -> Number:
-    """BM25's IDF of a term held by ``df`` of ``n_rows`` passages (never negative)."""
-    return np.log1p((n_rows - df + 0.5) / (df + 0.5))
+    """BM25's IDF of a term held by ``df`` of ``n_rows`` passages (never negative).
+
+    Arrays go through NumPy's vectorised ``log1p``, single numbers through
+    :func:`math.log1p`; the two may differ in the last bit, and each store
+    keeps the one its rankings were measured with.
+    """
+    ratio = (n_rows - df + 0.5) / (df + 0.5)
+    return np.log1p(ratio) if isinstance(ratio, np.ndarray) else math.log1p(ratio)
 
 
 def term_weight(idf: Number, tf: Number, length: Number, avg_len: float, k1: float, b: float) -> Number:

