@@ -6,6 +6,7 @@ Public API::
     report = build_index(["reports/"], "my-index")        # fresh index
     add_documents(["new-reports/"], "my-index")          # one atomic batch
     remove_documents(["old.txt"], "my-index")
+    list_documents("my-index"); check_index("my-index")   # whichever store holds it
 """
 
 from .build import BuildReport, add_documents, build_from_documents, build_index, remove_documents
