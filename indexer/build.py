@@ -25,7 +25,7 @@ from .analyze import Analyzer, default_analyzer
 from .documents import MAX_DOCUMENT_CHARS, SUPPORTED_SUFFIXES, SourceFile, find_sources, read_document
 from .embedding import DEFAULT_RESCORER, Embedder, load_embedder
 from .errors import DocumentError
-from .index_dir import index_exists
+from .index_dir import LOCK_TIMEOUT, index_exists
 from .records import DocumentRecord, NewPassage, StoredDocument
 from .rescore import sentence_vectors
 from .split import ASCII_UNIT, DEFAULT_PASSAGE_SIZE, split_document
@@ -155,7 +155,7 @@ def add_documents(
     exclude: Sequence[str] = (),
     passage_size: int = DEFAULT_PASSAGE_SIZE,
     userdict: str | Path | None = None,
-    lock_timeout: float = 10.0,
+    lock_timeout: float = LOCK_TIMEOUT,
     progress: bool = False,
     ann: str = "auto",
     milvus: MilvusTarget | None = None,
@@ -203,7 +203,9 @@ def add_documents(
     )
 
 
-def remove_documents(names: Iterable[str], index_path: str | Path, *, lock_timeout: float = 10.0) -> BuildReport:
+def remove_documents(
+    names: Iterable[str], index_path: str | Path, *, lock_timeout: float = LOCK_TIMEOUT
+) -> BuildReport:
     """Remove documents by name in one atomic batch; unknown names raise :class:`DocumentError`."""
     started = time.perf_counter()
     target = Path(index_path)

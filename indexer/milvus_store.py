@@ -59,6 +59,7 @@ import numpy as np
 
 from .errors import DocumentError, IndexBusy, IndexFormatError, IndexNotFound
 from .index_dir import (
+    LOCK_TIMEOUT,
     USERDICT,
     LockedWriter,
     ManifestFacts,
@@ -301,7 +302,7 @@ class MilvusWriter(LockedWriter, MilvusIndex):
         *,
         create: dict | None = None,
         userdict: Path | None = None,
-        lock_timeout: float = 10.0,
+        lock_timeout: float = LOCK_TIMEOUT,
     ) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)

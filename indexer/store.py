@@ -49,6 +49,7 @@ from .bm25 import BM25Index
 from .errors import IndexFormatError
 from .index_dir import (
     LOCK,
+    LOCK_TIMEOUT,
     USERDICT,
     LockedWriter,
     ManifestFacts,
@@ -176,7 +177,7 @@ class IndexWriter(LockedWriter):
         *,
         create: dict | None = None,
         userdict: Path | None = None,
-        lock_timeout: float = 10.0,
+        lock_timeout: float = LOCK_TIMEOUT,
     ) -> None:
         """Open the index at ``path`` for writing; ``create`` (the model/analyzer part of a
         manifest) makes a new one, with ``userdict`` copied in as its jieba user dictionary."""
