@@ -6,6 +6,7 @@ Public API::
     report = build_index(["reports/"], "my-index")        # fresh index
     add_documents(["new-reports/"], "my-index")          # one atomic batch
     remove_documents(["old.txt"], "my-index")
+    list_documents("my-index"); check_index("my-index")   # whichever store holds it
 """
 
 from .build import BuildReport, add_documents, build_from_documents, build_index, remove_documents
@@ -20,7 +21,7 @@ from .errors import (
     ModelUnavailableError,
     SearchError,
 )
-from .manage import check_index, list_documents
+from .stores import check_index, list_documents
 
 __all__ = [
     "DEFAULT_MODEL",

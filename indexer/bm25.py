@@ -22,6 +22,7 @@ The arrays are what the index store saves; this module never touches files.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +36,29 @@ FLOOR_ROWS = 2
 FLOOR_POSTINGS = 10
 #: Below this many postings in all, :meth:`BM25Index.top` scans every list: the bookkeeping would cost more.
 SCAN_ALWAYS = 200_000
+#: What the BM25 formulas take and give: NumPy arrays (all postings at once) or plain numbers (one term).
+Number = np.ndarray | float
+
+
+def inverse_frequency(n_rows: Number, df: Number) -> Number:
+    """BM25's IDF of a term held by ``df`` of ``n_rows`` passages (never negative).
+
+    Arrays go through NumPy's vectorised ``log1p``, single numbers through
+    :func:`math.log1p`; the two may differ in the last bit, and each store
+    keeps the one its rankings were measured with.
+    """
+    ratio = (n_rows - df + 0.5) / (df + 0.5)
+    return np.log1p(ratio) if isinstance(ratio, np.ndarray) else math.log1p(ratio)
+
+
+def term_weight(idf: Number, tf: Number, length: Number, avg_len: float, k1: float, b: float) -> Number:
+    """BM25's score for one term of IDF ``idf`` that occurs ``tf`` times in a passage of ``length`` terms.
+
+    The one formula of both stores: the embedded one applies it to all
+    postings at once, the Milvus one to the candidates' stored terms.
+    """
+    norm = k1 * (1.0 - b + b * length / avg_len)
+    return idf * tf * (k1 + 1.0) / (tf + norm)
 
 
 @dataclass(frozen=True)
@@ -56,11 +80,10 @@ class BM25Index:
     def __post_init__(self) -> None:
         n_rows = len(self.row_ids)
         df = np.diff(self.offsets).astype(np.float32)
-        idf = np.log1p((n_rows - df + 0.5) / (df + 0.5)).astype(np.float32)
+        idf = inverse_frequency(n_rows, df).astype(np.float32)
         avg_len = float(self.doc_len.mean()) if n_rows and self.doc_len.sum() else 1.0
         term_of = np.repeat(np.arange(len(df)), np.diff(self.offsets))
-        norm = self.k1 * (1.0 - self.b + self.b * self.doc_len[self.rows] / avg_len)
-        impacts = idf[term_of] * self.tfs * (self.k1 + 1.0) / (self.tfs + norm)
+        impacts = term_weight(idf[term_of], self.tfs, self.doc_len[self.rows], avg_len, self.k1, self.b)
         impacts = impacts.astype(np.float32)
         max_impact = np.zeros(len(df), dtype=np.float32)
         present = df > 0

@@ -22,13 +22,14 @@ import numpy as np
 
 from . import ann as ann_index
 from .analyze import Analyzer, default_analyzer
-from .backends import MilvusTarget, open_writer, replace_index
 from .documents import MAX_DOCUMENT_CHARS, SUPPORTED_SUFFIXES, SourceFile, find_sources, read_document
 from .embedding import DEFAULT_RESCORER, Embedder, load_embedder
 from .errors import DocumentError
+from .index_dir import LOCK_TIMEOUT, index_exists
+from .records import DocumentRecord, NewPassage, StoredDocument
 from .rescore import sentence_vectors
 from .split import ASCII_UNIT, DEFAULT_PASSAGE_SIZE, split_document
-from .store import DocumentRecord, IndexWriter, NewPassage, StoredDocument
+from .stores import MilvusTarget, Writer, open_writer, replace_index
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def add_documents(
     exclude: Sequence[str] = (),
     passage_size: int = DEFAULT_PASSAGE_SIZE,
     userdict: str | Path | None = None,
-    lock_timeout: float = 10.0,
+    lock_timeout: float = LOCK_TIMEOUT,
     progress: bool = False,
     ann: str = "auto",
     milvus: MilvusTarget | None = None,
@@ -174,7 +175,7 @@ def add_documents(
     target = Path(index_path)
     sources = _select(find_sources(paths), include, exclude)
     create = None
-    if not (target / "manifest.json").is_file():
+    if not index_exists(target):
         embedder = embedder or load_embedder(model)
         create = _new_manifest(embedder, Analyzer(userdict) if userdict else default_analyzer(), passage_size, ann,
                                load_embedder(rescorer) if rescorer else None)
@@ -202,7 +203,9 @@ def add_documents(
     )
 
 
-def remove_documents(names: Iterable[str], index_path: str | Path, *, lock_timeout: float = 10.0) -> BuildReport:
+def remove_documents(
+    names: Iterable[str], index_path: str | Path, *, lock_timeout: float = LOCK_TIMEOUT
+) -> BuildReport:
     """Remove documents by name in one atomic batch; unknown names raise :class:`DocumentError`."""
     started = time.perf_counter()
     target = Path(index_path)
@@ -279,7 +282,7 @@ def _sidecar(path: Path) -> dict:
 
 
 def _stage(
-    writer: IndexWriter,
+    writer: Writer,
     documents: Sequence[DocumentRecord],
     embedder: Embedder,
     analyzer: Analyzer,

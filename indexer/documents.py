@@ -21,7 +21,7 @@ from pathlib import Path
 from .decode import decode_bytes
 from .errors import DocumentError
 from .formats import EXTRACTORS
-from .store import DocumentRecord
+from .records import DocumentRecord
 
 logger = logging.getLogger(__name__)
 

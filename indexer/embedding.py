@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -36,13 +37,15 @@ DEFAULT_MODEL = E5_MODEL_ID
 DEFAULT_RESCORER = USE_MODEL_ID
 DEFAULT_BATCH_SIZE = 32
 
-#: How the default model runs, chosen by ``$SOUYI_EMBED_BACKEND``: onnxruntime with int8 or float32
+#: How the default model runs (its *runtime*), chosen by ``$SOUYI_EMBED_RUNTIME``: onnxruntime with int8 or float32
 #: weights, or sentence-transformers on torch (float32, the reference, for queries too).  All three give the same
 #: vectors up to rounding (int8: cosine >= 0.99 to torch's), so an index built with one is searched
-#: with any other; the model id, and so the index's model check, does not depend on the backend.
-BACKENDS = ("onnx-int8", "onnx-fp32", "torch")
-DEFAULT_BACKEND = "onnx-fp32"
-BACKEND_ENV = "SOUYI_EMBED_BACKEND"
+#: with any other; the model id, and so the index's model check, does not depend on the runtime.
+RUNTIMES = ("onnx-int8", "onnx-fp32", "torch")
+DEFAULT_RUNTIME = "onnx-fp32"
+RUNTIME_ENV = "SOUYI_EMBED_RUNTIME"
+#: The former name of :data:`RUNTIME_ENV`, still read (with a DeprecationWarning) when that one is not set.
+LEGACY_RUNTIME_ENV = "SOUYI_EMBED_BACKEND"
 #: Weights of the ONNX backends for *queries*, chosen by ``$SOUYI_QUERY_PRECISION``: int8 by default
 #: (a query embeds ~2.5x faster and MRR@10 stays within ±0.003 on every eval set: docs/performance.md),
 #: ``fp32`` for the passages' own; passages keep the backend's precision (int8 passages cost 0.008).
@@ -158,11 +161,16 @@ def load_embedder(model: str | None = None) -> Embedder:
 
 
 def embed_backend() -> str:
-    """The backend of the default model: ``$SOUYI_EMBED_BACKEND`` if set, else :data:`DEFAULT_BACKEND`."""
-    backend = os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
-    if backend not in BACKENDS:
-        raise ModelUnavailableError(f"{BACKEND_ENV}={backend!r} is not one of {', '.join(BACKENDS)}")
-    return backend
+    """The runtime of the default model: ``$SOUYI_EMBED_RUNTIME`` if set, else :data:`DEFAULT_RUNTIME`."""
+    variable = RUNTIME_ENV
+    if not os.environ.get(RUNTIME_ENV) and os.environ.get(LEGACY_RUNTIME_ENV):
+        variable = LEGACY_RUNTIME_ENV
+        warnings.warn(f"${LEGACY_RUNTIME_ENV} is deprecated; set ${RUNTIME_ENV} instead", DeprecationWarning,
+                      stacklevel=2)
+    runtime = os.environ.get(variable) or DEFAULT_RUNTIME
+    if runtime not in RUNTIMES:
+        raise ModelUnavailableError(f"{variable}={runtime!r} is not one of {', '.join(RUNTIMES)}")
+    return runtime
 
 
 def query_precision() -> str:

@@ -21,7 +21,7 @@ the directory over with a rename, as the embedded store does:
     NAME__x_terms   document frequency of every term (client-side IDF), with
                     the value before the batch that last changed it
 
-**Why our terms, hashed.**  Lexical search must rank as the embedded backend
+**Why our terms, hashed.**  Lexical search must rank as the embedded store
 does (quality parity), and fusion needs each query's *coverage*, i.e. the IDF
 of the very terms BM25 matched.  So Milvus's BM25 runs over the terms of
 souyi's own analyzer (jieba search mode + CJK bigrams, folded), not over
@@ -58,19 +58,24 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DocumentError, IndexBusy, IndexFormatError, IndexNotFound
-from .store import (
-    LOCK,
-    MANIFEST,
+from .index_dir import (
+    LOCK_TIMEOUT,
     USERDICT,
-    BatchStaging,
-    DocumentRecord,
+    LockedWriter,
     ManifestFacts,
+    index_exists,
+    load_manifest,
+    manifest_format,
+    write_manifest,
+)
+from .records import (
+    DocumentRecord,
     NewPassage,
     PassageRecord,
     SentenceVectors,
     StoredDocument,
-    _acquire_lock,
-    _write_json_atomic,
+    pack_sentence_vectors,
+    unpack_vector_rows,
 )
 
 logger = logging.getLogger(__name__)
@@ -113,10 +118,7 @@ def _pymilvus():
 
 def is_milvus_index(path: str | os.PathLike[str]) -> bool:
     """True when ``path`` holds the manifest of a Milvus-backed index."""
-    try:
-        return json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8")).get("format") == FORMAT_NAME
-    except (OSError, ValueError, AttributeError):
-        return False
+    return manifest_format(path) == FORMAT_NAME
 
 
 def resolve_uri(uri: str) -> str:
@@ -150,12 +152,7 @@ def literal(values: Iterable[object]) -> str:
 def read_manifest(path: str | os.PathLike[str]) -> dict:
     """The manifest of the Milvus-backed index at ``path``."""
     path = Path(path)
-    if not (path / MANIFEST).is_file():
-        raise IndexNotFound(f"no index at {path}; build one with: souyi index DOCUMENTS... --index {path}")
-    try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexFormatError(f"{path / MANIFEST} is unreadable ({exc})") from exc
+    manifest = load_manifest(path)
     if manifest.get("format") != FORMAT_NAME:
         raise IndexFormatError(f"{path} is not a souyi Milvus index")
     if manifest.get("format_version") != FORMAT_VERSION:
@@ -211,6 +208,18 @@ class MilvusIndex(ManifestFacts):
             where = f"{key} in {literal(values[i : i + IN_CHUNK])}" + (f" and {expr}" if expr else "")
             rows += self.client.query(collection, filter=where, output_fields=fields)
         return rows
+
+    def has_passage(self, expr: str) -> bool:
+        """True when some passage row matches ``expr``."""
+        return bool(self.client.query(self.passages_name, filter=expr, output_fields=["id"], limit=1))
+
+    def search(self, field: str, data: object, limit: int, expr: str, metric: str) -> list[dict]:
+        """The ``limit`` best passage rows matching ``expr`` by ``field`` (``vector`` by ``IP``, ``sparse`` by
+        ``BM25``), best first: the :meth:`row_fields`, ``id`` and Milvus's ``distance`` of each."""
+        result = self.client.search(self.passages_name, data=[data], anns_field=field, limit=limit, filter=expr,
+                                    output_fields=self.row_fields(), search_params={"metric_type": metric})
+        hits = result[0] if result else []
+        return [{**hit["entity"], "id": hit["id"], "distance": hit["distance"]} for hit in hits]
 
     def row_fields(self) -> list[str]:
         """The fields a search reads of a passage: vector, terms, rescorer vectors (if any) and stored text."""
@@ -280,8 +289,8 @@ def connect(uri: str):
         raise IndexNotFound(f"cannot connect to Milvus at {uri}: {exc}") from exc
 
 
-class MilvusWriter(MilvusIndex, BatchStaging):
-    """The one writer of a Milvus-backed index; the same duck type as :class:`indexer.store.IndexWriter`.
+class MilvusWriter(LockedWriter, MilvusIndex):
+    """The one writer of a Milvus-backed index: an :class:`indexer.stores.Writer`, as the embedded one is.
 
     ``create`` is the model/analyzer part of a manifest plus ``milvus``
     (``uri`` and ``collection``); it makes a new index at ``path``.
@@ -293,20 +302,21 @@ class MilvusWriter(MilvusIndex, BatchStaging):
         *,
         create: dict | None = None,
         userdict: Path | None = None,
-        lock_timeout: float = 10.0,
+        lock_timeout: float = LOCK_TIMEOUT,
     ) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self._lock_fd: int | None = _acquire_lock(path / LOCK, lock_timeout)
+        self.path = path
+        self._take_lock(lock_timeout)
         self._clear_batch()
         try:
-            if create is not None and not (path / MANIFEST).exists():
+            if create is not None and not index_exists(path):
                 manifest = _new_manifest(path, create, userdict)
-                super().__init__(path, manifest)
+                MilvusIndex.__init__(self, path, manifest)
                 self._create_collections()
-                _write_json_atomic(path / MANIFEST, manifest)
+                write_manifest(path, manifest)
             else:
-                super().__init__(path, read_manifest(path))
+                MilvusIndex.__init__(self, path, read_manifest(path))
                 self.load()
             self._state = self.state()
             self._recover()
@@ -527,21 +537,11 @@ class MilvusWriter(MilvusIndex, BatchStaging):
             index.add_index("dummy", index_type="FLAT", metric_type="L2")
             client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
 
-    def close(self) -> None:
-        """Release the writer lock and the connection (uncommitted staging is dropped)."""
+    def _close_store(self) -> None:
         client = getattr(self, "client", None)
         if client is not None:
             client.close()
             self.client = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-
-    def __enter__(self) -> MilvusWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _new_manifest(path: Path, create: dict, userdict: Path | None) -> dict:
@@ -562,14 +562,14 @@ def _encode_rescore(vectors: SentenceVectors | None) -> str:
     """A passage's rescoring vectors as text: spans and base64 float16 rows (passage first), as SQLite keeps them."""
     if vectors is None:
         return ""
-    matrix = np.vstack([vectors.passage[None, :], vectors.sentences]).astype(np.float16)
-    return json.dumps({"spans": [list(s) for s in vectors.spans], "vectors": base64.b64encode(matrix).decode()})
+    packed = base64.b64encode(pack_sentence_vectors(vectors)).decode()
+    return json.dumps({"spans": [list(s) for s in vectors.spans], "vectors": packed})
 
 
 def decode_rescore(text: str, dim: int) -> SentenceVectors:
     """The rescoring vectors stored by :func:`_encode_rescore`."""
     data = json.loads(text)
-    matrix = np.frombuffer(base64.b64decode(data["vectors"]), dtype=np.float16).reshape(-1, dim).astype(np.float32)
+    matrix = unpack_vector_rows(base64.b64decode(data["vectors"]), dim)
     return SentenceVectors(tuple(tuple(s) for s in data["spans"]), matrix[0], matrix[1:])
 
 

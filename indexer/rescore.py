@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from .embedding import Embedder
+from .records import SentenceVectors
 from .split import sentences
-from .store import SentenceVectors
 
 logger = logging.getLogger(__name__)
 

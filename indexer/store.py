@@ -1,4 +1,8 @@
-"""The on-disk index format.  This module is the only code that opens its files.
+"""The embedded store's on-disk format (FAISS + BM25 + SQLite).  The only code that opens its data files.
+
+What every index directory has, whatever its store (the manifest file, the
+writer lock, atomic replacement, swapping a rebuild in), is in
+:mod:`indexer.index_dir`; the records it reads and writes in :mod:`indexer.records`.
 
 An index is one directory::
 
@@ -27,18 +31,14 @@ can fetch them.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import functools
 import json
 import logging
 import os
 import shutil
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import faiss
@@ -46,23 +46,41 @@ import numpy as np
 
 from . import ann
 from .bm25 import BM25Index
-from .errors import IndexBusy, IndexFormatError, IndexNotFound, ModelMismatch
+from .errors import IndexFormatError
+from .index_dir import (
+    LOCK,
+    LOCK_TIMEOUT,
+    USERDICT,
+    LockedWriter,
+    ManifestFacts,
+    Stamp,
+    build_hint,
+    index_exists,
+    load_manifest,
+    manifest_stamp,
+    write_file,
+    write_manifest,
+)
+from .records import (
+    PassageRecord,
+    SentenceVectors,
+    StoredDocument,
+    pack_sentence_vectors,
+    unpack_vector_rows,
+)
 
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "souyi-index"
 FORMAT_VERSION = 2
-MANIFEST = "manifest.json"
 DATABASE = "passages.sqlite3"
-USERDICT = "userdict.txt"
-LOCK = "writer.lock"
 #: Deleted rows are purged once this many newer generations exist.
 KEEP_GENERATIONS = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
-    doc_id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    name        TEXT NOT NULL,          -- stable document id shown to users
+    doc_id      INTEGER PRIMARY KEY AUTOINCREMENT,  -- the row key (``doc_key`` in Python); not Hit.doc_id
+    name        TEXT NOT NULL,          -- stable document id shown to users (Hit.doc_id)
     title       TEXT NOT NULL,
     source      TEXT NOT NULL,          -- where it was read from
     encoding    TEXT NOT NULL,
@@ -78,7 +96,7 @@ CREATE TABLE IF NOT EXISTS documents (
 CREATE INDEX IF NOT EXISTS documents_name ON documents(name, deleted_gen);
 CREATE TABLE IF NOT EXISTS passages (
     passage_id  INTEGER PRIMARY KEY AUTOINCREMENT,
-    doc_id      INTEGER NOT NULL REFERENCES documents(doc_id),
+    doc_id      INTEGER NOT NULL REFERENCES documents(doc_id),  -- the document's row key
     paragraph   INTEGER NOT NULL,
     start       INTEGER NOT NULL,
     end         INTEGER NOT NULL,
@@ -109,81 +127,6 @@ _PASSAGE_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class DocumentRecord:
-    """A source document, as read and as stored."""
-
-    name: str
-    title: str
-    source: str
-    encoding: str
-    sha256: str
-    text: str
-    size: int = 0
-    mtime_ns: int = 0
-    meta: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StoredDocument:
-    """What ``souyi list`` shows of a document, and what updates compare against."""
-
-    name: str
-    title: str
-    source: str
-    sha256: str
-    size: int
-    mtime_ns: int
-    meta: dict
-    passages: int
-    indexed_at: float
-
-
-@dataclass(frozen=True)
-class PassageRecord:
-    """A passage as stored, joined with its document."""
-
-    passage_id: int
-    doc_name: str
-    title: str
-    paragraph: int
-    start: int
-    end: int
-    heading: str
-    text: str
-    meta: dict
-
-
-@dataclass(frozen=True)
-class SentenceVectors:
-    """A passage's rescoring vectors: one for the passage, one per sentence (``spans``).
-
-    ``spans`` may be given as its stored JSON text: ranking reads the vectors
-    of a hundred candidates per query but needs the spans of the few shown.
-    """
-
-    spans_or_json: tuple[tuple[int, int], ...] | str
-    passage: np.ndarray  # (dim,)
-    sentences: np.ndarray  # (number of sentences, dim)
-
-    @functools.cached_property
-    def spans(self) -> tuple[tuple[int, int], ...]:
-        raw = self.spans_or_json
-        return tuple(tuple(s) for s in json.loads(raw)) if isinstance(raw, str) else tuple(raw)
-
-
-@dataclass(frozen=True)
-class NewPassage:
-    """A passage to write, cut from the document it is staged with."""
-
-    paragraph: int
-    start: int
-    end: int
-    heading: str
-    text: str
-    rescore: SentenceVectors | None = None  # present when the index has a rescorer
-
-
 def _vectors_file(gen: int) -> str:
     return f"vectors-{gen:06d}.faiss"
 
@@ -193,48 +136,15 @@ def _lexical_file(gen: int) -> str:
 
 
 def _read_manifest(path: Path) -> dict:
-    hint = f"build one with: souyi index DOCUMENTS... --index {path}"
-    if not path.is_dir():
-        raise IndexNotFound(f"no index at {path}; {hint}")
-    manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
-        raise IndexNotFound(f"{path} is not a souyi index (no {MANIFEST}); {hint}")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexFormatError(f"{manifest_path} is unreadable ({exc}); rebuild the index: {hint}") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise IndexFormatError(f"{path} is not a souyi index (foreign manifest); {hint}")
+    manifest = load_manifest(path)
+    if manifest.get("format") != FORMAT_NAME:
+        raise IndexFormatError(f"{path} is not a souyi index (foreign manifest); {build_hint(path)}")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexFormatError(
             f"{path} has index format {manifest.get('format_version')}, this souyi reads "
-            f"format {FORMAT_VERSION}; rebuild it: {hint}"
+            f"format {FORMAT_VERSION}; rebuild it: {build_hint(path)}"
         )
     return manifest
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _visible(alias: str, gen: int) -> str:
@@ -253,55 +163,7 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
-class ManifestFacts:
-    """What an open index tells from its manifest (any backend: needs ``path`` and ``manifest``)."""
-
-    path: Path
-    manifest: dict
-
-    @property
-    def model_id(self) -> str:
-        return str(self.manifest["model"]["id"])
-
-    @property
-    def dim(self) -> int:
-        return int(self.manifest["model"]["dim"])
-
-    def check_model(self, model_id: str, dim: int) -> None:
-        """Raise :class:`ModelMismatch` unless the index was built by this model."""
-        _check_model(self.path, self.manifest, model_id, dim)
-
-    def userdict(self) -> Path | None:
-        """The index's jieba user dictionary, if it has one."""
-        return _userdict(self.path)
-
-
-class BatchStaging:
-    """The batch a writer is staging: documents to add (with vectors and terms) and names to remove.
-
-    Shared by every backend's writer; each one's ``commit`` makes the batch visible its own way.
-    """
-
-    def _clear_batch(self) -> None:
-        self._added: list[tuple[DocumentRecord, list[NewPassage], np.ndarray, list[list[str]]]] = []
-        self._removed: set[str] = set()
-
-    def add(self, doc: DocumentRecord, passages: list[NewPassage], vectors: np.ndarray, terms: list[list[str]]) -> None:
-        """Stage a document (replacing any document of the same name)."""
-        if not (len(passages) == len(vectors) == len(terms)):
-            raise ValueError("passages, vectors and terms must line up")
-        self._added.append((doc, passages, np.asarray(vectors, dtype=np.float32), terms))
-
-    def remove(self, name: str) -> None:
-        """Stage the removal of the document called ``name``."""
-        self._removed.add(name)
-
-    def _staged_names(self) -> set[str]:
-        """Names of the documents the staged batch touches."""
-        return self._removed | {doc.name for doc, _, _, _ in self._added}
-
-
-class IndexWriter(ManifestFacts, BatchStaging):
+class IndexWriter(LockedWriter):
     """The one writer of an index directory: stage a batch, then commit it.
 
     Opening takes an exclusive lock (``writer.lock``); a second writer waits up
@@ -315,20 +177,20 @@ class IndexWriter(ManifestFacts, BatchStaging):
         *,
         create: dict | None = None,
         userdict: Path | None = None,
-        lock_timeout: float = 10.0,
+        lock_timeout: float = LOCK_TIMEOUT,
     ) -> None:
         """Open the index at ``path`` for writing; ``create`` (the model/analyzer part of a
         manifest) makes a new one, with ``userdict`` copied in as its jieba user dictionary."""
         self.path = Path(path)
         if create is not None:
             self.path.mkdir(parents=True, exist_ok=True)
-            if any(p.name not in (LOCK,) for p in self.path.iterdir()) and not (self.path / MANIFEST).exists():
+            if any(p.name not in (LOCK,) for p in self.path.iterdir()) and not index_exists(self.path):
                 raise IndexFormatError(f"{self.path} exists and is not a souyi index; refusing to write into it")
-        self._lock_fd = _acquire_lock(self.path / LOCK, lock_timeout)
+        self._take_lock(lock_timeout)
         try:
-            if create is not None and not (self.path / MANIFEST).exists():
+            if create is not None and not index_exists(self.path):
                 if userdict is not None:
-                    _write_file(self.path / USERDICT, lambda p: shutil.copyfile(userdict, p))
+                    write_file(self.path / USERDICT, lambda p: shutil.copyfile(userdict, p))
                 self._conn = _connect(self.path, readonly=False)
                 self._conn.executescript(_SCHEMA + _RESCORE_SCHEMA)
                 self.manifest = dict(create, format=FORMAT_NAME, format_version=FORMAT_VERSION, generation=0)
@@ -383,17 +245,17 @@ class IndexWriter(ManifestFacts, BatchStaging):
                     (new, name),
                 )
             for doc, passages, vectors, terms in self._added:
-                cur = self._conn.execute(
+                doc_key = self._conn.execute(
                     "INSERT INTO documents (name, title, source, encoding, sha256, size, mtime_ns, meta, text, "
                     "indexed_at, added_gen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (doc.name, doc.title, doc.source, doc.encoding, doc.sha256, doc.size, doc.mtime_ns,
                      json.dumps(doc.meta, ensure_ascii=False), doc.text, now, new),
-                )
+                ).lastrowid
                 for passage, vector, tokens in zip(passages, vectors, terms, strict=True):
                     pcur = self._conn.execute(
                         "INSERT INTO passages (doc_id, paragraph, start, end, heading, text, vector, terms, "
                         "added_gen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (cur.lastrowid, passage.paragraph, passage.start, passage.end, passage.heading,
+                        (doc_key, passage.paragraph, passage.start, passage.end, passage.heading,
                          passage.text, vector.tobytes(), _TERM_SEP.join(tokens), new),
                     )
                     added_ids.append(int(pcur.lastrowid))
@@ -468,14 +330,14 @@ class IndexWriter(ManifestFacts, BatchStaging):
         return ann.describe(index, self._ann())
 
     def _save_generation(self, gen: int, index: faiss.Index, lexical: BM25Index) -> None:
-        _write_file(self.path / _vectors_file(gen), lambda p: faiss.write_index(index, str(p)))
-        _write_file(self.path / _lexical_file(gen), lambda p: _save_npz(p, lexical.to_arrays()))
+        write_file(self.path / _vectors_file(gen), lambda p: faiss.write_index(index, str(p)))
+        write_file(self.path / _lexical_file(gen), lambda p: _save_npz(p, lexical.to_arrays()))
 
     def _write_manifest(self, gen: int, vectors: dict, *, documents: int, passages: int) -> None:
         manifest = dict(self.manifest, generation=gen, committed_at=time.time(), ann=vectors)
         manifest["files"] = {"vectors": _vectors_file(gen), "lexical": _lexical_file(gen)}
         manifest["counts"] = {"documents": documents, "passages": passages}
-        _write_json_atomic(self.path / MANIFEST, manifest)
+        write_manifest(self.path, manifest)
         self.manifest = manifest
 
     def _recover(self) -> None:
@@ -511,50 +373,11 @@ class IndexWriter(ManifestFacts, BatchStaging):
             self._conn.execute("DELETE FROM passages WHERE deleted_gen <= ?", (gen - KEEP_GENERATIONS,))
             self._conn.execute("DELETE FROM documents WHERE deleted_gen <= ?", (gen - KEEP_GENERATIONS,))
 
-    def close(self) -> None:
-        """Close the database and release the writer lock (uncommitted staging is dropped)."""
+    def _close_store(self) -> None:
         conn = getattr(self, "_conn", None)
         if conn is not None:
             conn.close()
             self._conn = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # releases the flock
-            self._lock_fd = None
-
-    def __enter__(self) -> IndexWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _acquire_lock(path: Path, timeout: float) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                raise IndexBusy(
-                    f"{path.parent} is being written by another process (lock {path}); "
-                    "wait for it to finish, then try again"
-                ) from None
-            time.sleep(0.1)
-
-
-def _write_file(path: Path, write: object) -> None:
-    """Write a file through a temp name and an fsync, then rename it into place."""
-    tmp = path.with_name(f".tmp-{path.name}")
-    try:
-        write(tmp)  # type: ignore[operator]
-    except RuntimeError as exc:  # FAISS reports a failed write (a full disk, an I/O error) as a RuntimeError
-        raise OSError(f"cannot write {tmp}: {str(exc).rpartition('failed: ')[2]}") from exc
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -563,26 +386,10 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _insert_sentences(conn: sqlite3.Connection, passage_id: int, vectors: SentenceVectors) -> None:
-    matrix = np.vstack([vectors.passage[None, :], vectors.sentences]).astype(np.float16)
     conn.execute(
         "INSERT INTO sentences (passage_id, spans, vectors) VALUES (?, ?, ?)",
-        (passage_id, json.dumps([list(s) for s in vectors.spans]), matrix.tobytes()),
+        (passage_id, vectors.spans_json(), pack_sentence_vectors(vectors)),
     )
-
-
-def _userdict(index: Path) -> Path | None:
-    path = index / USERDICT
-    return path if path.is_file() else None
-
-
-def _check_model(path: Path, manifest: dict, model_id: str, dim: int) -> None:
-    built_id, built_dim = manifest["model"]["id"], int(manifest["model"]["dim"])
-    if model_id != built_id or dim != built_dim:
-        raise ModelMismatch(
-            f"the index at {path} was built with model {built_id!r} ({built_dim} dims); "
-            f"it cannot be used with {model_id!r} ({dim} dims). Open it without a model "
-            f"to use its own, or rebuild it with --model {model_id}"
-        )
 
 
 def _documents(conn: sqlite3.Connection, gen: int) -> dict[str, StoredDocument]:
@@ -635,27 +442,6 @@ def stored_vectors(conn: sqlite3.Connection, gen: int, dim: int) -> tuple[np.nda
     return ids[:done], vectors[:done]
 
 
-def swap_in(staging: Path, target: Path) -> None:
-    """Replace the index at ``target`` by the complete index at ``staging`` (renames only).
-
-    An existing index at ``target`` must be a souyi index; its writer lock is
-    held while it is swapped out.
-    """
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    if not (target / MANIFEST).is_file() and any(target.iterdir()):
-        raise IndexFormatError(f"{target} exists and is not a souyi index; refusing to overwrite it")
-    fd = _acquire_lock(target / LOCK, 10.0)
-    try:
-        retired = target.with_name(f".{target.name}.old-{os.getpid()}-{time.time_ns()}")
-        os.replace(target, retired)
-        os.replace(staging, target)
-    finally:
-        os.close(fd)
-    shutil.rmtree(retired, ignore_errors=True)
-
-
 class IndexReader(ManifestFacts):
     """Read-only access to one committed generation of an index; thread-safe.
 
@@ -680,13 +466,9 @@ class IndexReader(ManifestFacts):
             raise IndexFormatError(f"{path} is incomplete ({DATABASE} missing); rebuild it with souyi index")
         return cls(path, manifest)
 
-    def stamp(self) -> tuple[int, int] | None:
+    def stamp(self) -> Stamp:
         """Identity of the manifest now on disk (changes with every commit or rebuild)."""
-        try:
-            st = (self.path / MANIFEST).stat()
-        except OSError:
-            return None
-        return (st.st_ino, st.st_mtime_ns)
+        return manifest_stamp(self.path)
 
 
     @contextlib.contextmanager
@@ -758,7 +540,7 @@ class IndexReader(ManifestFacts):
         if not rows:
             return {}
         # one conversion for all rows (a query reads ~200 candidates): then views per passage
-        matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float16).reshape(-1, dim).astype(np.float32)
+        matrix = unpack_vector_rows(b"".join(r[2] for r in rows), dim)
         ends = np.cumsum([len(r[2]) // (2 * dim) for r in rows])
         return {
             pid: SentenceVectors(spans, matrix[end - n], matrix[end - n + 1 : end])

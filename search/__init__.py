@@ -16,11 +16,12 @@ from indexer.errors import (
 )
 
 from .hits import Hit
-from .query import MAX_DEPTH, MAX_QUERY_CHARS, MODES
+from .query import MAX_DEPTH, MAX_FILTERS, MAX_QUERY_CHARS, MODES, parse_filters
 from .searcher import Searcher
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_FILTERS",
     "MAX_QUERY_CHARS",
     "MODES",
     "BadQuery",
@@ -31,4 +32,5 @@ __all__ = [
     "ModelUnavailableError",
     "SearchError",
     "Searcher",
+    "parse_filters",
 ]

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from indexer.records import SentenceVectors
 from indexer.split import sentences
-from indexer.store import SentenceVectors
 
 #: How much a sentence holding all of a passage's query words gains over one holding none.
 #: USE cosines between a question and the sentences of one passage differ far less than they

@@ -1,7 +1,7 @@
-"""The embedded backend: one index directory of FAISS + BM25 + SQLite files.
+"""The embedded store: one index directory of FAISS + BM25 + SQLite files.
 
 All file access goes through :mod:`indexer.store`; this module only turns a
-committed generation into the :mod:`search.backend` protocols and moves to a
+committed generation into the :mod:`search.store` protocols and moves to a
 newer generation when a writer commits one.
 """
 
@@ -19,15 +19,14 @@ from indexer import ann
 from indexer.analyze import Analyzer
 from indexer.bm25 import BM25Index
 from indexer.errors import IndexFormatError
-from indexer.store import IndexReader, PassageRecord, SentenceVectors
+from indexer.index_dir import Stamp
+from indexer.records import PassageRecord, SentenceVectors
+from indexer.store import IndexReader
 
 from . import fusion
-from .backend import Filters
+from .store import FilterCache, Filters, snapshot_info
 
 logger = logging.getLogger(__name__)
-
-#: Filter results kept per snapshot (a page of results asks the same filters twice: dense and lexical).
-_FILTER_CACHE = 64
 
 
 @dataclass(frozen=True)
@@ -69,8 +68,8 @@ class EmbeddedSnapshot:
     vectors: faiss.Index
     bm25: BM25Index
     analyzer: Analyzer
-    stamp: object
-    _filtered: dict = field(default_factory=dict, repr=False, compare=False)
+    stamp: Stamp
+    _filtered: FilterCache[_Allowed] = field(default_factory=FilterCache, repr=False, compare=False)
 
     @classmethod
     def load(cls, reader: IndexReader, previous: EmbeddedSnapshot | None = None) -> EmbeddedSnapshot:
@@ -89,31 +88,19 @@ class EmbeddedSnapshot:
 
     def info(self) -> dict:
         manifest = self.reader.manifest
-        return {
-            "passages": self.size,
-            "documents": manifest["counts"]["documents"],
-            "model": manifest["model"]["id"],
-            "dim": manifest["model"]["dim"],
-            "format_version": manifest["format_version"],
-            "generation": manifest["generation"],
-            "analyzer": manifest["analyzer"],
-            "backend": "embedded",
-        }
+        return snapshot_info(manifest, "embedded", passages=self.size, documents=manifest["counts"]["documents"],
+                             generation=manifest["generation"])
 
     def _allowed(self, filters: Filters | None) -> _Allowed | None:
         """The passages passing ``filters`` (None: no filters), cached per snapshot: a user paging
         through one filtered search asks for the same filter again and again."""
         if not filters:
             return None
-        key = tuple(sorted(filters.items()))
-        found = self._filtered.get(key)
-        if found is None:
-            ids = self.reader.filtered_ids(dict(filters))
-            found = _Allowed(ann.Allowed(ids), np.isin(self.bm25.row_ids, ids))
-            if len(self._filtered) >= _FILTER_CACHE:
-                self._filtered.clear()
-            self._filtered[key] = found
-        return found
+        return self._filtered.get(filters, self._find_allowed)
+
+    def _find_allowed(self, filters: Filters) -> _Allowed:
+        ids = self.reader.filtered_ids(dict(filters))
+        return _Allowed(ann.Allowed(ids), np.isin(self.bm25.row_ids, ids))
 
     def matches_nothing(self, filters: Filters | None) -> bool:
         allowed = self._allowed(filters)
@@ -140,7 +127,7 @@ class EmbeddedSnapshot:
         return self.reader.sentence_vectors(ids)
 
 
-class EmbeddedBackend:
+class EmbeddedStore:
     """An index directory, followed from generation to generation.
 
     Each :meth:`snapshot` costs one ``stat`` of the manifest; when a writer
@@ -149,14 +136,15 @@ class EmbeddedBackend:
     """
 
     def __init__(self, reader: IndexReader) -> None:
+        self.path = reader.path
         self.model_id = reader.model_id
         self.dim = reader.dim
-        self.rescorer = reader.manifest.get("rescorer")
+        self.rescorer = reader.rescorer
         self._snapshot = EmbeddedSnapshot.load(reader)
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, index_dir: str | os.PathLike[str]) -> EmbeddedBackend:
+    def open(cls, index_dir: str | os.PathLike[str]) -> EmbeddedStore:
         return cls(IndexReader.open(index_dir))
 
     @property

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.backends import MilvusTarget, drop_index
 from indexer.build import build_from_documents
 from indexer.errors import DocumentError
+from indexer.index_dir import index_exists
+from indexer.records import DocumentRecord
 from indexer.split import DEFAULT_PASSAGE_SIZE
-from indexer.store import DocumentRecord
+from indexer.stores import MilvusTarget, drop_index
 
 from .query import MODES
 from .searcher import Searcher
@@ -99,7 +100,7 @@ def evaluate(
     with tempfile.TemporaryDirectory(prefix="souyi-eval-") as tmp:
         target = Path(index_dir) if index_dir else Path(tmp) / "index"
         index_seconds = None
-        if not (target / "manifest.json").is_file():
+        if not index_exists(target):
             report = build_from_documents(
                 collection.documents, target, model=model, progress=progress, passage_size=passage_size,
                 milvus=milvus,

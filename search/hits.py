@@ -9,6 +9,9 @@ from dataclasses import asdict, dataclass, field
 class Hit:
     """One ranked passage.
 
+    ``doc_id`` is the document's id, i.e. its name (the path relative to the
+    folder indexed), as ``souyi list`` shows it and as the ``doc`` filter takes it.
+
     ``start``/``end`` are character offsets of ``text`` in the source
     document; ``highlights`` are ``(start, end)`` offsets into ``text`` of the
     parts that match the query.  ``dense_rank``/``lexical_rank`` are the

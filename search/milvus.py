@@ -1,18 +1,21 @@
-"""The Milvus backend: the :mod:`search.backend` protocols over a Milvus-backed index.
+"""The Milvus store: the :mod:`search.store` protocols over a Milvus-backed index.
+
+Every call to Milvus goes through :class:`indexer.milvus_store.MilvusIndex`;
+this module decides what to ask and scores what comes back.
 
 Milvus finds the candidates (dense search over ``vector``, BM25 full-text
 search over ``sparse``); the exact scores that fusion needs are computed here:
 
 * **dense** — the cosine of a candidate is the dot product of the query with
   its stored vector, exact whatever the vector index;
-* **lexical** — BM25 (same k1/b, IDF and length normalisation as
-  :mod:`indexer.bm25`) from each candidate's stored terms, the document
+* **lexical** — BM25 (:func:`indexer.bm25.term_weight`, the formula of the
+  embedded store) from each candidate's stored terms, the document
   frequencies kept in the index and the committed passage and term counts.
   Milvus's own BM25 score is only used to pick the candidates: milvus-lite
   returns it negated and computes its statistics over the *filtered* rows
   only (a filtered search scores a passage differently from an unfiltered
   one), so a raw score is neither comparable nor thresholdable; ranking by
-  our exact score keeps the lexical side identical to the embedded backend's
+  our exact score keeps the lexical side identical to the embedded store's
   and gives the IDF that *coverage* needs.
 
 **Round trips.**  Both searches return their candidates' whole rows (vector,
@@ -32,7 +35,6 @@ every expression also carries the committed generation (see
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 from collections import Counter, OrderedDict
@@ -43,6 +45,8 @@ from pathlib import Path
 import numpy as np
 
 from indexer.analyze import Analyzer
+from indexer.bm25 import inverse_frequency, term_weight
+from indexer.index_dir import manifest_stamp
 from indexer.milvus_store import (
     MilvusIndex,
     decode_rescore,
@@ -53,14 +57,13 @@ from indexer.milvus_store import (
     term_key,
     visible,
 )
-from indexer.store import MANIFEST, PassageRecord, SentenceVectors
+from indexer.records import PassageRecord, SentenceVectors
 
 from . import fusion
-from .backend import Filters
+from .store import FilterCache, Filters, snapshot_info
 
 logger = logging.getLogger(__name__)
 
-_FILTER_CACHE = 64
 #: Passage rows a snapshot keeps: the candidates of about ten hybrid searches
 #: at a time (10-20 KB each with rescorer vectors).
 _ROW_CACHE = 2048
@@ -137,8 +140,8 @@ class _BM25:
     def score(self, lexical: str) -> float:
         keys = lexical.split()
         counts = Counter(keys)
-        norm = self.k1 * (1.0 - self.b + self.b * len(keys) / self.avg_len)
-        return sum(w * counts[k] * (self.k1 + 1.0) / (counts[k] + norm) for k, w in self.idf.items() if counts[k])
+        return sum(term_weight(w, counts[k], len(keys), self.avg_len, self.k1, self.b)
+                   for k, w in self.idf.items() if counts[k])
 
 
 @dataclass
@@ -166,7 +169,7 @@ class MilvusSnapshot:
         self.analyzer = analyzer
         self.state = state
         self._visible = visible(state)
-        self._filtered: dict[tuple, bool] = {}
+        self._nothing: FilterCache[bool] = FilterCache()
         self._fields = index.row_fields()
         self._rows = _Recent(_ROW_CACHE)
         self._frequencies = _Recent(_TERM_CACHE)
@@ -177,17 +180,9 @@ class MilvusSnapshot:
 
     def info(self) -> dict:
         manifest = self.index.manifest
-        return {
-            "passages": self.size,
-            "documents": int(self.state["documents"]),
-            "model": manifest["model"]["id"],
-            "dim": manifest["model"]["dim"],
-            "format_version": manifest["format_version"],
-            "generation": int(self.state["generation"]),
-            "analyzer": manifest["analyzer"],
-            "backend": "milvus",
-            "collection": manifest["milvus"]["collection"],
-        }
+        info = snapshot_info(manifest, "milvus", passages=self.size, documents=int(self.state["documents"]),
+                             generation=int(self.state["generation"]))
+        return {**info, "collection": manifest["milvus"]["collection"]}
 
     def _expr(self, filters: Filters | None) -> str:
         clauses = [self._visible]
@@ -200,14 +195,7 @@ class MilvusSnapshot:
             return True
         if not filters:
             return False
-        key = tuple(sorted(filters.items()))
-        if key not in self._filtered:
-            if len(self._filtered) >= _FILTER_CACHE:
-                self._filtered.clear()
-            rows = self.index.client.query(self.index.passages_name, filter=self._expr(filters),
-                                           output_fields=["id"], limit=1)
-            self._filtered[key] = not rows
-        return self._filtered[key]
+        return self._nothing.get(filters, lambda wanted: not self.index.has_passage(self._expr(wanted)))
 
     def dense(self, vector: np.ndarray, n: int, filters: Filters | None) -> _Dense:
         ids, scores = self._search("vector", vector.astype(np.float32).tolist(), n, filters, "IP")
@@ -242,7 +230,7 @@ class MilvusSnapshot:
             counted = {key: stored.get(key, 0) for key in missing}
             self._frequencies.put(counted)
             df.update(counted)
-        idf = {key: math.log1p((n - df.get(key, 0) + 0.5) / (df.get(key, 0) + 0.5)) for key in keys}
+        idf = {key: inverse_frequency(n, df.get(key, 0)) for key in keys}
         total = int(self.state["total_terms"])
         params = self.index.manifest["bm25"]
         return _BM25(idf, float(params["k1"]), float(params["b"]), total / n if n and total else 1.0)
@@ -252,11 +240,8 @@ class MilvusSnapshot:
         limit = min(n, self.size)
         if limit <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        result = self.index.client.search(self.index.passages_name, data=[data], anns_field=field, limit=limit,
-                                          filter=self._expr(filters), output_fields=self._fields,
-                                          search_params={"metric_type": metric})
-        hits = result[0] if result else []
-        self._rows.put({int(h["id"]): _Row.of({**h["entity"], "id": h["id"]}) for h in hits})
+        hits = self.index.search(field, data, limit, self._expr(filters), metric)
+        self._rows.put({int(h["id"]): _Row.of(h) for h in hits})
         ids = np.array([int(h["id"]) for h in hits], dtype=np.int64)
         return ids, np.array([float(h["distance"]) for h in hits], dtype=np.float32)
 
@@ -289,7 +274,7 @@ class MilvusSnapshot:
                 if row.rescore}
 
 
-class MilvusBackend:
+class MilvusStore:
     """A Milvus-backed index directory, followed from generation to generation.
 
     Each :meth:`snapshot` costs one ``stat`` of the manifest (``souyi index``
@@ -300,16 +285,16 @@ class MilvusBackend:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._stamp = _stamp(path)
+        self._stamp = manifest_stamp(path)
         self.index = MilvusIndex(path, read_manifest(path))
         self.index.load()
         self.model_id, self.dim = self.index.model_id, self.index.dim
-        self.rescorer = self.index.manifest.get("rescorer")
+        self.rescorer = self.index.rescorer
         self._analyzer = Analyzer.from_config(self.index.manifest["analyzer"], self.index.userdict())
         self._snapshot = MilvusSnapshot(self.index, self._analyzer, self.index.state())
 
     @classmethod
-    def open(cls, index_dir: str | os.PathLike[str]) -> MilvusBackend:
+    def open(cls, index_dir: str | os.PathLike[str]) -> MilvusStore:
         return cls(Path(index_dir))
 
     def check_model(self, model_id: str, dim: int) -> None:
@@ -317,12 +302,12 @@ class MilvusBackend:
 
     def snapshot(self) -> MilvusSnapshot:
         with self._lock:
-            if _stamp(self.path) != self._stamp:  # rebuilt: new collections
+            if manifest_stamp(self.path) != self._stamp:  # rebuilt: new collections
                 index = MilvusIndex(self.path, read_manifest(self.path))
                 index.check_model(self.model_id, self.dim)
                 index.load()
                 self._analyzer = Analyzer.from_config(index.manifest["analyzer"], index.userdict())
-                self.index, self._stamp = index, _stamp(self.path)
+                self.index, self._stamp = index, manifest_stamp(self.path)
             state = self.index.state()
             if self._snapshot.index is not self.index or state != self._snapshot.state:
                 self._snapshot = MilvusSnapshot(self.index, self._analyzer, state)
@@ -332,10 +317,3 @@ class MilvusBackend:
     def close(self) -> None:
         self.index.close()
 
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        st = (path / MANIFEST).stat()
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns)

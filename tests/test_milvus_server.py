@@ -1,4 +1,4 @@
-"""The Milvus backend over the network: a real ``milvus-lite server`` on loopback, several processes.
+"""The Milvus store over the network: a real ``milvus-lite server`` on loopback, several processes.
 
 A milvus-lite data directory is locked to one process, so serving and
 indexing from separate processes goes through ``milvus-lite server``; the
@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from indexer.backends import MilvusTarget, check_index
 from indexer.build import build_index
+from indexer.stores import MilvusTarget, check_index
 from search import Searcher
 from souyi import SAMPLE_DIR
 
-pytest.importorskip("pymilvus", reason="the Milvus backend needs pip install 'souyi[milvus]'")
+pytest.importorskip("pymilvus", reason="the Milvus store needs pip install 'souyi[milvus]'")
 SERVER = shutil.which("milvus-lite")
 pytestmark = pytest.mark.skipif(SERVER is None, reason="milvus-lite (pip install 'souyi[milvus]') provides the server")
 

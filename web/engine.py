@@ -1,21 +1,19 @@
 """The one search engine of a web app: opened once, shared by every request thread.
 
 Opening a :class:`~search.Searcher` loads the embedding model (seconds), so it
-happens once per process, not per request.  The engine also keeps the app
-useful when the index is not there yet or is rebuilt while serving:
+happens once per process, not per request.  The engine keeps the app useful
+when the index is not there yet: a missing or unreadable index makes
+:meth:`Engine.searcher` raise the :class:`~search.SearchError` that says why
+(mapped to HTTP 503 by the app); later requests try again, at most once per
+``retry_seconds`` unless the directory changed meanwhile, so the app recovers
+by itself once ``souyi index`` has built the index.
 
-* a missing or unreadable index makes :meth:`Engine.searcher` raise the
-  :class:`~search.SearchError` that says why (mapped to HTTP 503 by the app);
-  later requests try again, at most once per ``retry_seconds``, so the app
-  recovers by itself once ``souyi index`` has built the index;
-* a rebuilt index (``souyi index`` swaps the directory in whole) is noticed by
-  the identity of the directory and reopened, reusing the loaded model.  A
-  batch committed into the same directory (``souyi add``/``remove``) is not a
-  reason to reopen: the Searcher moves to new generations by itself, so the
-  process keeps one Searcher and one loaded generation at a time.
+Once open, the Searcher follows the index by itself: batches committed into
+it (``souyi add``/``remove``) and rebuilds swapped in under the same path
+(``souyi index``, even with another model), reusing the loaded models.
 
-Only one thread (re)opens at a time; the others keep using the searcher they
-already have.  Searches themselves need no lock: the Searcher is thread-safe.
+Only one thread opens at a time.  Searches themselves need no lock: the
+Searcher is thread-safe.
 """
 
 from __future__ import annotations
@@ -28,12 +26,10 @@ from pathlib import Path
 
 from flask import current_app
 
-from search import ModelMismatch, Searcher, SearchError
+from indexer.index_dir import Stamp, directory_stamp, index_exists
+from search import Searcher, SearchError
 
 logger = logging.getLogger(__name__)
-
-#: The file that must exist for the directory to be an index.
-_STAMP_FILE = "manifest.json"
 
 
 class Engine:
@@ -41,9 +37,8 @@ class Engine:
 
     ``searcher`` is an already open Searcher to start with (tests, embedding
     apps); ``model`` is an embedder object or a model name, or ``None`` for the
-    model recorded in the index.  A model given as an object is kept for every
-    reopen; a model loaded by the engine itself is reused while the rebuilt
-    index still names it.
+    model recorded in the index, which the Searcher then follows when a
+    rebuild names another one.
     """
 
     def __init__(
@@ -59,33 +54,30 @@ class Engine:
         self._retry_seconds = retry_seconds
         self._lock = threading.Lock()
         self._searcher = searcher
-        self._embedder = searcher.embedder if searcher is not None else None  # reused on reopen
-        self._stamp = self._read_stamp() if searcher is not None else None
-        self._failure: tuple[object, float, SearchError] | None = None  # (stamp, when, error)
+        if searcher is not None and model is None:
+            searcher.follow_model = True  # the model is the index's, as for a searcher the engine opens
+        self._failure: tuple[Stamp, float, SearchError] | None = None  # (directory stamp, when, error)
 
     def searcher(self) -> Searcher:
-        """The open Searcher, (re)opened if needed; raises the SearchError that prevents it."""
-        stamp = self._read_stamp()
+        """The open Searcher, opened if needed; raises the SearchError that prevents it."""
         current = self._searcher
-        if current is not None and stamp == self._stamp:
+        if current is not None:
             return current
         with self._lock:
-            stamp = self._read_stamp()
-            if self._searcher is not None and stamp == self._stamp:  # another thread reopened it
+            if self._searcher is not None:  # another thread opened it
                 return self._searcher
+            stamp = directory_stamp(self.index_path)
             failure = self._failure
             if failure is not None and failure[0] == stamp and time.monotonic() - failure[1] < self._retry_seconds:
                 raise failure[2]
             try:
-                searcher = self._open()
+                searcher = Searcher.open(self.index_path, self._model)
             except SearchError as exc:
                 self._failure = (stamp, time.monotonic(), exc)
-                self._searcher = None
                 logger.warning("index unavailable: %s", exc)
                 raise
             _warm_up(searcher)
-            self._searcher, self._stamp, self._failure = searcher, stamp, None
-            self._embedder = searcher.embedder
+            self._searcher, self._failure = searcher, None
             logger.info("opened index %s (%d passages, model %s)", self.index_path, searcher.size,
                         searcher.embedder.model_id)
             return searcher
@@ -97,28 +89,9 @@ class Engine:
         except SearchError:
             pass
 
-    def _open(self) -> Searcher:
-        if self._model is not None:  # chosen by the caller: a mismatch is the caller's to fix
-            return Searcher.open(self.index_path, self._model)
-        if self._embedder is not None:
-            try:
-                return Searcher.open(self.index_path, self._embedder)
-            except ModelMismatch:  # rebuilt with another model: load that one
-                logger.info("the rebuilt index uses another model; loading it")
-        return Searcher.open(self.index_path)
-
-    def _read_stamp(self) -> tuple[int, int] | None:
-        """Identity of the index directory (a rebuild swaps in a new one); None while it has no manifest."""
-        try:
-            st = self.index_path.stat()
-            (self.index_path / _STAMP_FILE).stat()
-        except OSError:
-            return None
-        return (st.st_dev, st.st_ino)
-
     def current(self) -> Searcher | None:
-        """The Searcher already open, if any, without trying to open one (for page footers)."""
-        return self._searcher
+        """The Searcher already open while its index is there, without trying to open one (for page footers)."""
+        return self._searcher if index_exists(self.index_path) else None
 
 
 def _warm_up(searcher: Searcher) -> None:

@@ -10,8 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from search import MAX_DEPTH, MAX_QUERY_CHARS, MODES
-from search.query import MAX_FILTERS
+from search import MAX_DEPTH, MAX_FILTERS, MAX_QUERY_CHARS, MODES
 
 from .params import MODE_ALIASES
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 
-from search import MAX_DEPTH, MAX_QUERY_CHARS, MODES, BadQuery
-from search.query import parse_filters
+from search import MAX_DEPTH, MAX_QUERY_CHARS, MODES, BadQuery, parse_filters
 
 #: The names the interface uses for the modes, accepted as well as the API's.
 MODE_ALIASES = {"semantic": "dense", "keyword": "lexical"}

@@ -1,11 +1,11 @@
-"""The small interface between ranking and storage.
+"""The small interface between ranking and storage, and what every store's reading side shares.
 
 :class:`~search.searcher.Searcher` owns everything a user sees (query
-checks, fusion, highlighting, hits); a *backend* owns where passages, vectors
+checks, fusion, highlighting, hits); a *store* owns where passages, vectors
 and term statistics live.  The embedded FAISS + SQLite store
-(:mod:`search.embedded`) is the default; other engines (Milvus) implement the
-same three protocols so that ranking stays identical whichever one holds the
-data.
+(:mod:`search.embedded`) is the default; Milvus (:mod:`search.milvus`)
+implements the same protocols so that ranking stays identical whichever one
+holds the data.
 
 Retrieval returns result objects rather than bare arrays because fusion needs
 the *exact* score of every candidate in both lists: a passage that only the
@@ -14,16 +14,21 @@ lexical side found still needs its dense score, and vice versa.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
 from indexer.analyze import Analyzer
-from indexer.store import PassageRecord, SentenceVectors
+from indexer.records import PassageRecord, SentenceVectors
 
 #: Validated filters: field name → accepted values.
 Filters = Mapping[str, tuple[str, ...]]
+#: Filter results kept per snapshot (a page of results asks the same filters twice: dense and lexical).
+FILTER_CACHE = 64
+
+_Found = TypeVar("_Found")
 
 
 class Retrieved(Protocol):
@@ -70,9 +75,10 @@ class Snapshot(Protocol):
         """The rescorer's vectors of passages ``ids`` (empty when the index has no rescorer)."""
 
 
-class Backend(Protocol):
+class Store(Protocol):
     """An open index: hands out the newest committed snapshot."""
 
+    path: Path  # the index directory
     model_id: str
     dim: int
     rescorer: dict | None  # {"id", "dim"} of the index's rescoring model, if it has one
@@ -85,3 +91,41 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release files and connections."""
+
+
+class FilterCache(Generic[_Found]):
+    """What a snapshot found for each filter it was asked, kept for that snapshot only.
+
+    A user paging through one filtered search asks for the same filter again
+    and again; the answer cannot change within one committed generation.  The
+    cache is emptied when it is full: the filters of one session are few.
+    """
+
+    def __init__(self, size: int = FILTER_CACHE) -> None:
+        self._size = size
+        self._found: dict[tuple, _Found] = {}
+
+    def get(self, filters: Filters, find: Callable[[Filters], _Found]) -> _Found:
+        """``find(filters)``, computed once per distinct ``filters``."""
+        key = tuple(sorted(filters.items()))
+        found = self._found.get(key)
+        if found is None:
+            found = find(filters)
+            if len(self._found) >= self._size:
+                self._found.clear()
+            self._found[key] = found
+        return found
+
+
+def snapshot_info(manifest: dict, store: str, *, passages: int, documents: int, generation: int) -> dict:
+    """What :meth:`Snapshot.info` reports, the same keys for every store (``store`` names it)."""
+    return {
+        "passages": passages,
+        "documents": documents,
+        "model": manifest["model"]["id"],
+        "dim": manifest["model"]["dim"],
+        "format_version": manifest["format_version"],
+        "generation": generation,
+        "analyzer": manifest["analyzer"],
+        "backend": store,
+    }

@@ -1,28 +1,81 @@
-"""Which store holds an index: the embedded directory (default) or Milvus.
+"""Which store holds an index (the embedded directory, the default, or Milvus), and what works on either.
 
 The choice is made once, when an index is created (``MilvusTarget`` given or
-not), and recorded in the index directory's ``manifest.json``; from then on
-every command and :meth:`search.Searcher.open` find it there, so only the
-index path is needed.  This module is the one place that dispatches on it for
-the indexer, the CLI and ``souyi migrate``.
+not), and recorded in the index directory's manifest; from then on every
+command and :meth:`search.Searcher.open` find it there, so only the index
+path is needed.  This module is the one place that dispatches on it for the
+indexer, the CLI and ``souyi migrate``: opening a :class:`Writer`, listing,
+checking and repairing, replacing and dropping an index.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from . import milvus_store
 from .errors import IndexFormatError
-from .manage import check_index as check_embedded
-from .manage import list_documents as list_embedded
-from .store import DocumentRecord, IndexReader, IndexWriter, NewPassage, StoredDocument, swap_in
+from .index_dir import LOCK_TIMEOUT, index_exists, swap_in
+from .records import DocumentRecord, NewPassage, StoredDocument
+from .store import DATABASE, IndexReader, IndexWriter
 
-BACKENDS = ("embedded", "milvus")
+STORES = ("embedded", "milvus")
+
+#: The way out when the database is damaged: it holds the only copy of the passages, vectors and terms.
+REBUILD_HINT = (
+    "the database itself is damaged and cannot be repaired from the index: rebuild it from the source "
+    "documents with: souyi index SOURCES... --index {path}"
+)
+
+
+@runtime_checkable
+class Writer(Protocol):
+    """The one writer of an index, whichever store holds it: stage a batch, then commit it whole.
+
+    Opening one takes the index's writer lock (:class:`~indexer.errors.IndexBusy`
+    after a timeout) and undoes a batch that crashed before its commit.
+    """
+
+    path: Path
+    manifest: dict  # configuration, plus ``generation`` and ``counts`` of the committed state
+
+    @property
+    def generation(self) -> int:
+        """The committed generation."""
+
+    def documents(self) -> dict[str, StoredDocument]:
+        """The documents of the committed generation, by name."""
+
+    def check_model(self, model_id: str, dim: int) -> None:
+        """Raise :class:`~indexer.errors.ModelMismatch` unless this model built the index."""
+
+    def userdict(self) -> Path | None:
+        """The index's jieba user dictionary, if it has one."""
+
+    def add(self, doc: DocumentRecord, passages: list[NewPassage], vectors: np.ndarray, terms: list[list[str]]) -> None:
+        """Stage a document (replacing any document of the same name)."""
+
+    def remove(self, name: str) -> None:
+        """Stage the removal of the document called ``name``."""
+
+    def commit(self) -> int:
+        """Make the staged batch visible, all of it or (after a crash) none; returns the generation."""
+
+    def repair(self) -> None:
+        """Rewrite what can be derived again from what the store keeps (``souyi check --repair``)."""
+
+    def close(self) -> None:
+        """Release the lock and the store (uncommitted staging is dropped)."""
+
+    def __enter__(self) -> Writer: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -37,7 +90,7 @@ class MilvusTarget:
         return {"milvus": {"uri": self.uri, "collection": self.collection}}
 
 
-def backend_of(path: str | os.PathLike[str]) -> str:
+def store_of(path: str | os.PathLike[str]) -> str:
     """``milvus`` or ``embedded``: which store the index at ``path`` uses."""
     return "milvus" if milvus_store.is_milvus_index(path) else "embedded"
 
@@ -47,18 +100,18 @@ def open_writer(
     *,
     create: dict | None = None,
     userdict: Path | None = None,
-    lock_timeout: float = 10.0,
-) -> IndexWriter | milvus_store.MilvusWriter:
+    lock_timeout: float = LOCK_TIMEOUT,
+) -> Writer:
     """The writer of the index at ``path``; a new index is a Milvus one when ``create`` has a ``milvus`` part."""
-    exists = (Path(path) / "manifest.json").is_file()
-    if (not exists and create is not None and create.get("milvus")) or (exists and backend_of(path) == "milvus"):
+    exists = index_exists(path)
+    if (not exists and create is not None and create.get("milvus")) or (exists and store_of(path) == "milvus"):
         return milvus_store.MilvusWriter(path, create=create, userdict=userdict, lock_timeout=lock_timeout)
     return IndexWriter(path, create=create, userdict=userdict, lock_timeout=lock_timeout)
 
 
 def replace_index(staging: Path, target: Path) -> None:
     """Swap the complete index at ``staging`` in for ``target``; a replaced Milvus index's collections are dropped."""
-    old = milvus_store.read_manifest(target) if backend_of(target) == "milvus" else None
+    old = milvus_store.read_manifest(target) if store_of(target) == "milvus" else None
     swap_in(staging, target)
     if old is not None:
         milvus_store.drop_collections(old)
@@ -66,14 +119,18 @@ def replace_index(staging: Path, target: Path) -> None:
 
 def drop_index(path: str | os.PathLike[str]) -> None:
     """Drop what an index keeps outside its directory (a Milvus index's collections)."""
-    if backend_of(path) == "milvus":
+    if store_of(path) == "milvus":
         milvus_store.drop_collections(milvus_store.read_manifest(path))
 
 
 def list_documents(path: str | os.PathLike[str]) -> list[StoredDocument]:
     """The documents of the committed index at ``path``, by name, whatever its store."""
-    if backend_of(path) == "embedded":
-        return list_embedded(path)
+    if store_of(path) == "embedded":
+        reader = IndexReader.open(path)
+        try:
+            return list(reader.documents().values())
+        finally:
+            reader.close()
     index = milvus_store.MilvusIndex(Path(path), milvus_store.read_manifest(path))
     try:
         return list(index.documents_at(index.state()).values())
@@ -81,26 +138,62 @@ def list_documents(path: str | os.PathLike[str]) -> list[StoredDocument]:
         index.close()
 
 
-def check_index(path: str | os.PathLike[str], repair: bool = False, lock_timeout: float = 10.0) -> list[str]:
-    """Problems found in the index at ``path`` (empty: healthy); see :func:`indexer.manage.check_index`.
+def check_index(path: str | os.PathLike[str], repair: bool = False, lock_timeout: float = LOCK_TIMEOUT) -> list[str]:
+    """Problems found in the index at ``path``, whatever its store; empty when healthy.
 
-    For Milvus: the committed counts must match the rows the collections
-    hold, and each document's passage count its passages; ``repair``
-    recounts the term statistics.
+    Embedded: SQLite, FAISS and BM25 must agree on the passage set; with
+    ``repair``, damaged FAISS/BM25 files are rewritten from what SQLite holds
+    (no document is re-read or re-embedded) and the check runs again.  A
+    damaged database cannot be repaired here: rebuild from the sources.
+
+    Milvus: the committed counts must match the rows the collections hold,
+    and each document's passage count its passages; ``repair`` recounts the
+    term statistics first.
     """
-    if backend_of(path) == "embedded":
-        return check_embedded(path, repair=repair, lock_timeout=lock_timeout)
-    if repair:
-        with milvus_store.MilvusWriter(path, lock_timeout=lock_timeout) as writer:
-            writer.repair()
+    if store_of(path) == "milvus":
+        if repair:
+            with open_writer(path, lock_timeout=lock_timeout) as writer:
+                writer.repair()
+        return _check_milvus(path)
+    problems = _check_embedded(path)
+    if database_damaged(problems):
+        return problems + [REBUILD_HINT.format(path=path)]
+    if not problems or not repair:
+        return problems
+    with open_writer(path, lock_timeout=lock_timeout) as writer:
+        writer.repair()
+    return check_index(path)
+
+
+def database_damaged(problems: list[str]) -> bool:
+    """True when the problems include the database itself (``--repair`` cannot help then)."""
+    return any(problem.startswith("SQLite") for problem in problems)
+
+
+def _check_embedded(path: str | os.PathLike[str]) -> list[str]:
+    try:
+        reader = IndexReader.open(path)
+    except IndexFormatError as exc:
+        return [str(exc)]
+    try:
+        return reader.check()
+    except IndexFormatError as exc:  # not a database at all, or damaged beyond an integrity report
+        if not isinstance(exc.__cause__, sqlite3.DatabaseError):
+            raise
+        return [f"SQLite database {Path(path) / DATABASE} is unreadable ({exc.__cause__})"]
+    finally:
+        reader.close()
+
+
+def _check_milvus(path: str | os.PathLike[str]) -> list[str]:
     index = milvus_store.MilvusIndex(Path(path), milvus_store.read_manifest(path))
     try:
-        return _check_milvus(index)
+        return _count_milvus(index)
     finally:
         index.close()
 
 
-def _check_milvus(index: milvus_store.MilvusIndex) -> list[str]:
+def _count_milvus(index: milvus_store.MilvusIndex) -> list[str]:
     state = index.state()
     passages: dict[str, int] = defaultdict(int)
     for row in index.scan(index.passages_name, milvus_store.visible(state), ["doc"]):
@@ -127,9 +220,9 @@ def migrate(source: str | os.PathLike[str], target: str | os.PathLike[str], milv
     postings (their order is lost, which BM25 does not use); documents keep
     their names, titles, hashes and metadata.  Returns (documents, passages).
     """
-    if backend_of(source) != "embedded":
+    if store_of(source) != "embedded":
         raise IndexFormatError(f"{source} is not an embedded index")
-    if (Path(target) / "manifest.json").exists():
+    if index_exists(target):
         raise IndexFormatError(f"{target} already holds an index; choose a new directory")
     reader = IndexReader.open(source)
     try:
@@ -152,7 +245,7 @@ def settings_of(reader: IndexReader) -> dict:
     return settings
 
 
-def stage_reader(reader: IndexReader, writer: IndexWriter | milvus_store.MilvusWriter) -> None:
+def stage_reader(reader: IndexReader, writer: Writer) -> None:
     """Stage every document of ``reader``'s generation into ``writer`` with its stored vectors and terms."""
     records = reader.all_passages()
     ids = np.array([r.passage_id for r in records], dtype=np.int64)
