@@ -29,10 +29,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from indexer.backends import MilvusTarget, migrate, open_writer, settings_of, stage_reader
 from indexer.build import embedding_text
+from indexer.records import DocumentRecord, NewPassage
 from indexer.split import split_document
-from indexer.store import DocumentRecord, IndexReader, IndexWriter, NewPassage
+from indexer.store import IndexReader, IndexWriter
+from indexer.stores import MilvusTarget, migrate, open_writer, settings_of, stage_reader
 from search import Searcher
 from search.evaluate import load_collection
 from souyi import SAMPLE_DIR
@@ -55,7 +56,7 @@ T = TypeVar("T")
 def snapshot(searcher: Searcher) -> object:
     """The searcher's current index generation, whose retrievers (``dense``, ``lexical``, ``bm25``,
     ``analyzer``, ``sentence_vectors``) benchmarks time one by one; an internal of ``search``."""
-    return searcher.backend.snapshot()
+    return searcher.store.snapshot()
 
 
 def parser_for(doc: str | None, *, summary_only: bool = False) -> argparse.ArgumentParser:

@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 from bench.common import add_eval_dir, add_out, collection_index, collections_in, machine, parser_for, write_perf
-from indexer.embedding import BACKEND_ENV, QUERY_PRECISION_ENV
+from indexer.embedding import QUERY_PRECISION_ENV, RUNTIME_ENV
 from search.evaluate import evaluate, load_collection
 
 PAIRS = [("torch", "torch"), ("torch", "onnx-int8"), ("onnx-int8", "onnx-int8"), ("onnx-int8", "torch"),
@@ -33,7 +33,7 @@ MODES = ("hybrid", "dense", "lexical")
 
 def run_eval(collection: Path, index: Path, query_backend: str) -> dict:
     """What ``souyi eval <collection> --index <index> --json`` prints with queries on ``query_backend``."""
-    os.environ[BACKEND_ENV] = query_backend  # read by load_embedder, for the build and for the searcher
+    os.environ[RUNTIME_ENV] = query_backend  # read by load_embedder, for the build and for the searcher
     os.environ[QUERY_PRECISION_ENV] = "int8" if query_backend == "onnx-int8" else "fp32"
     return evaluate(load_collection(collection), index_dir=index)
 

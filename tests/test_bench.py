@@ -37,7 +37,7 @@ from bench import (
     synth_index,
 )
 from bench.experiments import fold_check, fusion_ablation, levers_table, lexical_variants, passage_size
-from indexer.embedding import BACKEND_ENV, QUERY_PRECISION_ENV
+from indexer.embedding import QUERY_PRECISION_ENV, RUNTIME_ENV
 from souyi import SAMPLE_DIR
 
 COLLECTIONS = ("xquad_zh-zh", "xquad_en-zh", "cmrc2018_dev")
@@ -261,7 +261,7 @@ def test_corpus_ops_keeps_the_index_checkable(eval_dir, tmp_path, embedder):
 
 
 def test_embed_quality_pairs(eval_dir, tmp_path, monkeypatch, embedder):
-    for name in (BACKEND_ENV, QUERY_PRECISION_ENV):  # the script sets them per run; restored after the test
+    for name in (RUNTIME_ENV, QUERY_PRECISION_ENV):  # the script sets them per run; restored after the test
         monkeypatch.setenv(name, "")
     out = tmp_path / "quality.json"
     embed_quality.main(["--eval-dir", str(eval_dir), "--work", str(tmp_path / "work"), "--collections",

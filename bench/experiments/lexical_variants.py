@@ -54,9 +54,9 @@ from bench.common import IndexReader, collection_index, parser_for, times_ms, wr
 from indexer.analyze import Analyzer, is_cjk, normalize
 from indexer.bm25 import BM25Index
 from indexer.embedding import (
-    BACKEND_ENV,
     DEFAULT_MODEL,
     QUERY_PRECISION_ENV,
+    RUNTIME_ENV,
     Embedder,
     embed_backend,
     load_embedder,
@@ -305,15 +305,15 @@ def _embedder_on(model_id: str, backend: str, precision: str) -> Embedder:
     """The model on one embedding backend, its queries at ``precision`` (both read when an embedder
     is loaded, so they are the cache key), loaded once per process: each view and query set would
     otherwise load the model again.  ``precision`` must be the ``$SOUYI_QUERY_PRECISION`` in force."""
-    saved = os.environ.get(BACKEND_ENV)
-    os.environ[BACKEND_ENV] = backend
+    saved = os.environ.get(RUNTIME_ENV)
+    os.environ[RUNTIME_ENV] = backend
     try:
         return load_embedder(model_id)
     finally:
         if saved is None:
-            del os.environ[BACKEND_ENV]
+            del os.environ[RUNTIME_ENV]
         else:
-            os.environ[BACKEND_ENV] = saved
+            os.environ[RUNTIME_ENV] = saved
 
 
 def view_cost(corpus: Corpus, sample: int, rounds: int = 3) -> dict:
