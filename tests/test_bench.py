@@ -218,7 +218,9 @@ def test_rescore_cost_times_each_part(ablation, eval_dir, tmp_path):
     assert len(_read(out)["rows"]) == 4
 
 
-def test_lexical_variants_and_levers_table(ablation, eval_dir, tmp_path, capsys):
+def test_lexical_variants_and_levers_table(ablation, eval_dir, tmp_path, capsys, monkeypatch):
+    for name in (RUNTIME_ENV, QUERY_PRECISION_ENV):  # the script sets them for its process; restored after the test
+        monkeypatch.setenv(name, "")
     root, _ = ablation
     sets = [str(eval_dir / "xquad_zh-zh")]
     run, cost = tmp_path / "levers.json", tmp_path / "cost.json"
