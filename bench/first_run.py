@@ -132,8 +132,8 @@ def main() -> None:
     codes = {"this": args.code.resolve(), **({"baseline": args.baseline.resolve()} if args.baseline else {})}
     times: dict[tuple[str, str], list[dict[str, float]]] = {}
     logs: dict[str, list[str]] = {}
-    for _ in range(args.rounds):  # code versions alternate, so a shared machine's load falls on both alike
-        for label, code in codes.items():
+    for round_ in range(args.rounds):  # versions alternate, first one then the other, so that a shared
+        for label, code in list(codes.items())[:: 1 if round_ % 2 == 0 else -1]:  # machine's load hits both alike
             with tempfile.TemporaryDirectory(prefix="souyi-first-run-") as tmp:
                 home, cache = Path(tmp) / "home", Path(tmp) / "cache"
                 home.mkdir()

@@ -28,9 +28,9 @@ from collections.abc import Iterator, Sequence
 logger = logging.getLogger(__name__)
 
 CONVERSION, EXPORT, QUANTIZATION = "conversion", "ONNX export", "int8 quantization"
-#: Usual seconds of each step on a two-core machine, measured by ``python -m bench.first_run``
-#: (docs/perf/first_run.json); only used for the announcement's estimate.
-EXPECTED_SECONDS = {CONVERSION: 4.0, EXPORT: 15.0, QUANTIZATION: 10.0}
+#: Usual seconds of each step (medians of ``python -m bench.first_run``: docs/first_run.md), rounded;
+#: only used for the announcement's estimate.
+EXPECTED_SECONDS = {CONVERSION: 2.0, EXPORT: 8.0, QUANTIZATION: 8.0}
 
 _show_known_warnings = False
 _step_seconds: dict[str, float] = {}  # the steps run since the last announcement, in order

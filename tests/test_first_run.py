@@ -24,6 +24,7 @@ from torch.jit import TracerWarning
 
 from indexer import preparation
 from indexer.onnx_export import EXPORT_MARKER, export_dir
+from souyi.cli import main
 
 SERVING = re.compile(r"serving .* on http://127\.0\.0\.1:(\d+)/")
 ANNOUNCEMENT = "preparing the model for this machine (one time, ~"
@@ -167,12 +168,14 @@ def test_only_the_known_quantization_advice_is_silenced(caplog):
     ]
 
 
-def test_verbose_lets_every_warning_through(caplog):
-    preparation.show_known_warnings(True)
+def test_souyi_v_lets_every_warning_through(caplog, tmp_path):
+    missing = str(tmp_path / "none")
+    assert main(["-v", "search", "x", "--index", missing]) == 3  # any command: -v is read before it runs
     try:
         assert len(_caught(preparation.known_export_warnings_silenced)) == 4
         with caplog.at_level(logging.WARNING), preparation.known_quantization_warnings_silenced():
             logging.warning("Please consider to run pre-processing before quantization.")
         assert len(caplog.records) == 1
     finally:
-        preparation.show_known_warnings(False)
+        main(["search", "x", "--index", missing])  # without -v again
+    assert len(_caught(preparation.known_export_warnings_silenced)) == 2  # without -v: the known two are silenced
