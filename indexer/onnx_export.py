@@ -6,8 +6,11 @@ for queries and passages alike, without importing torch at run time (figures:
 docs/perf/embedding.json).  The export is a one-off per model folder: the BERT
 network, mean pooling over every token and L2 normalisation are traced into one
 graph (inputs ``input_ids`` and ``attention_mask``, output ``embedding``); for
-``int8``, ``quantize_dynamic`` then turns the weights into per-channel int8
-(per-tensor scales lose noticeably more accuracy).
+``int8``, ``quantize_dynamic`` turns the weights of the float32 export into
+per-channel int8 (per-tensor scales lose noticeably more accuracy).  The int8
+export quantises the cached float32 one rather than tracing the network again:
+the trace is the longest step of a first run, and the default runtime needs
+both (float32 passages, int8 queries: docs/first_run.md).
 
 The result lives in ``<cache>/onnx/<model folder>-x<EXPORT_VERSION>-<precision>/``
 next to a marker that records the size and SHA-256 of ``model.onnx`` and the
@@ -33,6 +36,13 @@ from pathlib import Path
 
 from .e5_convert import MARKER_FILE as SOURCE_MARKER
 from .e5_convert import default_cache_dir, remove_stale_temp_dirs
+from .preparation import (
+    EXPORT,
+    QUANTIZATION,
+    known_export_warnings_silenced,
+    known_quantization_warnings_silenced,
+    timed_step,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +67,15 @@ def export_dir(model_dir: Path, precision: str, cache_dir: Path | None = None) -
 
 
 def ensure_onnx_model(model_dir: Path, precision: str = "int8", cache_dir: Path | None = None) -> Path:
-    """Return the path of ``model.onnx`` for ``model_dir``, exporting it first if needed."""
+    """Return the path of ``model.onnx`` for ``model_dir``, exporting it first if needed.
+
+    ``int8`` quantises the ``fp32`` export, which is exported first if needed and kept.
+    """
     target = export_dir(model_dir, precision, cache_dir)
     source = _source_marker(Path(model_dir))
     if _is_current(target, source):
         return target / MODEL_FILE
+    fp32 = ensure_onnx_model(model_dir, "fp32", cache_dir) if precision == "int8" else None
     target.parent.mkdir(parents=True, exist_ok=True)
     # Threads of one process, then other processes (an index job and a server starting together)
     # wait for the one export instead of each spending a minute on their own.
@@ -69,7 +83,20 @@ def ensure_onnx_model(model_dir: Path, precision: str = "int8", cache_dir: Path 
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _is_current(target, source):
             return target / MODEL_FILE
-        return _export(Path(model_dir), precision, source, target) / MODEL_FILE
+        with timed_step(EXPORT if fp32 is None else QUANTIZATION):
+            return _export(Path(model_dir), precision, source, target, fp32) / MODEL_FILE
+
+
+def export_missing(model_dir: Path, precision: str, cache_dir: Path | None = None) -> bool:
+    """True when no export of ``model_dir`` at ``precision`` is recorded (to say up front what a first run does).
+
+    Reads the marker only (no checksum); a damaged file is still found, and rebuilt, by :func:`ensure_onnx_model`.
+    """
+    try:
+        marker = json.loads((export_dir(model_dir, precision, cache_dir) / EXPORT_MARKER).read_text())
+        return marker["export"] != EXPORT_VERSION or marker["source"] != _source_marker(Path(model_dir))
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
 
 
 def _source_marker(model_dir: Path) -> dict:
@@ -102,20 +129,20 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _export(model_dir: Path, precision: str, source: dict, target: Path) -> Path:
-    """Export into a temp folder beside ``target`` and rename it into place."""
+def _export(model_dir: Path, precision: str, source: dict, target: Path, fp32: Path | None) -> Path:
+    """Export (``fp32``) or quantise the ``fp32`` export (``int8``) into a temp folder beside ``target``,
+    and rename it into place."""
     remove_stale_temp_dirs(target)
     started = time.monotonic()
-    logger.info("exporting %s to ONNX (%s) into %s (one-off)", model_dir, precision, target)
+    step = f"exporting {model_dir} to ONNX" if fp32 is None else f"quantising {fp32} to int8"
+    logger.info("%s into %s (one-off)", step, target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         model = tmp / MODEL_FILE
-        if precision == "fp32":
+        if fp32 is None:
             _export_fp32(model_dir, model)
         else:
-            _export_fp32(model_dir, tmp / "fp32.onnx")
-            _quantize_int8(tmp / "fp32.onnx", model)
-            (tmp / "fp32.onnx").unlink()
+            _quantize_int8(fp32, model)
         marker = {
             "export": EXPORT_VERSION,
             "precision": precision,
@@ -173,7 +200,7 @@ def _export_fp32(model_dir: Path, out: Path) -> None:
     mask[1, 9:] = 0
     tokens_axes = {0: "batch", 1: "tokens"}
     axes = {"input_ids": tokens_axes, "attention_mask": tokens_axes, "embedding": {0: "batch"}}
-    with torch.no_grad():
+    with torch.no_grad(), known_export_warnings_silenced():
         torch.onnx.export(
             _Sentence(),
             (ids, mask),
@@ -193,10 +220,11 @@ def _quantize_int8(source: Path, out: Path) -> None:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:
         raise ExportError(f"int8 quantisation needs onnx and onnxruntime: {exc}") from exc
-    quantize_dynamic(
-        str(source),
-        str(out),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # shape inference misses a few MatMul outputs
-    )
+    with known_quantization_warnings_silenced():
+        quantize_dynamic(
+            str(source),
+            str(out),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # shape inference misses some MatMul outputs
+        )

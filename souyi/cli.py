@@ -26,6 +26,8 @@ from indexer.errors import (
     SearchError,
 )
 from indexer.index_dir import index_exists
+from indexer.preparation import logger as preparation_logger
+from indexer.preparation import show_known_warnings
 from indexer.split import DEFAULT_PASSAGE_SIZE
 from search import MODES, Hit, Searcher, parse_filters
 from search.evaluate import evaluate, load_collection
@@ -235,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except SearchError as exc:
-        print(f"souyi: error: {exc}", file=sys.stderr)
+        print(f"souyi: error: {_missing_index_hint(exc, args) or exc}", file=sys.stderr)
         return next((code for kind, code in _EXIT_CODES if isinstance(exc, kind)), EXIT_ERROR)
     except (OSError, sqlite3.Error) as exc:  # the machine's problem (disk full, damaged file): a message, not a trace
         print(f"souyi: error: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -244,9 +246,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _missing_index_hint(exc: SearchError, args: argparse.Namespace) -> str | None:
+    """For an index that does not exist, the message naming the shortest command that makes it (else None)."""
+    given = getattr(args, "index", None)
+    target = given or default_index_dir()
+    if not isinstance(exc, IndexNotFound) or target.exists():
+        return None
+    if given is None and not os.environ.get("SOUYI_INDEX"):
+        return (f"no index yet at {target}; try souyi on the bundled sample with: souyi demo "
+                "(or index your own documents: souyi index DIR)")
+    return f"no index at {target}; build one with: souyi index DIR" + (f" --index {target}" if given else "")
+
+
 def _configure_logging(verbose: bool) -> None:
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # The one-time model preparation is announced even without -v (a first run would look hung);
+    # -v also lets through the warnings of that step known to be harmless.
+    preparation_logger.setLevel(logging.INFO)
+    show_known_warnings(verbose)
     import jieba  # jieba logs its dictionary loading at DEBUG on its own handler
 
     jieba.setLogLevel(level)
@@ -383,7 +401,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(f"\n=== {query}")
         for hit in searcher.search(query, k=3):
             print(_format_hit(hit, sys.stdout.isatty()))
-    print(f"Index: {target}. Try: souyi search \"杭州软件服务外包\" --index {target}")
+    where = f" --index {target}" if args.index else ""
+    print(f"Index: {target}. Try: souyi search \"杭州软件服务外包\"{where}")
     return EXIT_OK
 
 
