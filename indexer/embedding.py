@@ -47,9 +47,10 @@ DEFAULT_RUNTIME = "onnx-fp32"
 RUNTIME_ENV = "SOUYI_EMBED_RUNTIME"
 #: The former name of :data:`RUNTIME_ENV`, still read (with a DeprecationWarning) when that one is not set.
 LEGACY_RUNTIME_ENV = "SOUYI_EMBED_BACKEND"
-#: Weights of the ONNX backends for *queries*, chosen by ``$SOUYI_QUERY_PRECISION``: int8 by default
-#: (a query embeds ~2.5x faster and MRR@10 stays within ±0.003 on every eval set: docs/performance.md),
-#: ``fp32`` for the passages' own; passages keep the backend's precision (int8 passages cost 0.008).
+#: Weights of the ONNX runtimes for *queries*, chosen by ``$SOUYI_QUERY_PRECISION``: int8 by default
+#: (a query embeds several times faster and MRR@10 stays within noise on every eval set, while int8
+#: *passages* cost measurable accuracy: docs/performance.md, "Embedding backends"), ``fp32`` for the
+#: passages' own; passages keep the runtime's precision.
 QUERY_PRECISIONS = ("int8", "fp32")
 DEFAULT_QUERY_PRECISION = "int8"
 QUERY_PRECISION_ENV = "SOUYI_QUERY_PRECISION"
@@ -82,7 +83,7 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer  # heavy import, deferred
 
         self.model_id = model_id
-        self.backend = "torch"
+        self.runtime = "torch"
         self.batch_size = batch_size
         try:
             self._model = SentenceTransformer(location, device="cpu")
@@ -98,7 +99,7 @@ class SentenceTransformerEmbedder:
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         # One intra-op thread: a query is a few dozen tokens, so a second thread
-        # saves ~8 ms on an idle machine, but on a busy one (a server's other
+        # saves little on an idle machine, but on a busy one (a server's other
         # requests, an indexing job) spinning OpenMP workers stall a query for
         # up to seconds.  Predictable latency wins.
         return self._encode(texts, self._query_prompt, show_progress=False, threads=1)
@@ -157,7 +158,7 @@ def load_embedder(model: str | None = None) -> Embedder:
     return SentenceTransformerEmbedder(model_id, model_id)
 
 
-def embed_backend() -> str:
+def embed_runtime() -> str:
     """The runtime of the default model: ``$SOUYI_EMBED_RUNTIME`` if set, else :data:`DEFAULT_RUNTIME`."""
     variable = RUNTIME_ENV
     if not os.environ.get(RUNTIME_ENV) and os.environ.get(LEGACY_RUNTIME_ENV):
@@ -171,7 +172,7 @@ def embed_backend() -> str:
 
 
 def query_precision() -> str:
-    """Precision of query embedding on the ONNX backends: ``$SOUYI_QUERY_PRECISION`` or int8."""
+    """Precision of query embedding on the ONNX runtimes: ``$SOUYI_QUERY_PRECISION`` or int8."""
     precision = os.environ.get(QUERY_PRECISION_ENV) or DEFAULT_QUERY_PRECISION
     if precision not in QUERY_PRECISIONS:
         raise ModelUnavailableError(
@@ -181,11 +182,11 @@ def query_precision() -> str:
 
 
 def _default_model_embedder() -> Embedder:
-    """The default model on the configured backend, prepared first if this machine has not yet (said once);
+    """The default model on the configured runtime, prepared first if this machine has not yet (said once);
     torch when the ONNX path cannot be set up."""
-    backend = embed_backend()
+    runtime = embed_runtime()
     # Passages' precision, then queries'; a bad setting is an error, not a reason to fall back.
-    precisions = () if backend == "torch" else (backend.removeprefix("onnx-"), query_precision())
+    precisions = () if runtime == "torch" else (runtime.removeprefix("onnx-"), query_precision())
     with preparing(_missing_steps(precisions)):
         try:
             location = ensure_e5_model()
@@ -195,10 +196,10 @@ def _default_model_embedder() -> Embedder:
             try:
                 paths = {precision: ensure_onnx_model(location, precision) for precision in precisions}
                 passages, queries = precisions
-                return OnnxEmbedder(E5_MODEL_ID, location, paths[passages], backend,
-                                    query_onnx_path=paths[queries], query_backend=f"onnx-{queries}")
+                return OnnxEmbedder(E5_MODEL_ID, location, paths[passages], runtime,
+                                    query_onnx_path=paths[queries], query_runtime=f"onnx-{queries}")
             except (ExportError, ModelUnavailableError) as exc:
-                logger.warning("%s backend unavailable (%s); using torch", backend, exc)
+                logger.warning("%s runtime unavailable (%s); using torch", runtime, exc)
     return SentenceTransformerEmbedder(E5_MODEL_ID, str(location))
 
 

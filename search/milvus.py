@@ -65,9 +65,9 @@ from .store import FilterCache, Filters, snapshot_info
 logger = logging.getLogger(__name__)
 
 #: Passage rows a snapshot keeps: the candidates of about ten hybrid searches
-#: at a time (10-20 KB each with rescorer vectors).
+#: at a time (rows with rescorer vectors are the large ones).
 _ROW_CACHE = 2048
-#: Term counts a snapshot keeps (about 100 bytes each).
+#: Term counts a snapshot keeps (small entries: a term and two numbers).
 _TERM_CACHE = 100_000
 
 

@@ -95,7 +95,7 @@ def test_default_embeds_passages_in_fp32_and_queries_in_int8(embedder, int8_embe
     path, _ = fp32_export
     fp32 = OnnxEmbedder(E5_MODEL_ID, model_dir, path, "onnx-fp32")
     passages = _sample_passages()[:8]
-    assert (embedder.backend, embedder.query_backend) == ("onnx-fp32", "onnx-int8")
+    assert (embedder.runtime, embedder.query_runtime) == ("onnx-fp32", "onnx-int8")
     assert np.array_equal(embedder.encode_passages(passages), fp32.encode_passages(passages))
     assert np.array_equal(embedder.encode_queries(QUERIES), int8_embedder.encode_queries(QUERIES))
 
@@ -134,19 +134,19 @@ def test_runtime_is_chosen_by_environment(monkeypatch, cache_dir):
     monkeypatch.delenv(RUNTIME_ENV, raising=False)
     monkeypatch.delenv(LEGACY_RUNTIME_ENV, raising=False)
     monkeypatch.delenv(QUERY_PRECISION_ENV, raising=False)
-    assert load_embedder().backend == DEFAULT_RUNTIME
+    assert load_embedder().runtime == DEFAULT_RUNTIME
     monkeypatch.setenv(QUERY_PRECISION_ENV, "fp32")
-    assert load_embedder().query_backend == DEFAULT_RUNTIME == "onnx-fp32"
+    assert load_embedder().query_runtime == DEFAULT_RUNTIME == "onnx-fp32"
     monkeypatch.setenv(QUERY_PRECISION_ENV, "int4")
     with pytest.raises(ModelUnavailableError, match=QUERY_PRECISION_ENV):
         load_embedder()
     monkeypatch.delenv(QUERY_PRECISION_ENV)
     monkeypatch.setenv(RUNTIME_ENV, "onnx-int8")
     fast = load_embedder()
-    assert isinstance(fast, OnnxEmbedder) and fast.backend == "onnx-int8"
+    assert isinstance(fast, OnnxEmbedder) and fast.runtime == "onnx-int8"
     monkeypatch.setenv(RUNTIME_ENV, "torch")
     reference = load_embedder()
-    assert isinstance(reference, SentenceTransformerEmbedder) and reference.backend == "torch"
+    assert isinstance(reference, SentenceTransformerEmbedder) and reference.runtime == "torch"
     assert (fast.model_id, fast.dim) == (reference.model_id, reference.dim) == (E5_MODEL_ID, 384)
     monkeypatch.setenv(RUNTIME_ENV, "gpu")
     with pytest.raises(ModelUnavailableError, match=RUNTIME_ENV):
@@ -157,7 +157,7 @@ def test_runtime_is_chosen_by_environment(monkeypatch, cache_dir):
     with pytest.warns(DeprecationWarning, match=RUNTIME_ENV):
         assert isinstance(load_embedder(), SentenceTransformerEmbedder)
     monkeypatch.setenv(RUNTIME_ENV, "onnx-int8")
-    assert load_embedder().backend == "onnx-int8"
+    assert load_embedder().runtime == "onnx-int8"
 
 
 def test_int8_searches_a_torch_built_index_and_another_model_is_refused(sample_index, int8_embedder, torch_embedder):

@@ -58,7 +58,7 @@ from indexer.embedding import (
     QUERY_PRECISION_ENV,
     RUNTIME_ENV,
     Embedder,
-    embed_backend,
+    embed_runtime,
     load_embedder,
 )
 from indexer.split import sentences
@@ -144,12 +144,12 @@ def _cached_vectors(cache: Path, model_id: str, texts: list[str], kind: str = "q
     passage vectors of other texts (``kind="passages"``, once per model, embedding backend and texts)."""
     tag = ""
     if model_id == DEFAULT_MODEL:
-        tag = os.environ.get(QUERY_PRECISION_ENV, "") if kind == "queries" else embed_backend()
+        tag = os.environ.get(QUERY_PRECISION_ENV, "") if kind == "queries" else embed_runtime()
     key = hashlib.sha256((model_id + "\n" + "\n".join(texts)).encode("utf-8")).hexdigest()[:16]
     file = cache / f"{kind}-{model_id}{'-' + tag if tag else ''}-{key}.npy"
     if file.is_file():
         return np.load(file)
-    embedder = _embedder_on(model_id, embed_backend(), os.environ.get(QUERY_PRECISION_ENV, ""))
+    embedder = _embedder_on(model_id, embed_runtime(), os.environ.get(QUERY_PRECISION_ENV, ""))
     vectors = embedder.encode_queries(texts) if kind == "queries" else embedder.encode_passages(texts)
     cache.mkdir(parents=True, exist_ok=True)
     np.save(file, vectors)
