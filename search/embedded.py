@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import faiss
 import numpy as np
@@ -24,7 +25,7 @@ from indexer.records import PassageRecord, SentenceVectors
 from indexer.store import IndexReader
 
 from . import fusion
-from .store import FilterCache, Filters, snapshot_info
+from .store import FilterCache, Filters, Within, field_text, restriction_key, snapshot_info
 
 logger = logging.getLogger(__name__)
 
@@ -91,28 +92,64 @@ class EmbeddedSnapshot:
         return snapshot_info(manifest, "embedded", passages=self.size, documents=manifest["counts"]["documents"],
                              generation=manifest["generation"])
 
-    def _allowed(self, filters: Filters | None) -> _Allowed | None:
-        """The passages passing ``filters`` (None: no filters), cached per snapshot: a user paging
-        through one filtered search asks for the same filter again and again."""
-        if not filters:
-            return None
-        return self._filtered.get(filters, self._find_allowed)
+    @cached_property
+    def _metadata(self) -> dict[str, frozenset[str]]:
+        """Metadata key -> its distinct values, over the documents of this generation."""
+        values: dict[str, set[str]] = {}
+        for doc in self.reader.documents().values():
+            for key, value in doc.meta.items():
+                values.setdefault(key, set()).add(field_text(value))
+        return {key: frozenset(found) for key, found in values.items()}
 
-    def _find_allowed(self, filters: Filters) -> _Allowed:
-        ids = self.reader.filtered_ids(dict(filters))
+    def field_names(self) -> frozenset[str]:
+        return frozenset(self._metadata)
+
+    def field_values(self, field: str) -> frozenset[str]:
+        return self._metadata.get(field, frozenset())
+
+    def _allowed(self, filters: Filters | None, within: Within | None = None) -> _Allowed | None:
+        """The passages passing ``filters`` and ``within`` (None: no restriction), cached per snapshot:
+        a user paging through one filtered search asks for the same filter again and again."""
+        if not filters and within is None:
+            return None
+        return self._filtered.get(restriction_key(filters, within), lambda: self._find_allowed(filters, within))
+
+    def _find_allowed(self, filters: Filters | None, within: Within | None) -> _Allowed:
+        ids = self.reader.filtered_ids(dict(filters)) if filters else self.bm25.row_ids
+        if within is not None:
+            if within.include is not None:
+                ids = np.intersect1d(ids, within.include, assume_unique=True)
+            ids = np.setdiff1d(ids, within.exclude, assume_unique=True)
         return _Allowed(ann.Allowed(ids), np.isin(self.bm25.row_ids, ids))
 
-    def matches_nothing(self, filters: Filters | None) -> bool:
-        allowed = self._allowed(filters)
+    def matches_nothing(self, filters: Filters | None, within: Within | None = None) -> bool:
+        allowed = self._allowed(filters, within)
         return self.size == 0 or (allowed is not None and not len(allowed.dense))
 
-    def dense(self, vector: np.ndarray, n: int, filters: Filters | None) -> _Dense:
-        allowed = self._allowed(filters)
+    def dense(self, vector: np.ndarray, n: int, filters: Filters | None, within: Within | None = None) -> _Dense:
+        allowed = self._allowed(filters, within)
         ids, scores = ann.search(self.vectors, vector, min(n, self.size), None if allowed is None else allowed.dense)
         return _Dense(ids, scores, self.vectors, vector)
 
-    def lexical(self, terms: list[str], n: int, filters: Filters | None) -> _Lexical:
-        allowed = self._allowed(filters)
+    def holding(self, terms: list[str]) -> np.ndarray:
+        ids = self.bm25.row_ids
+        numbers = [self.bm25.terms.get(term) for term in dict.fromkeys(terms)]
+        if None in numbers:
+            return ids[:0]
+        postings = sorted((self.bm25.rows[self.bm25.offsets[t] : self.bm25.offsets[t + 1]] for t in numbers), key=len)
+        if not postings:
+            return ids
+        rows = postings[0]
+        for more in postings[1:]:  # rarest first: each intersection is at most as large as the rarest list
+            rows = np.intersect1d(rows, more, assume_unique=True)
+        return ids[rows]
+
+    def first(self, n: int, filters: Filters | None, within: Within | None = None) -> np.ndarray:
+        allowed = self._allowed(filters, within)
+        return (self.bm25.row_ids if allowed is None else allowed.dense.ids)[:n]
+
+    def lexical(self, terms: list[str], n: int, filters: Filters | None, within: Within | None = None) -> _Lexical:
+        allowed = self._allowed(filters, within)
         rows, scores = self.bm25.top(terms, n, None if allowed is None else allowed.rows)
         coverage = 0.0
         if len(rows):
