@@ -316,7 +316,8 @@ class _Plan:
 
 def _plan(snap: Snapshot, query: str, filters: Filters | None) -> _Plan:
     """Parse ``query`` for ``snap``'s fields and resolve its constraints (raises :class:`BadQuery`)."""
-    parsed = syntax.parse(query, snap.field_names())
+    maybe_fields = any(mark in query for mark in ":<>")  # no store read for a query without a field
+    parsed = syntax.parse(query, snap.field_names() if maybe_fields else ())
     count = len(parsed.constraints) + sum(len(values) for values in (filters or {}).values())
     if parsed.constrained and count > MAX_FILTERS:
         raise BadQuery(f"at most {MAX_FILTERS} constraints and filter values together, got {count}")
