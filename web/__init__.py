@@ -47,6 +47,8 @@ SETTINGS = (
     Setting("SOUYI_OPEN_AT_START", True, "open the index in create_app, so the first search is fast"),
     Setting("SOUYI_RETRY_SECONDS", 5.0, "while the index cannot be opened, try again at most this often"),
     Setting("SOUYI_PAGE_SIZE", 10, "results per page on the search page (the k parameter overrides it, 1 to 50)"),
+    Setting("SOUYI_FACETS", ("doc",), "fields whose result counts the search page lists beside the results "
+            "(doc, title or metadata fields; souyi serve --facet)"),
     Setting("SOUYI_MAX_URL_QUERY", 16 * 1024, "longest query string accepted, in bytes; longer is a 400"),
     Setting("MAX_CONTENT_LENGTH", 16 * 1024, "largest request body accepted, in bytes; larger is a 413"),
 )
