@@ -112,15 +112,30 @@ class EmbeddedSnapshot:
         a user paging through one filtered search asks for the same filter again and again."""
         if not filters and within is None:
             return None
+        if within is None:
+            return self._filtered.get(restriction_key(filters, None), lambda: self._filtered_by(filters))
         return self._filtered.get(restriction_key(filters, within), lambda: self._find_allowed(filters, within))
 
-    def _find_allowed(self, filters: Filters | None, within: Within | None) -> _Allowed:
-        ids = self.reader.filtered_ids(dict(filters)) if filters else self.bm25.row_ids
-        if within is not None:
-            if within.include is not None:
-                ids = np.intersect1d(ids, within.include, assume_unique=True)
-            ids = np.setdiff1d(ids, within.exclude, assume_unique=True)
+    def _filtered_by(self, filters: Filters) -> _Allowed:
+        ids = self.reader.filtered_ids(dict(filters))
         return _Allowed(ann.Allowed(ids), np.isin(self.bm25.row_ids, ids))
+
+    def _find_allowed(self, filters: Filters | None, within: Within | None) -> _Allowed:
+        if filters:
+            rows = self._allowed(filters).rows.copy()  # the filter's own mask, cached on its own
+        else:
+            rows = np.ones(self.bm25.n_rows, dtype=bool)
+        if within is not None:  # phrase and exclusion ids come from the postings: each has a row
+            if within.include is not None:
+                rows &= self._mask(within.include)
+            rows[self.bm25.rows_of(within.exclude)] = False
+        return _Allowed(ann.Allowed(self.bm25.row_ids[rows]), rows)
+
+    def _mask(self, ids: np.ndarray) -> np.ndarray:
+        """Boolean mask over BM25 rows of the passages ``ids`` (all present)."""
+        mask = np.zeros(self.bm25.n_rows, dtype=bool)
+        mask[self.bm25.rows_of(ids)] = True
+        return mask
 
     def matches_nothing(self, filters: Filters | None, within: Within | None = None) -> bool:
         allowed = self._allowed(filters, within)
