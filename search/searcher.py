@@ -321,6 +321,8 @@ def _plan(snap: Snapshot, query: str, filters: Filters | None) -> _Plan:
     count = len(parsed.constraints) + sum(len(values) for values in (filters or {}).values())
     if parsed.constrained and count > MAX_FILTERS:
         raise BadQuery(f"at most {MAX_FILTERS} constraints and filter values together, got {count}")
+    if not parsed.text and not parsed.constrained:  # e.g. "" : quotes around nothing
+        raise BadQuery("the query is empty; type some words to search for")
     text = parsed.ranking_text() if parsed.text else ""
     wanted = constraints.field_filters(snap, parsed, filters)
     if constraints.empty_field(wanted) or snap.matches_nothing(wanted):

@@ -221,3 +221,9 @@ def test_filters_and_query_fields_together(corpus_index, embedder):
     with pytest.raises(BadQuery, match="20"):
         searcher.query("港口 " + " ".join(f"-w{i}" for i in range(15)), filters={"kind": [str(i) for i in range(6)]})
     searcher.close()
+
+
+def test_quotes_around_nothing_are_an_empty_query(searcher):
+    for query in ('""', '“”', '"  " 「」'):
+        with pytest.raises(BadQuery, match="empty"):
+            searcher.search(query)
