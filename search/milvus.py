@@ -61,7 +61,7 @@ from indexer.milvus_store import (
 from indexer.records import PassageRecord, SentenceVectors
 
 from . import fusion
-from .store import FilterCache, Filters, Within, field_text, restriction_key, snapshot_info
+from .store import FieldValues, FilterCache, Filters, Within, restriction_key, snapshot_info
 
 logger = logging.getLogger(__name__)
 
@@ -186,19 +186,14 @@ class MilvusSnapshot:
         return {**info, "collection": manifest["milvus"]["collection"]}
 
     @cached_property
-    def _metadata(self) -> dict[str, frozenset[str]]:
-        """Metadata key -> its distinct values, over the documents of this generation."""
-        values: dict[str, set[str]] = {}
-        for doc in self.index.documents_at(self.state).values():
-            for key, value in doc.meta.items():
-                values.setdefault(key, set()).add(field_text(value))
-        return {key: frozenset(found) for key, found in values.items()}
+    def _metadata(self) -> FieldValues:
+        return FieldValues(doc.meta for doc in self.index.documents_at(self.state).values())
 
     def field_names(self) -> frozenset[str]:
-        return frozenset(self._metadata)
+        return self._metadata.names
 
     def field_values(self, field: str) -> frozenset[str]:
-        return self._metadata.get(field, frozenset())
+        return self._metadata.of(field)
 
     def _expr(self, filters: Filters | None, within: Within | None = None) -> str:
         clauses = [self._visible]

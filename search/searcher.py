@@ -173,6 +173,8 @@ class Searcher:
         """The ``k`` best passages for ``query`` after skipping ``offset``.
 
         ``mode`` is ``hybrid`` (default), ``dense`` or ``lexical``.
+        ``query`` may hold phrases, exclusions and field constraints
+        (:mod:`search.syntax`, docs/query-syntax.md): every hit satisfies them.
         ``filters`` restricts results to documents whose name (``doc``),
         ``title`` or metadata field equals the value given (or one of a list
         of values).  Raises :class:`~indexer.errors.BadQuery` for an empty or

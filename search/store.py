@@ -15,7 +15,7 @@ lexical side found still needs its dense score, and vice versa.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
@@ -54,6 +54,25 @@ def field_text(value: object) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class FieldValues:
+    """The metadata keys of one generation's documents and the distinct values of each (as :func:`field_text`).
+
+    What ``field:`` in a query may name, and what a range is matched
+    against; both stores build it once per snapshot from their documents.
+    """
+
+    def __init__(self, metas: Iterable[Mapping[str, object]]) -> None:
+        values: dict[str, set[str]] = {}
+        for meta in metas:
+            for key, value in meta.items():
+                values.setdefault(key, set()).add(field_text(value))
+        self.names = frozenset(values)
+        self._values = {key: frozenset(found) for key, found in values.items()}
+
+    def of(self, field: str) -> frozenset[str]:
+        return self._values.get(field, frozenset())
 
 
 def restriction_key(filters: Filters | None, within: Within | None) -> tuple:
