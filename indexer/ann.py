@@ -154,7 +154,9 @@ class Allowed:
     """
 
     def __init__(self, ids: np.ndarray) -> None:
-        self.ids = np.unique(np.asarray(ids, dtype=np.int64))
+        ids = np.asarray(ids, dtype=np.int64)
+        # ids from a store come sorted: checking is linear, np.unique would hash them all again
+        self.ids = ids if bool(np.all(ids[1:] > ids[:-1])) else np.unique(ids)
         size = int(self.ids[-1]) + 1 if len(self.ids) else 0
         bits = np.zeros(size, dtype=bool)
         bits[self.ids] = True

@@ -13,8 +13,10 @@ so ``"軟件園"`` finds 软件园.  The candidates are the passages holding eve
 CJK bigram of the phrase (every occurrence of the phrase produces them), or,
 for a phrase without CJK, its words; English words match as whole words.  A
 two-character CJK phrase *is* its bigram, so its postings are the answer and
-no text is read.  A phrase that yields no such term (one CJK character, a
-lone digit) is checked on every passage.
+no text is read; so is one CJK character, which every occurrence puts in a
+bigram or makes a word of its own (the embedded store lists those terms; the
+Milvus one keeps terms hashed and cannot).  A phrase that yields no such term
+(a lone digit, or one CJK character on Milvus) is checked on every passage.
 
 **Cost.**  Reading and checking candidate texts is the work; it grows with
 the candidates, i.e. the passages holding all of the phrase's bigrams: for a
@@ -77,11 +79,13 @@ def phrase_terms(phrase: str, analyzer: Analyzer) -> list[str]:
 def containing(snap: Snapshot, phrase: str, among: np.ndarray | None = None) -> np.ndarray:
     """Sorted ids of the passages (of ``among``, if given) whose text contains ``phrase``."""
     terms = phrase_terms(phrase, snap.analyzer)
-    candidates = snap.holding(terms)
+    norm = "".join(normalize(phrase).split())
+    # a lone Chinese character is in a bigram or is a word of its own wherever it occurs: exact, if listed
+    exact = snap.holding_character(norm) if len(norm) == 1 and is_cjk(norm) else None
+    candidates = exact if exact is not None else snap.holding(terms)
     if among is not None:
         candidates = np.intersect1d(candidates, among, assume_unique=True)
-    norm = "".join(normalize(phrase).split())
-    if len(terms) == 1 and terms[0] == BIGRAM_PREFIX + norm:  # the bigram's postings are the occurrences
+    if exact is not None or (len(terms) == 1 and terms[0] == BIGRAM_PREFIX + norm):  # postings = occurrences
         return candidates
     pattern = phrase_pattern(phrase)
     found = []

@@ -17,7 +17,7 @@ import faiss
 import numpy as np
 
 from indexer import ann
-from indexer.analyze import Analyzer
+from indexer.analyze import BIGRAM_PREFIX, Analyzer
 from indexer.bm25 import BM25Index
 from indexer.errors import IndexFormatError
 from indexer.index_dir import Stamp
@@ -153,6 +153,24 @@ class EmbeddedSnapshot:
         for more in postings[1:]:  # rarest first: each intersection is at most as large as the rarest list
             rows = np.intersect1d(rows, more, assume_unique=True)
         return ids[rows]
+
+    @cached_property
+    def _bigrams_of(self) -> dict[str, list[int]]:
+        """Character -> numbers of the bigram terms holding it (built on first use: one pass over the terms)."""
+        found: dict[str, list[int]] = {}
+        for term, number in self.bm25.terms.items():
+            if term.startswith(BIGRAM_PREFIX):
+                for char in set(term[len(BIGRAM_PREFIX) :]):
+                    found.setdefault(char, []).append(number)
+        return found
+
+    def holding_character(self, char: str) -> np.ndarray | None:
+        numbers = self._bigrams_of.get(char, [])
+        if char in self.bm25.terms:
+            numbers = [*numbers, self.bm25.terms[char]]
+        offsets = self.bm25.offsets
+        rows = [self.bm25.rows[offsets[t] : offsets[t + 1]] for t in numbers]
+        return self.bm25.row_ids[np.unique(np.concatenate(rows))] if rows else self.bm25.row_ids[:0]
 
     def first(self, n: int, filters: Filters | None, within: Within | None = None) -> np.ndarray:
         allowed = self._allowed(filters, within)

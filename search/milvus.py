@@ -223,6 +223,9 @@ class MilvusSnapshot:
         clauses = [self._visible, *(f'lexical like "%{term_key(term)}%"' for term in dict.fromkeys(terms))]
         return self._ids(" and ".join(clauses))
 
+    def holding_character(self, char: str) -> None:
+        return None  # terms are stored hashed: the bigrams holding a character cannot be listed
+
     def first(self, n: int, filters: Filters | None, within: Within | None = None) -> np.ndarray:
         return self._ids(self._expr(filters, within))[:n]
 

@@ -128,6 +128,10 @@ class Snapshot(Protocol):
     def holding(self, terms: list[str]) -> np.ndarray:
         """Sorted ids of the passages whose analyzed terms include every one of ``terms`` (all passages for none)."""
 
+    def holding_character(self, char: str) -> np.ndarray | None:
+        """Sorted ids of the passages holding the Chinese character ``char`` among their terms (in a bigram
+        or as a word of its own), or None when this store cannot tell without reading every passage."""
+
     def first(self, n: int, filters: Filters | None, within: Within | None = None) -> np.ndarray:
         """The ``n`` smallest ids of the passages passing ``filters`` and ``within`` (document order)."""
 

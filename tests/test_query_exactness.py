@@ -48,7 +48,7 @@ QUERIES = [
     '"container"', '"港口" -"软件园"', "软件 -电子商务", '-"high-speed" 铁路', "year:2008..2010 港口",
     "year>=2010", "year<2010 软件", "date<2010-07-01", "date>=2010-07-01 -港口", 'kind:report "集装箱"',
     "kind:report kind:news", 'year:2009.. "digital"', '“龍井” 茶', "「舟山港」", 'doc:rail.md "railway"',
-    "year:..2008.5", "date:2009-01-01..2010-12-31", '"的"', '"e"', '"commerce"',
+    "year:..2008.5", "date:2009-01-01..2010-12-31", '"的"', '"園"', '"e"', '"commerce"',
 ]
 
 

@@ -651,3 +651,14 @@ def test_api_facets_and_query_syntax(client):
     assert phrase["hits"] and all("服务外包" in h["text"] and "阿里巴巴" not in h["text"] for h in phrase["hits"])
     missing = client.get("/api/search?q=软件&facets=%01")
     assert missing.status_code == 400
+
+
+def test_chips_and_facets_of_hostile_text_stay_text(hostile_index, embedder):
+    client = create_app(hostile_index, {"SOUYI_EMBEDDER": embedder, "SOUYI_FACETS": ("title", "doc")}).test_client()
+    response = client.get("/", query_string={"q": '"脚本" -"<b onclick=alert(1)>" script', "mode": "lexical"})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert_no_active_markup(html)
+    assert 'class="chip"' in html and 'class="facet"' in html
+    assert "&lt;script&gt;" in html  # the title, a facet value, shown as text
+    assert "&lt;b onclick=alert(1)&gt;" in html  # the hostile exclusion, a chip, shown as text
