@@ -76,23 +76,30 @@ def phrase_terms(phrase: str, analyzer: Analyzer) -> list[str]:
     return [word for word, _, _ in analyzer.words(phrase) if _ASCII_WORD.fullmatch(word)]
 
 
-def containing(snap: Snapshot, phrase: str, among: np.ndarray | None = None) -> np.ndarray:
-    """Sorted ids of the passages (of ``among``, if given) whose text contains ``phrase``."""
+def candidates(snap: Snapshot, phrase: str) -> tuple[np.ndarray, bool]:
+    """Sorted ids of the passages that may contain ``phrase``, and whether they all do (no text to check)."""
     terms = phrase_terms(phrase, snap.analyzer)
     norm = "".join(normalize(phrase).split())
     # a lone Chinese character is in a bigram or is a word of its own wherever it occurs: exact, if listed
     exact = snap.holding_character(norm) if len(norm) == 1 and is_cjk(norm) else None
-    candidates = exact if exact is not None else snap.holding(terms)
+    if exact is not None:
+        return exact, True
+    return snap.holding(terms), len(terms) == 1 and terms[0] == BIGRAM_PREFIX + norm  # a bigram's postings
+
+
+def containing(snap: Snapshot, phrase: str, among: np.ndarray | None = None) -> np.ndarray:
+    """Sorted ids of the passages (of ``among``, if given) whose text contains ``phrase``."""
+    found, exact = candidates(snap, phrase)
     if among is not None:
-        candidates = np.intersect1d(candidates, among, assume_unique=True)
-    if exact is not None or (len(terms) == 1 and terms[0] == BIGRAM_PREFIX + norm):  # postings = occurrences
-        return candidates
+        found = np.intersect1d(found, among, assume_unique=True)
+    if exact:
+        return found
     pattern = phrase_pattern(phrase)
-    found = []
-    for i in range(0, len(candidates), CHECK_CHUNK):
-        records = snap.passages([int(p) for p in candidates[i : i + CHECK_CHUNK]])
-        found += [pid for pid, rec in records.items() if pattern.search(normalize(rec.text))]
-    return np.array(sorted(found), dtype=np.int64)
+    kept = []
+    for i in range(0, len(found), CHECK_CHUNK):
+        records = snap.passages([int(p) for p in found[i : i + CHECK_CHUNK]])
+        kept += [pid for pid, rec in records.items() if pattern.search(normalize(rec.text))]
+    return np.array(sorted(kept), dtype=np.int64)
 
 
 def within(snap: Snapshot, parsed: ParsedQuery) -> Within | None:

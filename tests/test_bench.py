@@ -309,5 +309,6 @@ def test_query_syntax_rows_and_worst_phrases(synth, eval_dir, tmp_path):
     names = [row[1] for row in table["rows"]]
     assert names[:6] == ["hybrid", "hybrid, one exclusion", "phrase", "hybrid + phrase", "facet counting, 1,000 hits",
                          "query() with facets"]
-    worst = table["rows"][-1]
-    assert names[-1].startswith("worst phrase, one character") and worst[4] == worst[0]  # every passage checked
+    character, digit = table["rows"][-2:]
+    assert character[1].startswith("worst phrase, one character") and character[4] == 0  # postings alone
+    assert digit[1] == "worst phrase, a lone digit (1)" and digit[4] == digit[0]  # every passage read
