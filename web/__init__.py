@@ -106,6 +106,9 @@ def _settings(config: dict[str, Any]) -> dict[str, Any]:
     page_size = config.get("SOUYI_PAGE_SIZE", 10)
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= views.MAX_PAGE_SIZE:
         raise ValueError(f"SOUYI_PAGE_SIZE must be a whole number from 1 to {views.MAX_PAGE_SIZE}")
+    facets = config.get("SOUYI_FACETS", ())
+    if isinstance(facets, str) or not all(isinstance(name, str) and name for name in facets):
+        raise ValueError("SOUYI_FACETS must be a list of field names, e.g. ('doc', 'year')")
     return {**{s.name: s.default for s in SETTINGS}, **config}
 
 
