@@ -662,3 +662,8 @@ def test_chips_and_facets_of_hostile_text_stay_text(hostile_index, embedder):
     assert 'class="chip"' in html and 'class="facet"' in html
     assert "&lt;script&gt;" in html  # the title, a facet value, shown as text
     assert "&lt;b onclick=alert(1)&gt;" in html  # the hostile exclusion, a chip, shown as text
+
+
+def test_facet_setting_must_be_a_list_of_names(sample_index):
+    with pytest.raises(ValueError, match="SOUYI_FACETS"):
+        create_app(sample_index, {"SOUYI_FACETS": "doc", "SOUYI_OPEN_AT_START": False})
