@@ -115,22 +115,24 @@ class EmbeddedSnapshot:
         ids = self.reader.filtered_ids(dict(filters))
         return _Allowed(ann.Allowed(ids), np.isin(self.bm25.row_ids, ids))
 
-    def _find_allowed(self, filters: Filters | None, within: Within | None) -> _Allowed:
-        if filters:
-            rows = self._allowed(filters).rows.copy()  # the filter's own mask, cached on its own
-        else:
-            rows = np.ones(self.bm25.n_rows, dtype=bool)
-        if within is not None:  # phrase and exclusion ids come from the postings: each has a row
-            if within.include is not None:
-                rows &= self._mask(within.include)
-            rows[self.bm25.rows_of(within.exclude)] = False
-        return _Allowed(ann.Allowed(self.bm25.row_ids[rows]), rows)
+    @cached_property
+    def _everything(self) -> _Allowed:
+        """Every passage, as a restriction: what an exclusion without filters removes passages from."""
+        return _Allowed(ann.Allowed(self.bm25.row_ids), np.ones(self.bm25.n_rows, dtype=bool))
 
-    def _mask(self, ids: np.ndarray) -> np.ndarray:
-        """Boolean mask over BM25 rows of the passages ``ids`` (all present)."""
-        mask = np.zeros(self.bm25.n_rows, dtype=bool)
-        mask[self.bm25.rows_of(ids)] = True
-        return mask
+    def _find_allowed(self, filters: Filters | None, within: Within) -> _Allowed:
+        """``filters`` narrowed by ``within``.  Phrase and exclusion ids come from the postings, so each has
+        a BM25 row; an exclusion only clears the bits of its passages (no pass over every id)."""
+        base = self._allowed(filters) if filters else self._everything
+        if within.include is None:
+            rows = base.rows.copy()
+            rows[self.bm25.rows_of(within.exclude)] = False
+            return _Allowed(base.dense.without(within.exclude), rows)
+        include = within.include[base.rows[self.bm25.rows_of(within.include)]]
+        ids = np.setdiff1d(include, within.exclude, assume_unique=True)
+        rows = np.zeros(self.bm25.n_rows, dtype=bool)
+        rows[self.bm25.rows_of(ids)] = True
+        return _Allowed(ann.Allowed(ids), rows)
 
     def matches_nothing(self, filters: Filters | None, within: Within | None = None) -> bool:
         allowed = self._allowed(filters, within)
