@@ -33,7 +33,6 @@ Rows are merged into ``docs/perf/query_syntax.json`` by passage count.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from pathlib import Path
@@ -130,7 +129,6 @@ def main(argv: list[str] | None = None) -> None:
     for row in rows:
         print(row)
     merged = sorted(common.merged_rows(args.out, rows, lambda row: row[0] == n), key=lambda row: row[0])
-    manifest = json.loads((args.index / "manifest.json").read_text(encoding="utf-8"))
     common.write_perf(args.out, {
         "title": "Query syntax: phrases, exclusions, facets",
         "command": "python -m bench.query_syntax --index DIR   "
@@ -144,9 +142,9 @@ def main(argv: list[str] | None = None) -> None:
                  "text the phrase or excluded word makes the search read (mean per query; a phrase of one or two "
                  "Chinese characters is answered by postings alone and reads none). Exclusion cost = the 'hybrid, one "
                  "exclusion' row minus the 'hybrid' row. Index: bench.synth_index (sentences recur about N / "
-                 f"11,600 times, so phrases have more candidates than in a real corpus), "
-                 f"{manifest.get('ann', {}).get('faiss', 'IDMap2,FlatIP')}. Measured while other jobs shared "
-                 "the 2-core machine: read as upper bounds.",
+                 "11,600 times, so phrases have more candidates than in a real corpus), its vector index the "
+                 "store's choice for each size (as in the latency table). Measured while other jobs shared the "
+                 "2-core machine: read as upper bounds.",
     })
 
 
