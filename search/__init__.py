@@ -17,9 +17,12 @@ from indexer.errors import (
 
 from .hits import Hit
 from .query import MAX_DEPTH, MAX_FILTERS, MAX_QUERY_CHARS, MODES, parse_filters
+from .results import FACET_VALUES, Results
 from .searcher import Searcher
+from .syntax import FieldConstraint, ParsedQuery, Phrase, parse
 
 __all__ = [
+    "FACET_VALUES",
     "MAX_DEPTH",
     "MAX_FILTERS",
     "MAX_QUERY_CHARS",
@@ -29,8 +32,13 @@ __all__ = [
     "IndexFormatError",
     "IndexNotFound",
     "ModelMismatch",
+    "FieldConstraint",
     "ModelUnavailableError",
+    "ParsedQuery",
+    "Phrase",
+    "Results",
     "SearchError",
     "Searcher",
+    "parse",
     "parse_filters",
 ]

@@ -70,3 +70,14 @@ def highlight_spans(terms: tuple[str, ...], text: str) -> tuple[tuple[int, int],
             spans.append([start, end])
         position = start + 1  # overlapping terms (豹队 inside 黑豹队) extend the span
     return tuple((s, e) for s, e in spans)
+
+
+def merge_spans(*groups: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """The union of several groups of spans, overlapping or touching ones merged, in order."""
+    merged: list[list[int]] = []
+    for start, end in sorted(span for group in groups for span in group):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return tuple((s, e) for s, e in merged)

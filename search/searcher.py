@@ -18,13 +18,16 @@ from indexer.index_dir import Stamp, directory_stamp
 from indexer.records import SentenceVectors
 from indexer.stores import store_of
 
-from . import fusion
+from . import constraints, fusion, syntax
 from .answer import answer_span
+from .constraints import phrase_spans
 from .embedded import EmbeddedStore
-from .highlight import highlight_spans, query_terms
+from .highlight import highlight_spans, merge_spans, query_terms
 from .hits import Hit
-from .query import check_mode, check_paging, clean_query
-from .store import Filters, LexicalRetrieved, Snapshot, Store
+from .query import MAX_DEPTH, MAX_FILTERS, check_mode, check_paging, clean_query
+from .results import Results, count_facets
+from .store import Filters, LexicalRetrieved, Snapshot, Store, Within
+from .syntax import ParsedQuery
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,9 @@ class _Ranked:
     dense_rank: dict[int, int]
     lexical_rank: dict[int, int]
     sentences: dict[int, SentenceVectors]  # rescorer vectors of the candidates (empty without a rescorer)
+
+
+_NOTHING = _Ranked(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), {}, {}, {})
 
 
 def open_store(index_dir: str | os.PathLike[str]) -> Store:
@@ -167,6 +173,8 @@ class Searcher:
         """The ``k`` best passages for ``query`` after skipping ``offset``.
 
         ``mode`` is ``hybrid`` (default), ``dense`` or ``lexical``.
+        ``query`` may hold phrases, exclusions and field constraints
+        (:mod:`search.syntax`, docs/query-syntax.md): every hit satisfies them.
         ``filters`` restricts results to documents whose name (``doc``),
         ``title`` or metadata field equals the value given (or one of a list
         of values).  Raises :class:`~indexer.errors.BadQuery` for an empty or
@@ -184,43 +192,83 @@ class Searcher:
         filters: Mapping[str, object] | None = None,
     ) -> list[list[Hit]]:
         """Batch form of :meth:`search`: one list of hits per query."""
-        cleaned = [clean_query(q) for q in queries]
         k, offset = check_paging(k, offset)
+        depth = k + offset
+        _, found = self._run(queries, mode, filters, max(CANDIDATES, depth), offset, depth)
+        return [hits for hits, _, _ in found]
+
+    def query(
+        self,
+        query: str,
+        k: int = 10,
+        mode: str = "hybrid",
+        offset: int = 0,
+        filters: Mapping[str, object] | None = None,
+        facets: Sequence[str] = (),
+    ) -> Results:
+        """Like :meth:`search`, plus the total and facet counts of the whole result list.
+
+        The result list is ranked to :data:`~search.query.MAX_DEPTH` passages
+        whatever the page, so every page of one query is cut from the same
+        list and ``facets`` (field names: ``doc``, ``title`` or metadata keys)
+        count the values over all of it (docs/query-syntax.md).
+        """
+        k, offset = check_paging(k, offset)
+        names = _check_facets(facets)
+        snap, ((hits, ranked, parsed),) = self._run([query], mode, filters, MAX_DEPTH, offset, k + offset)
+        ids = [int(p) for p in ranked.ids[:MAX_DEPTH]]
+        counted = count_facets(snap.passages(ids).values(), names) if names and ids else {}
+        return Results(tuple(hits), len(ids), {name: counted.get(name, []) for name in names}, parsed)
+
+    def _run(
+        self, queries: Sequence[str], mode: str, filters: Mapping[str, object] | None, n_candidates: int,
+        offset: int, depth: int,
+    ) -> tuple[Snapshot, list[tuple[list[Hit], _Ranked, ParsedQuery]]]:
+        """Parse, constrain, rank and show ``queries`` on one snapshot: hits, ranked list and parse of each."""
+        cleaned = [clean_query(q) for q in queries]
         mode = check_mode(mode)
         wanted = _check_filters(filters)
         snap = self._snapshot()  # one state for the whole batch
-        if not cleaned or snap.matches_nothing(wanted):
-            return [[] for _ in cleaned]
-        depth = k + offset
-        n_candidates = max(CANDIDATES, depth)
-        if mode == "lexical":
-            ranked = [_ranked_lexical(_lexical(snap, q, n_candidates, wanted)) for q in cleaned]
-            return [self._hits(snap, q, r, offset, depth, None) for q, r in zip(cleaned, ranked, strict=True)]
-        lexical = None
-        if mode == "hybrid":  # BM25 on a worker while this thread embeds the queries
-            lexical = [self._lexical_pool.submit(_lexical, snap, q, n_candidates, wanted) for q in cleaned]
-        vectors = self.embedder.encode_queries(cleaned)
-        rescorer_vectors = self.rescorer.encode_queries(cleaned) if self.rescorer else None
-        ranked = [
-            _rank(snap, q, vectors[i], None if rescorer_vectors is None else rescorer_vectors[i], n_candidates,
-                  wanted, None if lexical is None else lexical[i].result())
-            for i, q in enumerate(cleaned)
+        plans = [_plan(snap, q, wanted) for q in cleaned]
+        ranked: list[_Ranked | None] = [
+            _NOTHING if plan.nothing else _ranked_constraints(snap, plan, n_candidates) if not plan.text else None
+            for plan in plans
         ]
-        return [
-            self._hits(snap, q, r, offset, depth, None if rescorer_vectors is None else rescorer_vectors[i])
-            for i, (q, r) in enumerate(zip(cleaned, ranked, strict=True))
+        free = [i for i, r in enumerate(ranked) if r is None]
+        rescorer_vectors: dict[int, np.ndarray] = {}
+        if mode == "lexical":
+            for i in free:
+                ranked[i] = _ranked_lexical(_lexical(snap, plans[i], n_candidates))
+        elif free:
+            lexical = {}
+            if mode == "hybrid":  # BM25 on a worker while this thread embeds the queries
+                lexical = {i: self._lexical_pool.submit(_lexical, snap, plans[i], n_candidates) for i in free}
+            texts = [plans[i].text for i in free]
+            vectors = self.embedder.encode_queries(texts)
+            if self.rescorer:
+                rescorer_vectors = dict(zip(free, self.rescorer.encode_queries(texts), strict=True))
+            for i, vector in zip(free, vectors, strict=True):
+                ranked[i] = _rank(snap, plans[i], vector, rescorer_vectors.get(i), n_candidates,
+                                  lexical[i].result() if i in lexical else None)
+        return snap, [
+            (self._hits(snap, plan, r, offset, depth, rescorer_vectors.get(i)), r, plan.parsed)
+            for i, (plan, r) in enumerate(zip(plans, ranked, strict=True))
         ]
 
     def _hits(
-        self, snap: Snapshot, query: str, ranked: _Ranked, offset: int, depth: int,
+        self, snap: Snapshot, plan: _Plan, ranked: _Ranked, offset: int, depth: int,
         rescorer_vector: np.ndarray | None,
     ) -> list[Hit]:
         ids = [int(p) for p in ranked.ids[offset:depth]]
+        if not ids:
+            return []
         records = snap.passages(ids)
-        terms = query_terms(query, snap.analyzer)
+        shown = plan.text or " ".join(p.text for p in plan.parsed.phrases)
+        terms = query_terms(shown, snap.analyzer) if shown else ()
+        phrases = tuple(p.text for p in plan.parsed.phrases)
         sentences = ranked.sentences
-        if rescorer_vector is None and self.rescorer is not None:  # keyword mode: answers still use sentences
-            rescorer_vector = self.rescorer.encode_queries([query])[0]
+        if rescorer_vector is None and self.rescorer is not None and shown:  # keyword mode: answers use sentences
+            rescorer_vector = self.rescorer.encode_queries([shown])[0]
         if rescorer_vector is not None and not sentences:
             sentences = snap.sentence_vectors(ids)
         hits = []
@@ -242,7 +290,8 @@ class Searcher:
                     rank=offset + position + 1,
                     dense_rank=ranked.dense_rank.get(pid),
                     lexical_rank=ranked.lexical_rank.get(pid),
-                    highlights=(spans := highlight_spans(terms, rec.text)),
+                    highlights=(spans := merge_spans(highlight_spans(terms, rec.text),
+                                                     phrase_spans(phrases, rec.text))),
                     heading=rec.heading,
                     meta=rec.meta,
                     answer=answer_span(rec.text, spans, sentences.get(pid), rescorer_vector),
@@ -256,9 +305,54 @@ class Searcher:
         self.store.close()
 
 
-def _lexical(snap: Snapshot, query: str, n: int, filters: Filters | None) -> LexicalRetrieved:
-    """The ``n`` best BM25 candidates of ``query``."""
-    return snap.lexical(snap.analyzer.tokens(query), n, filters)
+@dataclass(frozen=True)
+class _Plan:
+    """One query, parsed and its constraints resolved on one snapshot."""
+
+    parsed: ParsedQuery
+    text: str  # what is ranked by meaning and keywords ("" for a query of constraints only)
+    filters: Filters | None
+    within: Within | None
+    nothing: bool  # the constraints leave no passage
+
+
+def _plan(snap: Snapshot, query: str, filters: Filters | None) -> _Plan:
+    """Parse ``query`` for ``snap``'s fields and resolve its constraints (raises :class:`BadQuery`)."""
+    maybe_fields = any(mark in query for mark in ":<>")  # no store read for a query without a field
+    parsed = syntax.parse(query, snap.field_names() if maybe_fields else ())
+    count = len(parsed.constraints) + sum(len(values) for values in (filters or {}).values())
+    if parsed.constrained and count > MAX_FILTERS:
+        raise BadQuery(f"at most {MAX_FILTERS} constraints and filter values together, got {count}")
+    if not parsed.text and not parsed.constrained:  # e.g. "" : quotes around nothing
+        raise BadQuery("the query is empty; type some words to search for")
+    text = parsed.ranking_text() if parsed.text else ""
+    wanted = constraints.field_filters(snap, parsed, filters)
+    if constraints.empty_field(wanted) or snap.matches_nothing(wanted):
+        return _Plan(parsed, text, wanted, None, True)
+    within = constraints.within(snap, parsed)
+    return _Plan(parsed, text, wanted, within, within is not None and snap.matches_nothing(wanted, within))
+
+
+def _ranked_constraints(snap: Snapshot, plan: _Plan, n: int) -> _Ranked:
+    """A query of constraints only: the passages satisfying them, best first by the phrases' BM25,
+    then the rest of them in document order."""
+    terms = [t for p in plan.parsed.phrases for t in snap.analyzer.tokens(p.text)]
+    lexical = snap.lexical(terms, n, plan.filters, plan.within) if terms else None
+    ids = [] if lexical is None else [int(p) for p in lexical.ids]
+    by_phrase = np.array(ids, dtype=np.int64)
+    if len(ids) < n:
+        seen = set(ids)
+        rest = [int(p) for p in snap.first(n + len(ids), plan.filters, plan.within) if int(p) not in seen]
+        ids += rest[: n - len(ids)]
+    scores = np.zeros(len(ids), dtype=np.float32)
+    if lexical is not None:
+        scores[: len(by_phrase)] = lexical.scores
+    return _Ranked(np.array(ids, dtype=np.int64), scores, {}, _ranks(by_phrase), {})
+
+
+def _lexical(snap: Snapshot, plan: _Plan, n: int) -> LexicalRetrieved:
+    """The ``n`` best BM25 candidates of the plan's text inside its constraints."""
+    return snap.lexical(snap.analyzer.tokens(plan.text), n, plan.filters, plan.within)
 
 
 def _ranked_lexical(lexical: LexicalRetrieved) -> _Ranked:
@@ -273,11 +367,10 @@ def _ranks(ids: np.ndarray) -> dict[int, int]:
 
 def _rank(
     snap: Snapshot,
-    query: str,
+    plan: _Plan,
     vector: np.ndarray,
     rescorer_vector: np.ndarray | None,
     n_candidates: int,
-    filters: Filters | None,
     lexical: LexicalRetrieved | None,
 ) -> _Ranked:
     """Candidates of one query, best first, with the score shown for each.
@@ -286,7 +379,8 @@ def _rank(
     the rescorer (None without one); ``lexical`` is BM25's retrieval (None in
     semantic mode).
     """
-    dense = snap.dense(vector, n_candidates, filters)
+    query = plan.text
+    dense = snap.dense(vector, n_candidates, plan.filters, plan.within)
     dense_rank = _ranks(dense.ids)
     lexical_rank = {} if lexical is None else _ranks(lexical.ids)
     candidates = np.array(sorted(set(dense_rank) | set(lexical_rank)), dtype=np.int64)
@@ -350,3 +444,13 @@ def _check_filters(filters: Mapping[str, object] | None) -> Filters | None:
         if any(ch < " " or ch == "\x7f" or "\ud800" <= ch <= "\udfff" for ch in text):
             raise BadQuery(f"filter {text[:40]!r} holds a control character or a lone surrogate")
     return checked
+
+
+def _check_facets(facets: Sequence[str]) -> list[str]:
+    """Validated facet field names, each once, in the order asked."""
+    if isinstance(facets, str) or not all(isinstance(name, str) and name for name in facets):
+        raise BadQuery("facets must be a list of field names")
+    names = list(dict.fromkeys(facets))
+    if len(names) > MAX_FILTERS:
+        raise BadQuery(f"at most {MAX_FILTERS} facet fields, got {len(names)}")
+    return names

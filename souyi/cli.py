@@ -33,6 +33,7 @@ from search import MODES, Hit, Searcher, parse_filters
 from search.evaluate import evaluate, load_collection
 
 from . import SAMPLE_DIR, __version__
+from .cli_facets import SYNTAX_HELP, facet_lines
 
 logger = logging.getLogger("souyi")
 
@@ -133,6 +134,10 @@ def _parser() -> argparse.ArgumentParser:
                    "for any of several values, different keys must all match")
     p.add_argument("--model", default=None, help="embedding model; must be the one that built the index")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--facet", action="append", default=[], metavar="FIELD",
+                   help="after the hits, count the results per value of FIELD (doc, title or a metadata field; "
+                   "repeatable); with --json: \"total\" and \"facets\"")
+    p.epilog = SYNTAX_HELP
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="highlight matches with terminal colours (default: when printing to a terminal)")
 
@@ -168,6 +173,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)")
     p.add_argument("--threads", type=int, default=4, help="request threads (default: %(default)s)")
+    p.add_argument("--facet", action="append", default=None, metavar="FIELD",
+                   help="list result counts per value of FIELD beside the results (doc, title or a metadata field; "
+                   "repeatable; default: doc)")
     p.add_argument("--model", default=None, help="embedding model; must be the one that built the index")
     return parser
 
@@ -335,13 +343,21 @@ def _cmd_search(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
     _check_store(args, target)
     searcher = Searcher.open(target, args.model)
-    hits = searcher.search(args.query, k=args.k, mode=args.mode, offset=args.offset,
-                           filters=parse_filters(args.filter))
+    results = None
+    if args.facet:
+        results = searcher.query(args.query, k=args.k, mode=args.mode, offset=args.offset,
+                                 filters=parse_filters(args.filter), facets=args.facet)
+        hits = list(results.hits)
+    else:
+        hits = searcher.search(args.query, k=args.k, mode=args.mode, offset=args.offset,
+                               filters=parse_filters(args.filter))
     if args.json:
         # argv's undecodable bytes arrive as lone surrogates, which stdout cannot print: shown escaped
         query = args.query.encode("utf-8", "backslashreplace").decode("utf-8")
         payload = {"query": query, "mode": args.mode, "k": args.k, "offset": args.offset,
                    "hits": [hit.to_dict() for hit in hits]}
+        if results is not None:
+            payload.update({key: value for key, value in results.to_dict().items() if key != "hits"})
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return EXIT_OK
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
@@ -349,6 +365,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         print("no results")
     for hit in hits:
         print(_format_hit(hit, color))
+    if results is not None:
+        print("\n".join(facet_lines(results)))
     return EXIT_OK
 
 
@@ -419,7 +437,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     _check_store(args, target)
     for name in ("web", "waitress"):  # the URL served and start/stop are worth seeing without -v
         logging.getLogger(name).setLevel(logging.INFO)
-    app = create_app(target, {"SOUYI_MODEL": args.model})
+    app = create_app(target, {"SOUYI_MODEL": args.model, "SOUYI_FACETS": tuple(args.facet or ("doc",))})
     try:
         serve(app, host=args.host, port=args.port, threads=args.threads)
     except OSError as exc:

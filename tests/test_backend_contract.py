@@ -344,3 +344,31 @@ def test_milvus_searches_keep_their_generation_while_a_writer_commits(embedder, 
     after.close()
     assert add_documents([corpus], index, embedder=embedder).added == 1
     assert "more.txt" in [d.name for d in list_documents(index)]
+
+
+SYNTAX_QUERIES = ['"服务外包" 收入', '服务 -"电子商务"', '"集装箱" year:2009', "year:2008..2009 服务",
+                  'year>=2008 -港口', '“西湖龍井”', '"high-speed railway" trains', "region:ningbo", "year<2009"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_query_syntax_gives_the_same_results_on_both_stores(searchers, mode):
+    for query in SYNTAX_QUERIES:
+        results = {store: searchers[store].query(query, k=20, mode=mode, facets=["doc", "year"])
+                   for store in ("embedded", "milvus")}
+        embedded, milvus = results["embedded"], results["milvus"]
+        assert [(h.passage_id, h.highlights) for h in milvus.hits] == [
+            (h.passage_id, h.highlights) for h in embedded.hits], (mode, query)
+        assert (milvus.total, milvus.facets) == (embedded.total, embedded.facets), (mode, query)
+        assert embedded.hits, query
+
+
+def test_query_syntax_constraints_hold(searchers, store):
+    searcher = searchers[store]
+    assert {h.doc_id for h in searcher.query('"服务外包"', k=20).hits} == {"software.txt"}
+    assert "software.txt" not in {h.doc_id for h in searcher.query("软件 -外包", k=20).hits}
+    assert {h.doc_id for h in searcher.query("year:2008..2009 港口", k=20).hits} == {"harbor.txt", "software.txt"}
+    assert {h.doc_id for h in searcher.query("year>2008 软件", k=20).hits} == {"harbor.txt"}
+    only = searcher.query("year:2009", k=20, facets=["year", "region"])
+    assert {h.doc_id for h in only.hits} == {"harbor.txt"}
+    assert only.facets == {"year": [("2009", only.total)], "region": [("ningbo", only.total)]}
+    assert searcher.query("year:1990..1999 港口", k=20).hits == ()

@@ -32,6 +32,7 @@ from bench import (
     performance_report,
     quality_report,
     query_bound,
+    query_syntax,
     reliability,
     rescore_cost,
     synth_index,
@@ -298,3 +299,18 @@ def test_performance_report_renders_only_perf_tables(tmp_path):
     assert all(f"\n## {table['title']}\n" in text for table in tables)
     assert text.count("\n```sh\n") == len(tables)
     assert "(performance.png)" not in text or (tmp_path / "performance.png").is_file()
+
+
+def test_query_syntax_rows_and_worst_phrases(synth, eval_dir, tmp_path):
+    index, _ = synth
+    out = tmp_path / "query_syntax.json"
+    query_syntax.main(["--index", str(index), "--queries", "3", "--warmup", "1", "--worst-runs", "1",
+                       "--eval-dir", str(eval_dir), "--out", str(out)])
+    table = _read(out)
+    assert common.is_perf_table(table)
+    names = [row[1] for row in table["rows"]]
+    assert names[:6] == ["hybrid", "hybrid, one exclusion", "phrase", "hybrid + phrase", "facet counting, 1,000 hits",
+                         "query() with facets"]
+    character, digit = table["rows"][-2:]
+    assert character[1].startswith("worst phrase, one character") and character[4] == 0  # postings alone
+    assert digit[1] == "worst phrase, a lone digit (1)" and digit[4] == digit[0]  # every passage read

@@ -109,3 +109,18 @@ def test_eval_reports_every_metric_as_json(tmp_path, cli_env):
         assert 0.0 <= metrics["mrr@10"] <= metrics["recall@10"] <= 1.0
     assert report["modes"]["hybrid"]["recall@1"] == 1.0
     assert report["modes"]["lexical"]["recall@10"] == 0.5  # the English question matches no Chinese word
+
+
+def test_search_facets_and_query_syntax(sample_index, searcher, cli_env):
+    query = '"服务外包" -阿里巴巴'
+    result = souyi("search", query, "--index", str(sample_index), "--facet", "doc", "--json", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    expected = searcher.query(query, facets=["doc"])
+    assert payload["hits"] == [hit.to_dict() for hit in expected.hits]
+    assert payload["total"] == expected.total and payload["facets"] == {"doc": [[SAMPLE_FILE.name, expected.total]]}
+    assert all("服务外包" in hit["text"] and "阿里巴巴" not in hit["text"] for hit in payload["hits"])
+    text = souyi("search", query, "--index", str(sample_index), "--facet", "doc", env=cli_env).stdout
+    assert text.rstrip().endswith(f"{expected.total:>5}  {SAMPLE_FILE.name}")  # counts after the hits
+    bad = souyi("search", "year:abc..", "--index", str(sample_index), env=cli_env)  # no year field: text
+    assert bad.returncode == 0, bad.stderr

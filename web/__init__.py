@@ -47,6 +47,8 @@ SETTINGS = (
     Setting("SOUYI_OPEN_AT_START", True, "open the index in create_app, so the first search is fast"),
     Setting("SOUYI_RETRY_SECONDS", 5.0, "while the index cannot be opened, try again at most this often"),
     Setting("SOUYI_PAGE_SIZE", 10, "results per page on the search page (the k parameter overrides it, 1 to 50)"),
+    Setting("SOUYI_FACETS", ("doc",), "fields whose result counts the search page lists beside the results "
+            "(doc, title or metadata fields; souyi serve --facet)"),
     Setting("SOUYI_MAX_URL_QUERY", 16 * 1024, "longest query string accepted, in bytes; longer is a 400"),
     Setting("MAX_CONTENT_LENGTH", 16 * 1024, "largest request body accepted, in bytes; larger is a 413"),
 )
@@ -104,6 +106,9 @@ def _settings(config: dict[str, Any]) -> dict[str, Any]:
     page_size = config.get("SOUYI_PAGE_SIZE", 10)
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= views.MAX_PAGE_SIZE:
         raise ValueError(f"SOUYI_PAGE_SIZE must be a whole number from 1 to {views.MAX_PAGE_SIZE}")
+    facets = config.get("SOUYI_FACETS", ())
+    if isinstance(facets, str) or not all(isinstance(name, str) and name for name in facets):
+        raise ValueError("SOUYI_FACETS must be a list of field names, e.g. ('doc', 'year')")
     return {**{s.name: s.default for s in SETTINGS}, **config}
 
 

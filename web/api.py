@@ -14,7 +14,7 @@ from search import MAX_DEPTH
 
 from .engine import current_engine
 from .openapi import openapi_spec
-from .params import check_depth, parse_filter_args, parse_int, parse_mode, parse_query
+from .params import check_depth, parse_facets, parse_filter_args, parse_int, parse_mode, parse_query
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -32,10 +32,17 @@ def search() -> Response:
     offset = parse_int("offset", args.get("offset"), 0, 0, MAX_DEPTH - 1)
     check_depth(k, offset)
     filters = parse_filter_args(args.getlist("filter"))
+    facets = parse_facets(args.get("facets"))
     searcher = current_engine().searcher()
-    hits = searcher.search(query, k=k, mode=mode, offset=offset, filters=filters)
+    counted = {}
+    if facets:  # the whole result list is ranked: its length and facet counts come with the page
+        results = searcher.query(query, k=k, mode=mode, offset=offset, filters=filters, facets=facets)
+        hits, counted = list(results.hits), {"total": results.total, "facets": results.to_dict()["facets"]}
+    else:
+        hits = searcher.search(query, k=k, mode=mode, offset=offset, filters=filters)
     more = len(hits) == k and offset + k < min(MAX_DEPTH, searcher.size)
     return jsonify(
+        **counted,
         query=query,
         mode=mode,
         k=k,

@@ -69,6 +69,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "error_other": "出错了",
         "back_home": "返回首页",
         "api_link": "JSON 接口",
+        "syntax_title": "搜索语法",
+        "syntax_phrase": "\"软件园\" 或 “软件园”：必须包含这个短语（繁简、全半角、大小写均视为相同）",
+        "syntax_exclude": "-电子商务、-\"电子 商务\"：排除包含该词或短语的段落",
+        "syntax_field": "doc:文件名、title:\"标题\"、year:2009：按文档名、标题或元数据字段筛选，同一字段写多次表示任一",
+        "syntax_range": "year:2008..2010、year>=2009、date<2010-07-01：按数字或日期（YYYY-MM-DD）范围筛选",
+        "constraints_label": "生效的条件",
+        "remove_constraint": "去掉条件 {label}",
+        "facets_heading": "结果分布",
+        "result_total": "共 {total} 条",
     },
     "en": {
         "site_name": "souyi",
@@ -116,6 +125,17 @@ STRINGS: dict[str, dict[str, str]] = {
         "error_other": "Something went wrong",
         "back_home": "Back to the search page",
         "api_link": "JSON API",
+        "syntax_title": "Search syntax",
+        "syntax_phrase": "\"software park\" or “软件园”: must contain this exact phrase (traditional/simplified, "
+        "width and case are folded)",
+        "syntax_exclude": "-word, -\"some phrase\": leave out passages that contain it",
+        "syntax_field": "doc:NAME, title:\"Title\", year:2009: only documents with this name, title or metadata "
+        "value; a repeated field means any of its values",
+        "syntax_range": "year:2008..2010, year>=2009, date<2010-07-01: ranges of numbers or dates (YYYY-MM-DD)",
+        "constraints_label": "Constraints in force",
+        "remove_constraint": "Remove the constraint {label}",
+        "facets_heading": "Results by field",
+        "result_total": "{total} in all",
     },
 }
 

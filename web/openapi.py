@@ -69,7 +69,11 @@ def openapi_spec() -> dict[str, Any]:
                     "summary": "Search the index",
                     "parameters": [
                         {"name": "q", "in": "query", "required": True, "description":
-                         f"The query, Chinese or English, at most {MAX_QUERY_CHARS} characters.",
+                         f"The query, Chinese or English, at most {MAX_QUERY_CHARS} characters. It may hold "
+                         '"exact phrases" (also “…” 「…」), -word and -"phrase" exclusions, doc:NAME, title:VALUE, '
+                         "FIELD:VALUE for a metadata field of the index, and ranges FIELD:A..B, FIELD>=X, FIELD<X "
+                         "over numbers or ISO dates; a field the index does not hold is text "
+                         "(docs/query-syntax.md).",
                          "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS}},
                         {"name": "k", "in": "query", "description": "Number of hits.",
                          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_DEPTH, "default": 10}},
@@ -84,6 +88,10 @@ def openapi_spec() -> dict[str, Any]:
                          f"equals VALUE; a repeated key means any of its values, different keys must all match "
                          f"(at most {MAX_FILTERS}).",
                          "schema": {"type": "array", "items": {"type": "string"}}, "explode": True},
+                        {"name": "facets", "in": "query", "description":
+                         "Comma-separated field names (doc, title or metadata fields): the answer adds total and "
+                         f"facets, counted over the whole result list (at most {MAX_DEPTH} passages).",
+                         "schema": {"type": "string"}, "example": "doc,year"},
                     ],
                     "responses": {
                         "200": {"description": "The hits, best first.",
@@ -131,6 +139,12 @@ def openapi_spec() -> dict[str, Any]:
                         "next_offset": {**_NULLABLE_INT,
                                         "description": "offset of the next page, or null when there is none."},
                         "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+                        "total": {**_INT, "description": f"With facets: the length of the result list (at most "
+                                  f"{MAX_DEPTH})."},
+                        "facets": {"type": "object", "description": "With facets: per field asked, [value, count] "
+                                   "pairs over the result list, most frequent first.",
+                                   "additionalProperties": {"type": "array", "items": {
+                                       "type": "array", "prefixItems": [{"type": "string"}, _INT]}}},
                     },
                     "required": ["query", "mode", "k", "offset", "filters", "took_ms", "count", "next_offset",
                                  "hits"],

@@ -71,3 +71,12 @@ def parse_filter_args(items: list[str]) -> dict[str, object]:
         if _CONTROL.search(item):
             raise BadQuery(f"a filter must not contain control characters; got {item[:80]!r}")
     return parse_filters(items, separator=":")
+
+
+def parse_facets(raw: str | None) -> list[str]:
+    """``facets=doc,year``: the fields to count results by (empty when absent); control characters are refused."""
+    if not raw:
+        return []
+    if _CONTROL.search(raw):
+        raise BadQuery(f"facets must not contain control characters; got {raw[:80]!r}")
+    return [name.strip() for name in raw.split(",") if name.strip()]

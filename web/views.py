@@ -19,6 +19,7 @@ from search import MAX_DEPTH, MODES, SearchError
 from . import i18n
 from .engine import current_engine
 from .params import EmptyQuery, check_depth, parse_int, parse_mode, parse_query
+from .refine import chips, facet_values
 
 bp = Blueprint("views", __name__)
 
@@ -40,18 +41,20 @@ def index() -> Response:
         return render_page()
     query = parse_query(args.get("q"))
     searcher = current_engine().searcher()
-    depth = min(k + 1, MAX_DEPTH - offset)  # one more than shown tells whether a next page exists
     started = time.perf_counter()
-    hits = searcher.search(query, k=depth, mode=mode, offset=offset)
+    results = searcher.query(query, k=k, mode=mode, offset=offset, facets=current_app.config["SOUYI_FACETS"])
     took_ms = (time.perf_counter() - started) * 1000
-    shown = hits[:k]
+    kept = _kept_args()
     return render_page(
         query=query,
-        hits=shown,
+        hits=list(results.hits),
         took_ms=took_ms,
         page=page,
+        total=results.total,
+        chips=chips(results.parsed, kept),
+        facets=facet_values(results, kept),
         prev_url=_page_url(page - 1) if page > 1 else None,
-        next_url=_page_url(page + 1) if len(hits) > k else None,
+        next_url=_page_url(page + 1) if offset + k < results.total else None,
     )
 
 
