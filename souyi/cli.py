@@ -74,7 +74,10 @@ def _parser() -> argparse.ArgumentParser:
          "be read is refused and named, and the others are indexed (exit code 1 tells that some were refused)."),
         ("add", "add or update documents in an index, in one atomic batch",
          "Add files and folders to an index (created if missing). A changed file replaces its old passages; an "
-         "unchanged one is skipped without being read. The batch becomes visible whole, or not at all."),
+         "unchanged one is skipped without being read. The batch becomes visible whole, or not at all. "
+         "A document is named by its path relative to the folder given (a file given directly: its file name), "
+         "and the index records the file it was read from: a name already held by a document read from ANOTHER "
+         "file is refused (exit code 1) unless --replace is given; --name-prefix keeps both."),
     ):
         p = sub.add_parser(name, help=summary, description=description)
         p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)")
@@ -102,10 +105,20 @@ def _parser() -> argparse.ArgumentParser:
                        "ranking and the answer sentence of each hit); smaller and faster to build")
         p.add_argument("--max-chars", type=int, default=MAX_DOCUMENT_CHARS, metavar="N",
                        help="refuse a document with more characters of text than this (default: %(default)s)")
+        p.add_argument("--name-prefix", default="", metavar="PREFIX",
+                       help="put the batch's names under PREFIX/ (e.g. --name-prefix 2009 names 2009/port.txt), so "
+                       "that files of several folders with the same relative paths can all be indexed")
+        if name == "add":
+            p.add_argument("--replace", action="store_true",
+                           help="replace a document of the same name even if it was read from another file")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("remove", help="remove documents from an index, in one atomic batch")
-    p.add_argument("docs", nargs="+", metavar="DOC", help="document names, as `souyi list` shows them")
+    p = sub.add_parser("remove", help="remove documents from an index, in one atomic batch",
+                       description="Remove documents in one atomic batch. Each DOC is a document name as `souyi "
+                       "list` shows it, or the path a document was added from (relative or absolute): a file removes "
+                       "the document read from it, a folder every document read from below it. A name wins over a "
+                       "path. If any DOC matches nothing, nothing is removed (exit code 1).")
+    p.add_argument("docs", nargs="+", metavar="DOC", help="document names, or the files and folders they came from")
     p.add_argument("--index", type=Path, default=None, help=index_help)
     _store_args(p)
 
@@ -113,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=Path, default=None, help=index_help)
     _store_args(p)
     p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.add_argument("--source", action="store_true", help="also show the file each document was read from")
 
     p = sub.add_parser("check", help="check that the database, vectors and BM25 index agree",
                        description="Check the index: SQLite integrity, and that FAISS and BM25 hold exactly the "
@@ -294,7 +308,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
     report = build(args.paths, target, model=args.model, passage_size=args.passage_size, userdict=args.userdict,
                    meta=parse_filters(args.meta), include=args.include, exclude=args.exclude,
                    progress=_show_progress(args), ann=args.ann, milvus=_milvus_target(args), max_chars=args.max_chars,
-                   rescorer=args.rescorer)
+                   rescorer=args.rescorer, name_prefix=args.name_prefix,
+                   **({"replace": args.replace} if args.command == "add" else {}))
     for message in report.refused:
         print(f"souyi: refused: {message}", file=sys.stderr)
     if args.command == "add":
@@ -307,6 +322,8 @@ def _cmd_remove(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
     _check_store(args, target)
     report = remove_documents(args.docs, target)
+    for name in report.removed_names:
+        print(f"removed {name}")
     print(f"removed {report.removed}; {report.documents} documents, {report.passages} passages in {target}")
     return EXIT_OK
 
@@ -322,7 +339,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for doc in documents:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(doc.indexed_at))
         extra = f"  {json.dumps(doc.meta, ensure_ascii=False)}" if doc.meta else ""
-        print(f"{doc.passages:>8}  {when:<19}  {doc.name}  ({doc.title}){extra}")
+        source = f"  <- {doc.source}" if args.source else ""
+        print(f"{doc.passages:>8}  {when:<19}  {doc.name}  ({doc.title}){extra}{source}")
     print(f"{len(documents)} documents")
     return EXIT_OK
 

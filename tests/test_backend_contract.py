@@ -372,3 +372,51 @@ def test_query_syntax_constraints_hold(searchers, store):
     assert {h.doc_id for h in only.hits} == {"harbor.txt"}
     assert only.facets == {"year": [("2009", only.total)], "region": [("ningbo", only.total)]}
     assert searcher.query("year:1990..1999 港口", k=20).hits == ()
+
+
+def test_a_name_held_by_another_source_is_refused_then_replaced_only_when_asked(build, embedder, tmp_path):
+    first = _corpus(tmp_path / "b", {"notes.txt": "钱塘江海塘\n\n钱塘江海塘始建于唐代，历代不断加固。"})
+    second = _corpus(tmp_path / "a", {"notes.txt": "西溪湿地\n\n西溪湿地位于杭州城西，水网密布，是城市中的湿地公园。"})
+    index = build(first)
+    report = add_documents([second], index, embedder=embedder)
+    assert report.conflicts == ("notes.txt",) and report.added == report.updated == 0
+    assert str(second / "notes.txt") in report.refused[0] and str(first / "notes.txt") in report.refused[0]
+    (doc,) = list_documents(index)
+    assert doc.source == str((first / "notes.txt").resolve())  # nothing replaced
+    assert Searcher.open(index, embedder).search("钱塘江海塘", mode="lexical")[0].doc_id == "notes.txt"
+
+    kept = add_documents([second], index, embedder=embedder, name_prefix="a")
+    assert kept.added == 1 and sorted(d.name for d in list_documents(index)) == ["a/notes.txt", "notes.txt"]
+    replaced = add_documents([second], index, embedder=embedder, replace=True)
+    assert replaced.updated == 1 and not replaced.conflicts
+    sources = {d.name: d.source for d in list_documents(index)}
+    assert sources["notes.txt"] == str((second / "notes.txt").resolve())
+    # the same source again is the same document: unchanged, not a conflict
+    again = add_documents([second], index, embedder=embedder)
+    assert (again.unchanged, again.conflicts, again.refused) == (1, (), ())
+
+
+def test_remove_by_name_or_by_the_path_a_document_came_from(build, tmp_path, monkeypatch):
+    corpus = _corpus(tmp_path / "docs")
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "x.txt").write_text("子目录里的文件，写的是海宁潮。", encoding="utf-8")
+    index = build(corpus)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DocumentError, match="nothing-here"):
+        remove_documents(["docs/nothing-here.txt"], index)
+    assert len(list_documents(index)) == len(DOCS) + 1  # nothing removed
+    assert remove_documents(["docs/tea.txt"], index).removed_names == ("tea.txt",)  # relative path
+    assert remove_documents([str(corpus / "harbor.txt")], index).removed_names == ("harbor.txt",)  # absolute
+    assert remove_documents(["docs/sub"], index).removed_names == ("sub/x.txt",)  # a folder: all below it
+    assert remove_documents(["rail.md"], index).removed_names == ("rail.md",)  # the name as listed
+    assert [d.name for d in list_documents(index)] == ["software.txt"]
+
+
+def test_name_prefix_is_a_label_not_a_path(build, embedder, tmp_path):
+    corpus = _corpus(tmp_path / "docs", {"tea.txt": DOCS["tea.txt"]})
+    index = build(corpus)
+    for bad in ("../up", "a/../b", "a\\b", "x\x00y"):
+        with pytest.raises(DocumentError, match="name prefix"):
+            add_documents([corpus], index, embedder=embedder, name_prefix=bad)
+    assert add_documents([corpus], index, embedder=embedder, name_prefix="/2009/").added == 1
+    assert sorted(d.name for d in list_documents(index)) == ["2009/tea.txt", "tea.txt"]

@@ -197,8 +197,10 @@ def test_api_paging(client):
         ({"q": "软件", "k": str(MAX_DEPTH + 1)}, f"k must be from 1 to {MAX_DEPTH}"),
         ({"q": "软件", "offset": "-3"}, "offset must be a whole number"),
         ({"q": "软件", "offset": "abc"}, "offset must be a whole number"),
-        ({"q": "软件", "k": "10", "offset": str(MAX_DEPTH - 5)}, f"offset + k must be at most {MAX_DEPTH}"),
+        ({"q": "软件", "offset": str(MAX_DEPTH)}, f"offset must be from 0 to {MAX_DEPTH - 1}"),
         ({"q": "软件", "mode": "fuzzy"}, "mode must be one of"),
+        ({"q": "软件", "mode": ""}, "mode is empty"),
+        ({"q": "软件", "k": ""}, "k is empty"),
         ({"q": "软件", "filter": "no-separator"}, "KEY:VALUE"),
         ({"q": "软件", "filter": ":value"}, "KEY:VALUE"),
         ({"q": "软件", "filter": [f"k{i}:v" for i in range(21)]}, "at most 20 filters"),
@@ -207,6 +209,11 @@ def test_api_paging(client):
 def test_api_bad_parameters_are_400_json(client, params, words):
     body = error_json(client.get("/api/search", query_string=params), 400)
     assert words in body["message"]
+
+
+def test_api_cuts_a_page_at_the_end_of_the_result_list(client):
+    body = client.get("/api/search", query_string={"q": "软件", "k": "10", "offset": str(MAX_DEPTH - 3)}).get_json()
+    assert body["k"] == 3 and body["offset"] == MAX_DEPTH - 3 and body["next_offset"] is None
 
 
 def test_unknown_api_route_is_404_json(client):
