@@ -238,15 +238,30 @@ class MilvusIndex(ManifestFacts):
     def documents_at(self, state: dict) -> dict[str, StoredDocument]:
         """The documents visible in ``state``, by name."""
         rows = self.scan(self.docs_name, visible(state, "name"), _DOC_FIELDS)
-        docs = {
-            r["name"]: StoredDocument(r["name"], r["title"], r["source"], r["sha256"], int(r["size"]),
-                                      int(r["mtime_ns"]), r["meta"], int(r["passages"]), float(r["indexed_at"]))
-            for r in rows
-        }
+        docs = {r["name"]: _stored_document(r) for r in rows}
         return dict(sorted(docs.items()))
+
+    def document_at(self, state: dict, name: str) -> tuple[StoredDocument, list[PassageRecord]] | None:
+        """One document visible in ``state`` by name, with its passages in text order (None: no such document).
+
+        The docs collection keeps no decoded text: the caller rebuilds it from the passages.
+        """
+        where = f"name in {literal([name])} and {visible(state, 'name')}"
+        found = self.client.query(self.docs_name, filter=where, output_fields=_DOC_FIELDS, limit=1)
+        if not found:
+            return None
+        rows = self.scan(self.passages_name, f"doc in {literal([name])} and {visible(state)}", _PASSAGE_FIELDS)
+        passages = sorted((passage_record(row) for row in rows), key=lambda p: (p.start, p.passage_id))
+        return _stored_document(found[0]), passages
 
     def close(self) -> None:
         self.client.close()
+
+
+def _stored_document(row: dict) -> StoredDocument:
+    """The document in a docs row read with ``_DOC_FIELDS``."""
+    return StoredDocument(row["name"], row["title"], row["source"], row["sha256"], int(row["size"]),
+                          int(row["mtime_ns"]), row["meta"], int(row["passages"]), float(row["indexed_at"]))
 
 
 def passage_record(row: dict) -> PassageRecord:

@@ -20,10 +20,12 @@ from indexer.stores import store_of
 
 from . import fusion
 from .answer import answer_span
+from .documents import Document, find_document
 from .embedded import EmbeddedStore
 from .highlight import highlight_spans, query_terms
 from .hits import Hit
 from .query import check_mode, check_paging, clean_query
+from .similar import similar_hits
 from .store import Filters, LexicalRetrieved, Snapshot, Store
 
 logger = logging.getLogger(__name__)
@@ -249,6 +251,25 @@ class Searcher:
                 )
             )
         return hits
+
+    def document(self, doc_id: str) -> Document:
+        """The indexed document ``doc_id`` (a ``Hit.doc_id``): text, paragraphs, passages and outline.
+
+        Raises :class:`~indexer.errors.DocumentNotFound` for a name the index
+        does not hold; names are only compared with the index's, never opened.
+        """
+        return find_document(self._snapshot(), doc_id)
+
+    def similar(self, passage_id: int, k: int = 10, same_document: bool = False) -> list[Hit]:
+        """The ``k`` passages nearest in meaning to passage ``passage_id`` (its stored vector; not re-embedded).
+
+        The passage itself is never returned.  ``same_document=False`` (the
+        default) returns only passages of *other* documents; True also those
+        of its own document.  Scores and ranks are those of dense hits.
+        Raises :class:`~indexer.errors.PassageNotFound` for an id the index
+        does not hold, :class:`~indexer.errors.BadQuery` for a bad id or ``k``.
+        """
+        return similar_hits(self._snapshot(), passage_id, k, same_document)
 
     def close(self) -> None:
         """Release the index; the searcher cannot be used afterwards."""

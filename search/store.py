@@ -15,13 +15,14 @@ lexical side found still needs its dense score, and vice versa.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
 from indexer.analyze import Analyzer
-from indexer.records import PassageRecord, SentenceVectors
+from indexer.records import PassageRecord, SentenceVectors, StoredDocument
 
 #: Validated filters: field name → accepted values.
 Filters = Mapping[str, tuple[str, ...]]
@@ -45,6 +46,15 @@ class LexicalRetrieved(Retrieved, Protocol):
     """BM25 candidates plus how much of the query the best one covers."""
 
     coverage: float  # share of the query's IDF mass present in the best passage (0..1)
+
+
+@dataclass(frozen=True)
+class StoredText:
+    """One document as a store holds it: its facts, decoded text and passages."""
+
+    document: StoredDocument
+    text: str | None  # None: the store keeps no decoded text (Milvus), see search.documents
+    passages: list[PassageRecord]
 
 
 class Snapshot(Protocol):
@@ -73,6 +83,12 @@ class Snapshot(Protocol):
 
     def sentence_vectors(self, ids: list[int]) -> dict[int, SentenceVectors]:
         """The rescorer's vectors of passages ``ids`` (empty when the index has no rescorer)."""
+
+    def passage_vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        """The stored dense vectors of passages ``ids`` of this state (others are absent)."""
+
+    def document(self, name: str) -> StoredText | None:
+        """The document named ``name`` in this state (None: there is none)."""
 
 
 class Store(Protocol):
