@@ -17,6 +17,7 @@ the splitter dropped) is not recovered; docs/milvus.md says so.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -24,6 +25,8 @@ from indexer.errors import DocumentNotFound, PassageNotFound
 from indexer.records import PassageRecord, StoredDocument
 from indexer.split import paragraph_spans
 
+from .highlight import highlight_spans, query_terms
+from .query import clean_query
 from .store import Snapshot
 
 
@@ -69,6 +72,7 @@ class Document:
     passages: tuple[Passage, ...]  # in text order
     outline: tuple[Heading, ...]
     text_rebuilt: bool = False  # True when the store keeps no text and it was rebuilt from the passages
+    highlights: tuple[tuple[int, int], ...] = ()  # spans of ``text`` matching the query given (none without one)
 
     def passage(self, passage_id: int) -> Passage:
         """The passage ``passage_id`` of this document; :class:`~indexer.errors.PassageNotFound` if not one of it."""
@@ -90,7 +94,11 @@ class Document:
 
     def to_dict(self) -> dict:
         """A JSON-ready dict with stable keys (docs/api.md, ``/api/document``)."""
-        return asdict(self)
+        data = asdict(self)
+        for name in ("paragraphs", "passages", "outline"):
+            data[name] = list(data[name])
+        data["highlights"] = [list(span) for span in self.highlights]
+        return data
 
 
 def build_document(stored: StoredDocument, text: str | None, passages: Sequence[PassageRecord]) -> Document:
@@ -157,8 +165,11 @@ def rebuild_text(passages: Sequence[PassageRecord]) -> str:
 MAX_NAME_CHARS = 4096
 
 
-def find_document(snapshot: Snapshot, name: object) -> Document:
+def find_document(snapshot: Snapshot, name: object, query: str | None = None) -> Document:
     """The document ``name`` of ``snapshot``; :class:`~indexer.errors.DocumentNotFound` for any other name.
+
+    With ``query``, :attr:`Document.highlights` marks the query's words
+    throughout the text, found as search highlights them in a hit.
 
     A name that no store could hold (not a string, over-long, with a NUL or a
     lone surrogate) is refused as unknown before it reaches the store.
@@ -168,7 +179,11 @@ def find_document(snapshot: Snapshot, name: object) -> Document:
     stored = snapshot.document(name)
     if stored is None:
         raise DocumentNotFound(f"no document named {_shown(name)} in this index")
-    return build_document(stored.document, stored.text, stored.passages)
+    document = build_document(stored.document, stored.text, stored.passages)
+    if query is None:
+        return document
+    terms = query_terms(clean_query(query), snapshot.analyzer)
+    return dataclasses.replace(document, highlights=highlight_spans(terms, document.text))
 
 
 def _storable(name: str) -> bool:

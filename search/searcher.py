@@ -252,13 +252,16 @@ class Searcher:
             )
         return hits
 
-    def document(self, doc_id: str) -> Document:
+    def document(self, doc_id: str, query: str | None = None) -> Document:
         """The indexed document ``doc_id`` (a ``Hit.doc_id``): text, paragraphs, passages and outline.
 
-        Raises :class:`~indexer.errors.DocumentNotFound` for a name the index
-        does not hold; names are only compared with the index's, never opened.
+        With ``query``, ``highlights`` holds the spans of the text that match
+        it (as ``Hit.highlights`` does for a passage).  Raises
+        :class:`~indexer.errors.DocumentNotFound` for a name the index does
+        not hold (names are only compared with the index's, never opened) and
+        :class:`~indexer.errors.BadQuery` for an unusable ``query``.
         """
-        return find_document(self._snapshot(), doc_id)
+        return find_document(self._snapshot(), doc_id, query)
 
     def similar(self, passage_id: int, k: int = 10, same_document: bool = False) -> list[Hit]:
         """The ``k`` passages nearest in meaning to passage ``passage_id`` (its stored vector; not re-embedded).
