@@ -574,15 +574,16 @@ class IndexReader(ManifestFacts):
         if not rows:
             return None
         key, *facts, meta, indexed_at, text = rows[0]
+        fields = json.loads(meta)  # the document's metadata, which each of its passages carries
         passages = [
-            PassageRecord(*row[:8], json.loads(row[8]))
+            PassageRecord(*row[:8], fields)
             for row in self._query(
                 f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d USING (doc_id) "
                 f"WHERE p.doc_id = ? AND {_visible('p', self.generation)} ORDER BY p.start, p.passage_id",
                 (key,),
             )
         ]
-        return StoredDocument(*facts, json.loads(meta), len(passages), indexed_at), text, passages
+        return StoredDocument(*facts, fields, len(passages), indexed_at), text, passages
 
     def filtered_ids(self, filters: dict[str, object]) -> np.ndarray:
         """Sorted ids of the passages whose document matches every filter.

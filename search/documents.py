@@ -6,8 +6,9 @@ document it was cut from: the decoded text, its paragraphs numbered as
 headings as an outline.  Offsets everywhere are character offsets into
 :attr:`Document.text`, the same that ``Hit.start``/``Hit.end`` use.
 
-The embedded store keeps each document's decoded text.  A Milvus index keeps
-only the passages, so its text is rebuilt from them (:func:`rebuild_text`):
+Both stores keep each document's decoded text; a Milvus index made before
+its texts collection existed keeps only the passages, so its text is rebuilt
+from them (:func:`rebuild_text`):
 every passage stands at its own offsets, the gaps between passages become
 white space, and a section's heading is put back on the line above its first
 passage.  What no passage holds (blank lines, Markdown ``#`` markers, lines

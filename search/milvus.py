@@ -280,7 +280,7 @@ class MilvusSnapshot:
 
     def document(self, name: str) -> StoredText | None:
         found = self.index.document_at(self.state, name)
-        return None if found is None else StoredText(found[0], None, found[1])
+        return None if found is None else StoredText(*found)
 
 
 class MilvusStore:

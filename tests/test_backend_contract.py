@@ -9,6 +9,7 @@ one does on the same documents.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -361,16 +362,41 @@ def test_document_holds_its_passages_paragraphs_and_outline(searchers, store):
     assert [h.text for h in doc.outline] == ["宁波舟山港"]
     assert doc.text[doc.outline[0].offset :].startswith("宁波舟山港")
     assert doc.outline[0].passage_id == doc.passages[0].passage_id
-    assert doc.text_rebuilt == (store == "milvus")
+    assert not doc.text_rebuilt and doc.text == DOCS["harbor.txt"]  # both stores keep the decoded text
 
 
-def test_document_is_the_same_in_both_stores_but_for_dropped_markup(searchers):
+def test_document_is_the_same_in_both_stores(searchers):
     embedded, milvus = (searchers[s].document("rail.md") for s in ("embedded", "milvus"))
+    assert milvus == dataclasses.replace(embedded, indexed_at=milvus.indexed_at)
     assert [(p.paragraph, p.start, p.end, p.heading) for p in milvus.passages] == \
         [(p.paragraph, p.start, p.end, p.heading) for p in embedded.passages]
     assert [p.number for p in milvus.paragraphs] == [p.number for p in embedded.paragraphs]
     assert [h.text for h in milvus.outline] == [h.text for h in embedded.outline] == ["High-speed rail"]
-    assert embedded.text.startswith("# High-speed rail") and len(milvus.text) == len(embedded.text)
+    assert embedded.text.startswith("# High-speed rail")
+
+
+def test_a_milvus_index_without_texts_rebuilds_the_text_from_its_passages(embedder, tmp_path):
+    """Milvus indexes made before the texts collection: offsets, paragraphs and outline as if the text were kept."""
+    from indexer.milvus_store import connect
+
+    index = tmp_path / "index"
+    build_index([_corpus(tmp_path / "docs")], index, embedder=embedder, milvus=_milvus(tmp_path))
+    kept = Searcher.open(index, embedder)
+    expected = {name: kept.document(name) for name in DOCS}
+    kept.close()
+    client = connect(str(tmp_path / "milvus.db"))
+    client.drop_collection(next(name for name in client.list_collections() if name.endswith("_texts")))
+    client.close()
+    searcher = Searcher.open(index, embedder)
+    for name, document in expected.items():
+        rebuilt = searcher.document(name)
+        assert rebuilt.text_rebuilt and len(rebuilt.text) == len(document.text)
+        assert rebuilt.passages == document.passages
+        assert [p.number for p in rebuilt.paragraphs] == [p.number for p in document.paragraphs]
+        assert [(h.text, h.passage_id) for h in rebuilt.outline] == [(h.text, h.passage_id) for h in document.outline]
+        assert [rebuilt.text[p.start : p.end] for p in rebuilt.passages] == \
+            [document.text[p.start : p.end] for p in document.passages]
+    searcher.close()
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "<script>alert(1)</script>", "a\x00b", "x" * 100_000,

@@ -8,7 +8,9 @@ docs/screenshot-document.png and docs/screenshot-document-phone.png.
 from __future__ import annotations
 
 import urllib.parse
+from dataclasses import dataclass, field
 
+import pytest
 from browser_support import launch, require_chromium
 
 require_chromium()
@@ -39,17 +41,41 @@ def _open_hit(page, base: str, query: str, rank: int, lang: str) -> str:
     return results_url
 
 
-def test_from_a_hit_to_its_passage_and_back(sample_index, cli_env, tmp_path):
-    with (
-        running_server(cli_env, tmp_path / "serve.log", "--index", str(sample_index)) as (base, proc),
-        sync_playwright() as playwright,
-    ):
+@dataclass
+class Watched:
+    """A page and what must not happen on it: console errors (CSP violations), script errors, dialogs and
+    requests leaving the origin."""
+
+    page: object
+    problems: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+
+
+def watch(context, base: str) -> Watched:
+    seen = Watched(context.pages[0] if context.pages else context.new_page())
+    seen.page.on("console", lambda msg: seen.problems.append(msg.text) if msg.type in ("error", "warning") else None)
+    seen.page.on("pageerror", lambda exc: seen.problems.append(str(exc)))
+    seen.page.on("dialog", lambda dialog: (seen.dialogs.append(dialog.message), dialog.dismiss()))
+    context.on("request", lambda request: None if request.url.startswith(base) else seen.foreign.append(request.url))
+    return seen
+
+
+@pytest.fixture(scope="module")
+def base(sample_index, cli_env, tmp_path_factory):
+    """``souyi serve`` over the sample index, for the whole module; its base URL."""
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with running_server(cli_env, log, "--index", str(sample_index)) as (url, proc):
+        yield url
+        stop_with_ctrl_c(proc, log)
+
+
+def test_from_a_hit_to_its_passage_and_back(base, tmp_path):
+    with sync_playwright() as playwright:
         context = launch(playwright, tmp_path / "profile", locale="zh-CN", viewport=PHONE)
         try:
-            page = context.pages[0] if context.pages else context.new_page()
-            problems: list[str] = []  # CSP violations and script errors show up here
-            page.on("console", lambda msg: problems.append(msg.text) if msg.type in ("error", "warning") else None)
-            page.on("pageerror", lambda exc: problems.append(str(exc)))
+            seen = watch(context, base)
+            page = seen.page
 
             # Chinese query: the passage is marked and in view; n / p step through the matches.
             results_url = _open_hit(page, base, ZH_QUERY, rank=3, lang="zh")
@@ -79,24 +105,18 @@ def test_from_a_hit_to_its_passage_and_back(sample_index, cli_env, tmp_path):
                                                                   "q": ZH_QUERY, "lang": "en"}) + "#passage-12")
             assert page.locator(".hit-passage").first.evaluate(IN_VIEW)
             shoot(page, tmp_path, "screenshot-document.png")
-            assert not [p for p in problems if "Failed to load resource" not in p], problems
         finally:
             context.close()
-        stop_with_ctrl_c(proc, tmp_path / "serve.log")
+    assert not [p for p in seen.problems if "Failed to load resource" not in p], seen.problems
+    assert seen.dialogs == [] and seen.foreign == []
 
 
-def test_hostile_ids_in_chromium(sample_index, cli_env, tmp_path):
-    with (
-        running_server(cli_env, tmp_path / "serve.log", "--index", str(sample_index)) as (base, proc),
-        sync_playwright() as playwright,
-    ):
+def test_hostile_ids_in_chromium(base, tmp_path):
+    with sync_playwright() as playwright:
         context = launch(playwright, tmp_path / "profile", locale="en")
-        dialogs: list[str] = []
-        foreign: list[str] = []
         try:
-            page = context.pages[0] if context.pages else context.new_page()
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            context.on("request", lambda request: None if request.url.startswith(base) else foreign.append(request.url))
+            seen = watch(context, base)
+            page = seen.page
             for doc_id in HOSTILE_IDS:
                 raw = doc_id if doc_id.startswith("%") else urllib.parse.quote(doc_id, safe="")
                 for path in ("/doc?id=", "/api/document?id="):
@@ -108,6 +128,5 @@ def test_hostile_ids_in_chromium(sample_index, cli_env, tmp_path):
             expect(page.locator("main h1")).to_have_text("No such document or passage in the index")
         finally:
             context.close()
-        stop_with_ctrl_c(proc, tmp_path / "serve.log")
-    assert dialogs == [], dialogs
-    assert foreign == [], foreign
+    assert seen.dialogs == [], seen.dialogs
+    assert seen.foreign == [], seen.foreign

@@ -11,10 +11,10 @@ import re
 import urllib.parse
 
 import pytest
+import test_web
 from test_web import error_json
 
 from conftest import SAMPLE_FILE
-from web import create_app
 from web.openapi_reading import DOCUMENT_PROPERTIES
 
 HOSTILE_IDS = ["../../etc/passwd", "/etc/passwd", "<script>alert(1)</script>", "a\x00b", "x" * 5000,
@@ -22,15 +22,7 @@ HOSTILE_IDS = ["../../etc/passwd", "/etc/passwd", "<script>alert(1)</script>", "
 #: Percent-encoded query strings: a NUL, invalid UTF-8 bytes, an over-long UTF-8 form of '/'.
 RAW_IDS = ["%00", "%FF%FE", "%C0%AF..%C0%AFetc", "%ED%A0%80"]
 
-
-@pytest.fixture(scope="module")
-def app(sample_index, searcher):
-    return create_app(sample_index, {"SOUYI_SEARCHER": searcher})
-
-
-@pytest.fixture()
-def client(app):
-    return app.test_client()
+app, client = test_web.app, test_web.client  # the result page tests' fixtures: the sample index's app
 
 
 @pytest.fixture(scope="module")

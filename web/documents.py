@@ -57,7 +57,8 @@ def document_page(found: Document, passage_id: int | None) -> Response:
         hit = (passage.start, passage.end)
     default = window_of(starts, hit[0]) if hit else 0
     shown = parse_int("window", request.args.get("window"), default + 1, 1, len(parts)) - 1
-    marked = render_window(found, parts[shown], hit, _match_href(found, starts, shown))
+    match_href = _match_href(found, starts, shown)
+    marked = render_window(found, parts[shown], hit, match_href)
     back = result_args()
     return render_page(
         document=found,
@@ -65,7 +66,7 @@ def document_page(found: Document, passage_id: int | None) -> Response:
         paragraphs=marked.paragraphs,
         marked=marked,
         matches=len(found.highlights),
-        first_match_url=_match_href(found, starts, shown)(1) if found.highlights else None,
+        first_match_url=match_href(1) if found.highlights else None,
         hit_passage=passage_id,
         window=shown + 1,
         window_count=len(parts),

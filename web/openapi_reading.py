@@ -42,7 +42,8 @@ DOCUMENT_PROPERTIES: dict[str, dict[str, Any]] = {
                                    "heading": {"type": "string"}})},
     "outline": {"type": "array", "description": "Section headings: text, offset, first passage below it.",
                 "items": _object({"text": {"type": "string"}, "offset": _INT, "passage_id": _INT})},
-    "text_rebuilt": {"type": "boolean", "description": "True when the store keeps no source text (Milvus) and "
+    "text_rebuilt": {"type": "boolean", "description": "True when the index keeps no source text (a Milvus index made "
+                     "before Milvus indexes kept it) and "
                      "`text` was rebuilt from the passages (docs/milvus.md)."},
     "highlights": {**_SPANS, "description": "[start, end) spans of `text` matching `q` (empty without `q`)."},
 }
