@@ -23,6 +23,7 @@ from bench import (
     bm25_scale,
     common,
     corpus_ops,
+    document_view,
     embed_quality,
     embed_throughput,
     latency,
@@ -298,3 +299,16 @@ def test_performance_report_renders_only_perf_tables(tmp_path):
     assert all(f"\n## {table['title']}\n" in text for table in tables)
     assert text.count("\n```sh\n") == len(tables)
     assert "(performance.png)" not in text or (tmp_path / "performance.png").is_file()
+
+
+def test_document_view_times_pages_and_similar(synth, eval_dir, tmp_path):
+    index, _ = synth
+    out = tmp_path / "document_view.json"
+    document_view.main(["--work", str(tmp_path / "work"), "--chars", "15000", "--repeats", "1",
+                        "--scale-index", str(index), "--passages", "3", "--eval-dir", str(eval_dir), "--out", str(out)])
+    table = _read(out)
+    assert common.is_perf_table(table)
+    rows = {row[0]: row for row in table["rows"]}
+    page = rows["/doc: long document, passage in the middle"]
+    assert 14_000 < page[1] <= 15_000 and 0 < page[4] < 1000  # characters; KB of HTML
+    assert [row[1] for row in table["rows"] if row[0].startswith("similar")] == [240, 240]
