@@ -61,10 +61,10 @@ def watch(context, base: str) -> Watched:
     return seen
 
 
-@pytest.fixture(scope="module")
-def base(sample_index, cli_env, tmp_path_factory):
-    """``souyi serve`` over the sample index, for the whole module; its base URL."""
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
+@pytest.fixture()
+def base(sample_index, cli_env, tmp_path):
+    """``souyi serve`` over the sample index, stopped with Ctrl-C after the test; its base URL."""
+    log = tmp_path / "serve.log"
     with running_server(cli_env, log, "--index", str(sample_index)) as (url, proc):
         yield url
         stop_with_ctrl_c(proc, log)
