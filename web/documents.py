@@ -75,6 +75,7 @@ def document_page(found: Document, passage_id: int | None) -> Response:
         outline=[(h, _passage_url(h.passage_id, passage_starts, starts, shown)) for h in found.outline[:MAX_OUTLINE]],
         outline_more=max(0, len(found.outline) - MAX_OUTLINE),
         back_url=url_for("views.index", **back) if "q" in back else None,
+        switch_keeps_args=True,
     )
 
 
@@ -87,7 +88,8 @@ def similar() -> Response:
     started = time.perf_counter()
     hits = searcher.similar(passage_id, k=DEFAULT_SIMILAR, same_document=same_document)
     took_ms = (time.perf_counter() - started) * 1000
-    return render_page(hits=hits, took_ms=took_ms, page=1, similar_to=passage_id, same_document=same_document)
+    return render_page(hits=hits, took_ms=took_ms, page=1, similar_to=passage_id, same_document=same_document,
+                       switch_keeps_args=True)
 
 
 def doc_url(hit: Hit) -> str:

@@ -73,7 +73,7 @@ def render_page(status: int = 200, **context: Any) -> Response:
         html_lang=i18n.HTML_LANG[lang],
         switch_label=i18n.SWITCH_LABEL[lang],
         switch_lang=i18n.HTML_LANG[other],
-        switch_url=_switch_url(other),
+        switch_url=_switch_url(other, context.pop("switch_keeps_args", False)),
         home_url=url_for("views.index", **_kept_args(only=("lang",))),
         q=args.get("q", ""),
         mode=mode,
@@ -111,9 +111,9 @@ def _kept_args(lang: str | None = None, only: tuple[str, ...] | None = None) -> 
     return args
 
 
-def _switch_url(lang: str) -> str:
-    """This page in language ``lang``: the result page keeps its query, other pages all their parameters."""
-    if request.endpoint in (None, "views.index"):
+def _switch_url(lang: str, keep_args: bool) -> str:
+    """This page in language ``lang``: with all its parameters (``keep_args``), else the result page's."""
+    if not keep_args:
         return url_for("views.index", **_kept_args(lang=lang))
     args = {name: request.args.getlist(name) for name in request.args if name != "lang"}
     return url_for(request.endpoint, **args, lang=lang)
