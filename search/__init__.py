@@ -8,13 +8,17 @@
 
 from indexer.errors import (
     BadQuery,
+    DocumentNotFound,
     IndexFormatError,
     IndexNotFound,
     ModelMismatch,
     ModelUnavailableError,
+    NotInIndex,
+    PassageNotFound,
     SearchError,
 )
 
+from .documents import Document, Heading, Paragraph, Passage
 from .hits import Hit
 from .query import MAX_DEPTH, MAX_FILTERS, MAX_QUERY_CHARS, MODES, parse_filters
 from .results import FACET_VALUES, Results
@@ -28,6 +32,9 @@ __all__ = [
     "MAX_QUERY_CHARS",
     "MODES",
     "BadQuery",
+    "Document",
+    "DocumentNotFound",
+    "Heading",
     "Hit",
     "IndexFormatError",
     "IndexNotFound",
@@ -37,6 +44,10 @@ __all__ = [
     "ParsedQuery",
     "Phrase",
     "Results",
+    "NotInIndex",
+    "Paragraph",
+    "Passage",
+    "PassageNotFound",
     "SearchError",
     "Searcher",
     "parse",

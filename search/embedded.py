@@ -25,7 +25,7 @@ from indexer.records import PassageRecord, SentenceVectors
 from indexer.store import IndexReader
 
 from . import fusion
-from .store import FieldValues, FilterCache, Filters, Within, restriction_key, snapshot_info
+from .store import FieldValues, FilterCache, Filters, StoredText, Within, restriction_key, snapshot_info
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +192,19 @@ class EmbeddedSnapshot:
 
     def sentence_vectors(self, ids: list[int]) -> dict[int, SentenceVectors]:
         return self.reader.sentence_vectors(ids)
+
+    def passage_vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        found = {}
+        for pid in ids:
+            try:  # FAISS holds exactly the passages of this generation
+                found[pid] = self.vectors.reconstruct(int(pid))
+            except RuntimeError:
+                continue
+        return found
+
+    def document(self, name: str) -> StoredText | None:
+        found = self.reader.document(name)
+        return None if found is None else StoredText(*found)
 
 
 class EmbeddedStore:

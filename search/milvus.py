@@ -61,7 +61,7 @@ from indexer.milvus_store import (
 from indexer.records import PassageRecord, SentenceVectors
 
 from . import fusion
-from .store import FieldValues, FilterCache, Filters, Within, restriction_key, snapshot_info
+from .store import FieldValues, FilterCache, Filters, StoredText, Within, restriction_key, snapshot_info
 
 logger = logging.getLogger(__name__)
 
@@ -306,6 +306,15 @@ class MilvusSnapshot:
             return {}
         return {pid: decode_rescore(row.rescore, int(rescorer["dim"])) for pid, row in self.rows(ids).items()
                 if row.rescore}
+
+    def passage_vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        # read with this generation's filter: a passage of a batch being written is not one of this state
+        rows = self.index.get(self.index.passages_name, "id", [int(i) for i in ids], ["id", "vector"], self._visible)
+        return {int(r["id"]): np.asarray(r["vector"], dtype=np.float32) for r in rows}
+
+    def document(self, name: str) -> StoredText | None:
+        found = self.index.document_at(self.state, name)
+        return None if found is None else StoredText(*found)
 
 
 class MilvusStore:

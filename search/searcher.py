@@ -21,11 +21,13 @@ from indexer.stores import store_of
 from . import constraints, fusion, syntax
 from .answer import answer_span
 from .constraints import phrase_spans
+from .documents import Document, find_document
 from .embedded import EmbeddedStore
 from .highlight import highlight_spans, merge_spans, query_terms
 from .hits import Hit
 from .query import MAX_DEPTH, MAX_FILTERS, check_mode, check_paging, clean_query
 from .results import Results, count_facets
+from .similar import similar_hits
 from .store import Filters, LexicalRetrieved, Snapshot, Store, Within
 from .syntax import ParsedQuery
 
@@ -298,6 +300,28 @@ class Searcher:
                 )
             )
         return hits
+
+    def document(self, doc_id: str, query: str | None = None) -> Document:
+        """The indexed document ``doc_id`` (a ``Hit.doc_id``): text, paragraphs, passages and outline.
+
+        With ``query``, ``highlights`` holds the spans of the text that match
+        it (as ``Hit.highlights`` does for a passage).  Raises
+        :class:`~indexer.errors.DocumentNotFound` for a name the index does
+        not hold (names are only compared with the index's, never opened) and
+        :class:`~indexer.errors.BadQuery` for an unusable ``query``.
+        """
+        return find_document(self._snapshot(), doc_id, query)
+
+    def similar(self, passage_id: int, k: int = 10, same_document: bool = False) -> list[Hit]:
+        """The ``k`` passages nearest in meaning to passage ``passage_id`` (its stored vector; not re-embedded).
+
+        The passage itself is never returned.  ``same_document=False`` (the
+        default) returns only passages of *other* documents; True also those
+        of its own document.  Scores and ranks are those of dense hits.
+        Raises :class:`~indexer.errors.PassageNotFound` for an id the index
+        does not hold, :class:`~indexer.errors.BadQuery` for a bad id or ``k``.
+        """
+        return similar_hits(self._snapshot(), passage_id, k, same_document)
 
     def close(self) -> None:
         """Release the index; the searcher cannot be used afterwards."""

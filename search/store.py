@@ -23,7 +23,7 @@ from typing import Generic, Protocol, TypeVar
 import numpy as np
 
 from indexer.analyze import Analyzer
-from indexer.records import PassageRecord, SentenceVectors
+from indexer.records import PassageRecord, SentenceVectors, StoredDocument
 
 #: Validated filters: field name → accepted values.
 Filters = Mapping[str, tuple[str, ...]]
@@ -96,6 +96,15 @@ class LexicalRetrieved(Retrieved, Protocol):
     coverage: float  # share of the query's IDF mass present in the best passage (0..1)
 
 
+@dataclass(frozen=True)
+class StoredText:
+    """One document as a store holds it: its facts, decoded text and passages."""
+
+    document: StoredDocument
+    text: str | None  # None: the store keeps no decoded text (Milvus), see search.documents
+    passages: list[PassageRecord]
+
+
 class Snapshot(Protocol):
     """One committed, consistent state of an index; all reads of one search use one snapshot."""
 
@@ -140,6 +149,12 @@ class Snapshot(Protocol):
 
     def sentence_vectors(self, ids: list[int]) -> dict[int, SentenceVectors]:
         """The rescorer's vectors of passages ``ids`` (empty when the index has no rescorer)."""
+
+    def passage_vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        """The stored dense vectors of passages ``ids`` of this state (others are absent)."""
+
+    def document(self, name: str) -> StoredText | None:
+        """The document named ``name`` in this state (None: there is none)."""
 
 
 class Store(Protocol):

@@ -23,6 +23,7 @@ from indexer.errors import (
     IndexNotFound,
     ModelMismatch,
     ModelUnavailableError,
+    NotInIndex,
     SearchError,
 )
 from indexer.index_dir import index_exists
@@ -32,12 +33,13 @@ from indexer.split import DEFAULT_PASSAGE_SIZE
 from search import MODES, Hit, Searcher, parse_filters
 from search.evaluate import evaluate, load_collection
 
-from . import SAMPLE_DIR, __version__
+from . import SAMPLE_DIR, __version__, cli_read
 from .cli_facets import SYNTAX_HELP, facet_lines
 
 logger = logging.getLogger("souyi")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INDEX, EXIT_MODEL, EXIT_BUSY = 0, 1, 2, 3, 4, 5
+EXIT_NOT_IN_INDEX = 6
 _EXIT_CODES = (
     (BadQuery, EXIT_USAGE),
     (IndexNotFound, EXIT_INDEX),
@@ -45,6 +47,7 @@ _EXIT_CODES = (
     (ModelMismatch, EXIT_MODEL),
     (ModelUnavailableError, EXIT_MODEL),
     (IndexBusy, EXIT_BUSY),
+    (NotInIndex, EXIT_NOT_IN_INDEX),
 )
 
 
@@ -61,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="souyi",
         description="搜义 souyi: semantic + full-text search over Chinese and English documents, offline.",
         epilog="Exit codes: 0 ok, 1 error, 2 bad usage or query, 3 index missing or unreadable, 4 model problem, "
-        "5 index busy (another writer).",
+        "5 index busy (another writer), 6 no such document or passage in the index.",
     )
     parser.add_argument("--version", action="version", version=f"souyi {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
@@ -191,6 +194,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="list result counts per value of FIELD beside the results (doc, title or a metadata field; "
                    "repeatable; default: doc)")
     p.add_argument("--model", default=None, help="embedding model; must be the one that built the index")
+    cli_read.add_parsers(sub, index_help)
     return parser
 
 
@@ -389,7 +393,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _format_hit(hit: Hit, color: bool) -> str:
-    head = f"{hit.rank:>3}. [{hit.score:.4f}] {hit.doc_id} ¶{hit.paragraph}"
+    head = f"{hit.rank:>3}. [{hit.score:.4f}] {hit.doc_id} ¶{hit.paragraph} passage {hit.passage_id}"
     if hit.heading:
         head += f" · {hit.heading}"
     body = paint(hit.text, hit.highlights, color, hit.answer).replace("\n", "\n     ")
@@ -493,3 +497,4 @@ _COMMANDS = {
     "serve": _cmd_serve,
     "migrate": _cmd_migrate,
 }
+_COMMANDS.update(cli_read.commands(lambda args: Searcher.open(args.index or default_index_dir(), args.model)))

@@ -9,6 +9,7 @@ one does on the same documents.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -420,3 +421,105 @@ def test_name_prefix_is_a_label_not_a_path(build, embedder, tmp_path):
             add_documents([corpus], index, embedder=embedder, name_prefix=bad)
     assert add_documents([corpus], index, embedder=embedder, name_prefix="/2009/").added == 1
     assert sorted(d.name for d in list_documents(index)) == ["2009/tea.txt", "tea.txt"]
+
+
+def test_document_holds_its_passages_paragraphs_and_outline(searchers, store):
+    doc = searchers[store].document("harbor.txt")
+    assert (doc.name, doc.title, doc.metadata) == ("harbor.txt", "宁波舟山港", {"year": 2009, "region": "ningbo"})
+    assert doc.indexed_at > 0 and doc.passages
+    hits = {h.passage_id: h for h in searchers[store].search("集装箱吞吐量", k=20, filters={"doc": "harbor.txt"})}
+    for passage in doc.passages:  # offsets point into the text and paragraphs are numbered as hits number them
+        hit = hits.get(passage.passage_id)
+        if hit is not None:
+            assert doc.text[passage.start : passage.end] == hit.text
+            assert passage.paragraph == hit.paragraph
+        paragraph = doc.paragraphs[passage.paragraph - 1]
+        assert paragraph.number == passage.paragraph and paragraph.start <= passage.start < paragraph.end
+    assert [h.text for h in doc.outline] == ["宁波舟山港"]
+    assert doc.text[doc.outline[0].offset :].startswith("宁波舟山港")
+    assert doc.outline[0].passage_id == doc.passages[0].passage_id
+    assert not doc.text_rebuilt and doc.text == DOCS["harbor.txt"]  # both stores keep the decoded text
+
+
+def test_document_is_the_same_in_both_stores(searchers):
+    embedded, milvus = (searchers[s].document("rail.md") for s in ("embedded", "milvus"))
+    assert milvus == dataclasses.replace(embedded, indexed_at=milvus.indexed_at)
+    assert [(p.paragraph, p.start, p.end, p.heading) for p in milvus.passages] == \
+        [(p.paragraph, p.start, p.end, p.heading) for p in embedded.passages]
+    assert [p.number for p in milvus.paragraphs] == [p.number for p in embedded.paragraphs]
+    assert [h.text for h in milvus.outline] == [h.text for h in embedded.outline] == ["High-speed rail"]
+    assert embedded.text.startswith("# High-speed rail")
+
+
+def test_a_milvus_index_without_texts_rebuilds_the_text_from_its_passages(embedder, tmp_path):
+    """Milvus indexes made before the texts collection: offsets, paragraphs and outline as if the text were kept."""
+    from indexer.milvus_store import connect
+
+    index = tmp_path / "index"
+    build_index([_corpus(tmp_path / "docs")], index, embedder=embedder, milvus=_milvus(tmp_path))
+    kept = Searcher.open(index, embedder)
+    expected = {name: kept.document(name) for name in DOCS}
+    kept.close()
+    client = connect(str(tmp_path / "milvus.db"))
+    client.drop_collection(next(name for name in client.list_collections() if name.endswith("_texts")))
+    client.close()
+    searcher = Searcher.open(index, embedder)
+    for name, document in expected.items():
+        rebuilt = searcher.document(name)
+        assert rebuilt.text_rebuilt and len(rebuilt.text) == len(document.text)
+        assert rebuilt.passages == document.passages
+        assert [p.number for p in rebuilt.paragraphs] == [p.number for p in document.paragraphs]
+        assert [(h.text, h.passage_id) for h in rebuilt.outline] == [(h.text, h.passage_id) for h in document.outline]
+        assert [rebuilt.text[p.start : p.end] for p in rebuilt.passages] == \
+            [document.text[p.start : p.end] for p in document.passages]
+    searcher.close()
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "<script>alert(1)</script>", "a\x00b", "x" * 100_000,
+                                  "bad\udcffname", "", "HARBOR.TXT"])
+def test_unknown_document_is_a_typed_error(searchers, store, name):
+    from search import DocumentNotFound, SearchError
+
+    with pytest.raises(DocumentNotFound) as caught:
+        searchers[store].document(name)
+    assert isinstance(caught.value, SearchError) and caught.value.status == 404
+
+
+def test_similar_returns_neighbours_of_other_documents_without_the_passage_itself(searchers, store):
+    searcher = searchers[store]
+    seed = searcher.search("宁波舟山港的集装箱吞吐量", k=1, mode="dense")[0]
+    others = searcher.similar(seed.passage_id, k=3)
+    assert [h.rank for h in others] == [1, 2, 3] and len({h.doc_id for h in others}) >= 1
+    assert all(h.doc_id != seed.doc_id for h in others)
+    assert [h.score for h in others] == sorted((h.score for h in others), reverse=True)
+    everything = searcher.similar(seed.passage_id, k=50, same_document=True)
+    assert seed.passage_id not in {h.passage_id for h in everything}
+    assert len(everything) == searcher.size - 1
+    assert [(h.passage_id, h.score) for h in others] == \
+        [(h.passage_id, h.score) for h in everything if h.doc_id != seed.doc_id][:3]
+
+
+def test_similar_ranks_alike_in_both_stores(searchers):
+    ranked = {}
+    for name, searcher in searchers.items():
+        seed = searcher.search("龙井茶怎么炒制", k=1)[0].passage_id
+        ranked[name] = [(h.doc_id, h.paragraph, round(h.score, 4)) for h in searcher.similar(seed, k=5,
+                                                                                             same_document=True)]
+    assert ranked["embedded"] == ranked["milvus"] and ranked["embedded"]
+
+
+@pytest.mark.parametrize("passage_id", [10**9, -1, "3", True, 1.5])
+def test_similar_refuses_unknown_or_bad_passage_ids(searchers, store, passage_id):
+    from search import BadQuery, PassageNotFound
+
+    with pytest.raises(PassageNotFound if passage_id == 10**9 else BadQuery):
+        searchers[store].similar(passage_id)
+
+
+def test_similar_bounds_k_like_search(searchers, store):
+    from search import MAX_DEPTH, BadQuery
+
+    seed = searchers[store].search("软件外包收入", k=1)[0].passage_id
+    for k in (0, MAX_DEPTH + 1, "5"):
+        with pytest.raises(BadQuery):
+            searchers[store].similar(seed, k=k)

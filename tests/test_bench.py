@@ -23,6 +23,7 @@ from bench import (
     bm25_scale,
     common,
     corpus_ops,
+    document_view,
     embed_quality,
     embed_throughput,
     latency,
@@ -314,3 +315,16 @@ def test_query_syntax_rows_and_worst_phrases(synth, eval_dir, tmp_path):
     character, digit = table["rows"][-2:]
     assert character[1].startswith("worst phrase, one character") and character[4] == 0  # postings alone
     assert digit[1] == "worst phrase, a lone digit (1)" and digit[4] == digit[0]  # every passage read
+
+
+def test_document_view_times_pages_and_similar(synth, eval_dir, tmp_path):
+    index, _ = synth
+    out = tmp_path / "document_view.json"
+    document_view.main(["--work", str(tmp_path / "work"), "--chars", "15000", "--repeats", "1",
+                        "--scale-index", str(index), "--passages", "3", "--eval-dir", str(eval_dir), "--out", str(out)])
+    table = _read(out)
+    assert common.is_perf_table(table)
+    rows = {row[0]: row for row in table["rows"]}
+    page = rows["/doc: long document, passage in the middle"]
+    assert 14_000 < page[1] <= 15_000 and 0 < page[4] < 1000  # characters; KB of HTML
+    assert [row[1] for row in table["rows"] if row[0].startswith("similar")] == [240, 240]

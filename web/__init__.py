@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Flask, Response
 
-from . import api, errors, views
+from . import api, documents, errors, reading_api, views
 from .engine import Engine
 from .render import highlight
 from .request import SouyiRequest
@@ -87,6 +87,9 @@ def create_app(index_path: str | os.PathLike[str], config: dict[str, Any] | None
     app.extensions["souyi"] = engine
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(reading_api.bp)
+    app.register_blueprint(documents.bp)
+    app.add_template_global(documents.doc_url, "doc_url")
     app.add_template_filter(highlight, "highlight")
     app.before_request(errors.check_request_size)
     app.after_request(_add_security_headers)

@@ -12,6 +12,7 @@ from typing import Any
 
 from search import MAX_DEPTH, MAX_FILTERS, MAX_QUERY_CHARS, MODES
 
+from . import openapi_reading
 from .params import MODE_ALIASES
 
 _INT = {"type": "integer"}
@@ -139,6 +140,7 @@ def openapi_spec() -> dict[str, Any]:
                                           "content": {"application/json": {}}}},
                 }
             },
+            **openapi_reading.PATHS,
         },
         "components": {
             "schemas": {
@@ -191,6 +193,7 @@ def openapi_spec() -> dict[str, Any]:
                     },
                     "required": ["status", "error", "message"],
                 },
+                **openapi_reading.SCHEMAS,
             }
         },
     }

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, make_response, render_template, request, url_for
 
-from search import MAX_DEPTH, MODES, SearchError
+from search import MAX_DEPTH, MODES, NotInIndex, SearchError
 
 from . import i18n
 from .engine import current_engine
@@ -76,7 +76,7 @@ def render_page(status: int = 200, **context: Any) -> Response:
         html_lang=i18n.HTML_LANG[lang],
         switch_label=i18n.SWITCH_LABEL[lang],
         switch_lang=i18n.HTML_LANG[other],
-        switch_url=url_for("views.index", **_kept_args(lang=other)),
+        switch_url=_switch_url(other, context.pop("switch_keeps_args", False)),
         home_url=url_for("views.index", **_kept_args(only=("lang",))),
         q=args.get("q", ""),
         mode=mode,
@@ -100,7 +100,7 @@ def render_error(status: int, exc: Exception, message: str) -> Response:
         error = {"title": t["empty_query_title"], "hint": t["empty_query_hint"], "detail": None, "kind": "empty"}
     else:
         hint = t["error_503_hint"] if status == 503 else None
-        title = t.get(f"error_{status}", t["error_other"])
+        title = t["not_in_index"] if isinstance(exc, NotInIndex) else t.get(f"error_{status}", t["error_other"])
         error = {"title": title, "hint": hint, "detail": message, "kind": f"error-{status}"}
     return render_page(status, error=error)
 
@@ -112,6 +112,14 @@ def _kept_args(lang: str | None = None, only: tuple[str, ...] | None = None) -> 
     if lang is not None:
         args["lang"] = lang
     return args
+
+
+def _switch_url(lang: str, keep_args: bool) -> str:
+    """This page in language ``lang``: with all its parameters (``keep_args``), else the result page's."""
+    if not keep_args:
+        return url_for("views.index", **_kept_args(lang=lang))
+    args = {name: request.args.getlist(name) for name in request.args if name != "lang"}
+    return url_for(request.endpoint, **args, lang=lang)
 
 
 def _valid_k(raw: str | None) -> int | None:
