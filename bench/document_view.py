@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
         rows += time_similar(scale, args.passages)
     common.write_perf(args.out, {
         "title": "Reading what was found: the document page and similar passages",
-        "command": "python -m bench.document_view --work DIR --scale-index DIR_10k --scale-index DIR_100k",
+        "command": "python -m bench.document_view --work DIR --scale-index DIR_10k --scale-index DIR_100k "
+                   "--scale-index DIR_1m",
         "machine": common.machine(),
         "columns": ["request", "document chars / index passages", "median ms", "max (p90 for similar) ms",
                     "response KB"],
