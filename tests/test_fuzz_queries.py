@@ -166,8 +166,8 @@ http_filters = st.lists(st.one_of(st.builds(lambda a, b: f"{a}:{b}", http_text, 
 
 
 def _http_int(raw: str | None, default: int, low: int, high: int) -> int | None:
-    """The documented integer rule (plain digits, in range); None when refused."""
-    if raw is None or raw == "":
+    """The documented integer rule (plain digits, in range; left out for the default); None when refused."""
+    if raw is None:
         return default
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 7 or not low <= int(raw) <= high:
         return None
@@ -181,8 +181,8 @@ def expected_http_status(q: str | None, k: str | None, offset: str | None, mode:
     offset_value = _http_int(offset, 0, 0, MAX_DEPTH - 1)
     if (
         q is None or not q.strip() or len(q) > MAX_QUERY_CHARS
-        or k_value is None or offset_value is None or k_value + offset_value > MAX_DEPTH
-        or (mode not in (None, "", *MODES, "semantic", "keyword"))
+        or k_value is None or offset_value is None  # past position MAX_DEPTH a page is cut, not refused
+        or (mode not in (None, *MODES, "semantic", "keyword"))
         or len(filter_items) > 20 or any(not item.partition(":")[0].strip() or ":" not in item for item in filter_items)
         or any(ch < " " or ch == "\x7f" for item in filter_items for ch in item)
         or must_be_empty(q)

@@ -10,6 +10,8 @@ from typing import Any
 
 from search import MAX_DEPTH, MAX_QUERY_CHARS
 
+from .reading_api import MAX_PASSAGE_ID
+
 _INT = {"type": "integer"}
 _SPANS = {"type": "array", "items": {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2}}
 
@@ -73,7 +75,7 @@ PATHS: dict[str, Any] = {
             "summary": "Passages nearest in meaning to one passage (its stored vector; the passage excluded)",
             "parameters": [
                 {"name": "passage_id", "in": "query", "required": True, "description": "A hit's passage_id.",
-                 "schema": {"type": "integer", "minimum": 0}},
+                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_PASSAGE_ID}},
                 {"name": "k", "in": "query", "description": "Number of passages.",
                  "schema": {"type": "integer", "minimum": 1, "maximum": MAX_DEPTH, "default": 10}},
                 {"name": "same_document", "in": "query", "description": "0 (default): only passages of other "
