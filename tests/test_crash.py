@@ -40,7 +40,7 @@ default_analyzer().tokens("预热")  # load jieba's dictionary and both models b
 embedder.encode_passages(["预热"])
 load_embedder(DEFAULT_RESCORER).encode_passages(["预热"])  # the rescorer's weights load once per process
 print("ready", flush=True)
-number = len(list(docs.glob("doc-*-a.txt")))
+number = len(list(docs.glob("doc-*-b.txt")))  # b is written last: a lone a (killed between) is rewritten
 while True:
     for part in "ab":
         text = f"第{number}号文件{part}：浙江省港口货物吞吐量统计。" * 3

@@ -51,7 +51,9 @@
     }
     if (event.key === "n" || event.key === "p") {
       event.preventDefault();
-      location.href = event.key === "n" ? next.href : prev.href;
+      // from the hash in force now, not from the links (their hashchange update may not have run yet)
+      var i = current();
+      location.href = event.key === "n" ? hrefAfter(i) : hrefBefore(i);
     }
   });
   window.addEventListener("hashchange", update);
