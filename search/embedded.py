@@ -29,6 +29,11 @@ from .store import FieldValues, FilterCache, Filters, StoredText, Within, restri
 
 logger = logging.getLogger(__name__)
 
+#: A new generation whose files not yet loaded hold at most this many passages is loaded by the search that
+#: meets it (so a batch is visible to the next search of its own process); a larger one is loaded in the
+#: background while searches go on with the previous generation (docs/performance.md, "Segments").
+SYNC_LOAD_PASSAGES = 50_000
+
 
 @dataclass(frozen=True)
 class _Dense:
@@ -207,12 +212,22 @@ class EmbeddedSnapshot:
         return None if found is None else StoredText(*found)
 
 
+def unloaded_passages(manifest: dict, loaded: EmbeddedSnapshot) -> int:
+    """Passages of ``manifest``'s generation whose files ``loaded`` does not hold: what moving to it reads."""
+    return int(manifest["counts"]["passages"])  # one set of files per generation, read whole
+
+
 class EmbeddedStore:
     """An index directory, followed from generation to generation.
 
-    Each :meth:`snapshot` costs one ``stat`` of the manifest; when a writer
-    committed, the new generation is loaded whole (under a lock, once) and
-    readers still holding the old snapshot finish on it undisturbed.
+    Each :meth:`snapshot` costs one ``stat`` of the manifest.  When a writer
+    committed, the new generation is loaded by the request that meets it only
+    if that is cheap (at most :data:`SYNC_LOAD_PASSAGES` passages not loaded
+    yet): a writer's own small batch is then visible to the next search in
+    the same process.  A larger generation is loaded on one background thread
+    while searches go on with the previous snapshot; readers still holding an
+    old snapshot finish on it undisturbed.  :meth:`refresh` is for a thread
+    that follows the index on purpose (``souyi serve``): it waits for the load.
     """
 
     def __init__(self, reader: IndexReader) -> None:
@@ -221,7 +236,9 @@ class EmbeddedStore:
         self.dim = reader.dim
         self.rescorer = reader.rescorer
         self._snapshot = EmbeddedSnapshot.load(reader)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one decision (and one cheap load) at a time
+        self._background: threading.Thread | None = None
+        self._failed: Stamp | None = None  # a manifest whose generation failed to load in the background
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike[str]) -> EmbeddedStore:
@@ -239,22 +256,74 @@ class EmbeddedStore:
         if current.reader.stamp() == current.stamp:
             return current
         with self._lock:
-            current = self._snapshot
-            if current.reader.stamp() == current.stamp:
-                return current
-            for attempt in range(3):
-                reader = IndexReader.open(current.reader.path)
-                reader.check_model(self.model_id, self.dim)
-                try:
-                    self._snapshot = EmbeddedSnapshot.load(reader, current)
-                    break
-                except IndexFormatError:  # two commits in quick succession removed its files: read anew
-                    reader.close()
-                    if attempt == 2:
-                        raise
-            logger.info("now searching generation %d of %s", reader.generation, reader.path)
-            return self._snapshot  # the old reader is left to the garbage collector: other threads may use it
+            self._follow(wait=False)
+            return self._snapshot
+
+    def refresh(self) -> EmbeddedSnapshot:
+        """The newest committed state, waiting for it to load whatever its size (never for a request thread)."""
+        with self._lock:
+            loading = self._follow(wait=True)
+        if loading is not None:
+            loading.join()
+        return self._snapshot
+
+    def _follow(self, wait: bool) -> threading.Thread | None:
+        """Move towards the generation on disk (caller holds the lock): load it now if it is cheap, else make
+        sure a background load runs; returns that load's thread, if any."""
+        if self._background is not None:
+            return self._background
+        current = self._snapshot
+        stamp = current.reader.stamp()
+        if stamp == current.stamp or (stamp == self._failed and not wait):
+            return None
+        reader = self._open_newest()
+        if unloaded_passages(reader.manifest, current) <= SYNC_LOAD_PASSAGES:
+            self._snapshot = self._load(reader, current)
+            return None
+        logger.info("loading generation %d of %s in the background", reader.generation, reader.path)
+        self._background = threading.Thread(
+            target=self._load_in_background, args=(reader, current, stamp), name="souyi-generation", daemon=True
+        )
+        self._background.start()
+        return self._background
+
+    def _load_in_background(self, reader: IndexReader, current: EmbeddedSnapshot, stamp: Stamp) -> None:
+        loaded = None
+        try:
+            loaded = self._load(reader, current)
+        except Exception:  # searches go on with the previous generation; a later commit tries again
+            logger.exception("cannot load generation %d of %s; still searching generation %d",
+                             reader.generation, reader.path, current.reader.generation)
+        with self._lock:
+            self._background = None
+            if loaded is None:
+                self._failed = stamp
+            else:
+                self._snapshot, self._failed = loaded, None
+
+    def _open_newest(self) -> IndexReader:
+        reader = IndexReader.open(self.path)
+        try:
+            reader.check_model(self.model_id, self.dim)
+        except BaseException:
+            reader.close()
+            raise
+        return reader
+
+    def _load(self, reader: IndexReader, current: EmbeddedSnapshot) -> EmbeddedSnapshot:
+        """``reader``'s generation loaded; reopened at most twice when two commits in quick succession
+        removed its files before they were read."""
+        for attempt in range(3):
+            try:
+                loaded = EmbeddedSnapshot.load(reader, current)
+                break
+            except IndexFormatError:
+                reader.close()
+                if attempt == 2:
+                    raise
+                reader = self._open_newest()
+        logger.info("now searching generation %d of %s", reader.generation, reader.path)
+        return loaded  # the old reader is left to the garbage collector: other threads may use it
 
     def close(self) -> None:
         self._snapshot.reader.close()
-

@@ -357,6 +357,10 @@ class MilvusStore:
                 logger.info("now searching generation %d of %s", state["generation"], self.path)
             return self._snapshot
 
+    def refresh(self) -> MilvusSnapshot:
+        """As :meth:`snapshot`: Milvus loads a new state on its side, nothing waits here."""
+        return self.snapshot()
+
     def close(self) -> None:
         self.index.close()
 

@@ -323,6 +323,12 @@ class Searcher:
         """
         return similar_hits(self._snapshot(), passage_id, k, same_document)
 
+    def refresh(self) -> None:
+        """Move to the newest committed state now, waiting while it loads: for a thread that follows the
+        index (``souyi serve`` runs one), so that searches do not meet a new generation first."""
+        self._snapshot()  # reopens an index rebuilt under the same path
+        self.store.refresh()
+
     def close(self) -> None:
         """Release the index; the searcher cannot be used afterwards."""
         self._lexical_pool.shutdown(wait=True)

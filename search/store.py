@@ -168,6 +168,10 @@ class Store(Protocol):
     def snapshot(self) -> Snapshot:
         """The newest committed state (cheap when nothing changed)."""
 
+    def refresh(self) -> Snapshot:
+        """The newest committed state, waiting for it to load (for a thread that follows the index,
+        never a request: :meth:`snapshot` may keep serving the previous state while a large one loads)."""
+
     def check_model(self, model_id: str, dim: int) -> None:
         """Raise :class:`~indexer.errors.ModelMismatch` unless this model built the index."""
 

@@ -31,6 +31,10 @@ from search import Searcher, SearchError
 
 logger = logging.getLogger(__name__)
 
+#: How often ``souyi serve`` looks for a newly committed generation (one ``stat`` of the manifest) and
+#: loads it off the request path (docs/performance.md, "Segments").
+POLL_SECONDS = 1.0
+
 
 class Engine:
     """Owns the Searcher of one index directory for one app.
@@ -88,6 +92,28 @@ class Engine:
             self.searcher()
         except SearchError:
             pass
+
+    def follow(self, interval: float = POLL_SECONDS) -> threading.Event:
+        """Keep the open Searcher on the newest committed generation from a background thread.
+
+        Every ``interval`` seconds the thread moves the Searcher to a newly
+        committed generation and waits while it loads, so that no request is
+        the first to meet it (a request would go on with the previous
+        generation while a large one loads).  Set the returned event to stop.
+        """
+        stop = threading.Event()
+        threading.Thread(target=self._follow, args=(stop, interval), name="souyi-follow", daemon=True).start()
+        return stop
+
+    def _follow(self, stop: threading.Event, interval: float) -> None:
+        while not stop.wait(interval):
+            searcher = self._searcher
+            if searcher is None:
+                continue
+            try:
+                searcher.refresh()
+            except SearchError as exc:  # requests report it; keep polling, the index may be repaired
+                logger.warning("cannot follow the index: %s", exc)
 
     def current(self) -> Searcher | None:
         """The Searcher already open while its index is there, without trying to open one (for page footers)."""

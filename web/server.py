@@ -62,11 +62,13 @@ def serve(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 
     logger.info("serving %s on %s with %d threads (Ctrl-C to stop)", app.extensions["souyi"].index_path, urls,
                 threads)
     previous = _stop_on_sigterm()
+    following = app.extensions["souyi"].follow()
     try:
         server.run()  # returns on Ctrl-C: waitress catches KeyboardInterrupt and stops its threads
     except KeyboardInterrupt:  # pragma: no cover - raised between waitress's own handlers
         pass
     finally:
+        following.set()
         server.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
