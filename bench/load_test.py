@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -139,60 +140,45 @@ def window_median(samples: list[tuple[float, int]], start: float, end: float) ->
     return int(statistics.median(values)) if values else None
 
 
-def run(args: argparse.Namespace) -> dict:
-    env = dict(os.environ)
-    server = None
-    if args.url:
-        parts = urlsplit(args.url)
-        host, port = parts.hostname or "127.0.0.1", parts.port or 80
-        pid = args.server_pid
-    else:
-        host, port = "127.0.0.1", free_port()
-        log = open(args.server_log, "wb") if args.server_log else subprocess.DEVNULL
-        server = subprocess.Popen(
-            [sys.executable, "-m", "souyi", "serve", "--index", args.index, "--port", str(port),
-             "--threads", str(args.threads)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        pid = server.pid
-    try:
-        wait_healthy(host, port, args.start_timeout, server)
-        results = Results()
-        samples: list[tuple[float, int]] = []
-        writer = {"batches": 0, "failures": 0}
-        started = time.monotonic()
-        stop_at = started + args.duration
-        threads = [threading.Thread(target=client_loop, args=(host, port, c, stop_at, results), daemon=True)
-                   for c in range(args.clients)]
-        if args.writer:
-            threads.append(threading.Thread(target=writer_loop, daemon=True,
-                                            args=(args.index, args.write_every, stop_at, env, writer)))
-        for thread in threads:
-            thread.start()
-        while time.monotonic() < stop_at:
-            if pid:
-                samples.append((time.monotonic() - started, rss_bytes(pid)))
-            time.sleep(min(args.sample_every, max(0.0, stop_at - time.monotonic())))
+def start_server(index: str, threads: int, log_file: str | None) -> tuple[subprocess.Popen, int]:
+    """``souyi serve`` of ``index`` on a free loopback port, as its own process: the process and the port."""
+    port = free_port()
+    log = open(log_file, "wb") if log_file else subprocess.DEVNULL
+    server = subprocess.Popen(
+        [sys.executable, "-m", "souyi", "serve", "--index", index, "--port", str(port), "--threads", str(threads)],
+        cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
+    )
+    return server, port
+
+
+def load_window(host: str, port: int, clients: int, seconds: float, pid: int, sample_every: float,
+                also: Sequence[threading.Thread] = ()) -> tuple[Results, list[tuple[float, int]], float]:
+    """``clients`` threads searching for ``seconds`` (with the threads ``also``, started with them), the
+    server's RSS (of ``pid``, when given) sampled meanwhile: the results, the samples and the window's length."""
+    results = Results()
+    samples: list[tuple[float, int]] = []
+    started = time.monotonic()
+    stop_at = started + seconds
+    threads = [threading.Thread(target=client_loop, args=(host, port, c, stop_at, results), daemon=True)
+               for c in range(clients)]
+    for thread in [*threads, *also]:
+        thread.start()
+    while time.monotonic() < stop_at:
         if pid:
             samples.append((time.monotonic() - started, rss_bytes(pid)))
-        for thread in threads:
-            thread.join(timeout=120)
-        elapsed = stop_at - started  # the load window (a writer still running may make the join longer)
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=60)
-    window = 60.0 if args.duration >= 180 else args.duration / 6
-    first = window_median(samples, 0, window)
-    last = window_median(samples, elapsed - window, elapsed)
+        time.sleep(min(sample_every, max(0.0, stop_at - time.monotonic())))
+    if pid:
+        samples.append((time.monotonic() - started, rss_bytes(pid)))
+    for thread in [*threads, *also]:
+        thread.join(timeout=120)
+    return results, samples, stop_at - started  # the load window (a writer still running may make the join longer)
+
+
+def latency_summary(results: Results, elapsed: float) -> dict:
+    """Requests, errors and latency percentiles of one load window."""
     latencies = sorted(results.latencies)
     errors = sum(results.errors.values())
     return {
-        "index": args.index,
-        "clients": args.clients,
-        "server_threads": args.threads,
-        "duration_s": round(elapsed, 1),
-        "writer": writer if args.writer else None,
         "requests": len(latencies) + errors,
         "ok": len(latencies),
         "errors": errors,
@@ -202,6 +188,43 @@ def run(args: argparse.Namespace) -> dict:
         "latency_ms_p99": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1)
         if latencies else None,
         "latency_ms_max": round(latencies[-1], 1) if latencies else None,
+    }
+
+
+def run(args: argparse.Namespace) -> dict:
+    env = dict(os.environ)
+    server = None
+    if args.url:
+        parts = urlsplit(args.url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        pid = args.server_pid
+    else:
+        host = "127.0.0.1"
+        server, port = start_server(args.index, args.threads, args.server_log)
+        pid = server.pid
+    try:
+        wait_healthy(host, port, args.start_timeout, server)
+        writer = {"batches": 0, "failures": 0}
+        also = []
+        if args.writer:
+            also.append(threading.Thread(target=writer_loop, daemon=True,
+                                         args=(args.index, args.write_every, time.monotonic() + args.duration, env,
+                                               writer)))
+        results, samples, elapsed = load_window(host, port, args.clients, args.duration, pid, args.sample_every, also)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=60)
+    window = 60.0 if args.duration >= 180 else args.duration / 6
+    first = window_median(samples, 0, window)
+    last = window_median(samples, elapsed - window, elapsed)
+    return {
+        "index": args.index,
+        "clients": args.clients,
+        "server_threads": args.threads,
+        "duration_s": round(elapsed, 1),
+        "writer": writer if args.writer else None,
+        **latency_summary(results, elapsed),
         "rss_window_s": round(window, 1),
         "rss_mb_first_window": round(first / 2**20, 1) if first else None,
         "rss_mb_last_window": round(last / 2**20, 1) if last else None,

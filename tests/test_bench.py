@@ -28,6 +28,7 @@ from bench import (
     embed_throughput,
     latency,
     lexical_throughput,
+    live_writer,
     load_test,
     milvus_quality,
     performance_report,
@@ -174,6 +175,22 @@ def test_load_test_with_a_writer_feeds_reliability(synth, tmp_path, cli_env, mon
     data, page = tmp_path / "reliability.json", tmp_path / "reliability.md"
     reliability.main(["--load", str(result_file), "--data", str(data), "--page", str(page)])
     assert "2 clients" in page.read_text(encoding="utf-8")
+
+
+def test_live_writer_serves_searches_while_a_writer_adds(synth, tmp_path, cli_env, monkeypatch):
+    index, _ = synth
+    served = tmp_path / "served"
+    shutil.copytree(index, served)  # the writer adds to it
+    monkeypatch.setenv("SOUYI_CACHE_DIR", cli_env["SOUYI_CACHE_DIR"])
+    out = tmp_path / "live_writer.json"
+    code = live_writer.main(["--index", str(served), "--clients", "2", "--threads", "2", "--idle", "2",
+                             "--duration", "6", "--every", "1", "--sample-every", "0.5", "--out", str(out)])
+    table = _read(out)
+    idle, busy = table["rows"]
+    assert code == 0 and idle[5] == busy[5] == 0 and idle[4] > 0 and busy[4] > 0
+    assert busy[9] >= 1 and _read(served / "manifest.json")["counts"]["documents"] > _read(
+        index / "manifest.json")["counts"]["documents"]
+    assert common.is_perf_table(table) and busy[11]
 
 
 def test_backends_embedded_and_milvus_then_reopened(synth, eval_dir, tmp_path):
