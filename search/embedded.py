@@ -13,11 +13,10 @@ import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import faiss
 import numpy as np
 
 from indexer import ann
-from indexer.analyze import BIGRAM_PREFIX, Analyzer
+from indexer.analyze import Analyzer
 from indexer.bm25 import BM25Index
 from indexer.errors import IndexFormatError
 from indexer.index_dir import Stamp
@@ -25,6 +24,7 @@ from indexer.records import PassageRecord, SentenceVectors
 from indexer.store import IndexReader
 
 from . import fusion
+from .segments import LiveSegment, Segment, Segments
 from .store import FieldValues, FilterCache, Filters, StoredText, Within, restriction_key, snapshot_info
 
 logger = logging.getLogger(__name__)
@@ -39,11 +39,11 @@ SYNC_LOAD_PASSAGES = 50_000
 class _Dense:
     ids: np.ndarray
     scores: np.ndarray
-    vectors: faiss.Index
+    segments: Segments
     vector: np.ndarray
 
     def scores_of(self, ids: np.ndarray) -> np.ndarray:
-        return self.vectors.reconstruct_batch(ids) @ self.vector
+        return self.segments.vectors_of(ids) @ self.vector
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class EmbeddedSnapshot:
     """Everything read from one committed generation of an index directory."""
 
     reader: IndexReader
-    vectors: faiss.Index
+    segments: Segments
     bm25: BM25Index
     analyzer: Analyzer
     stamp: Stamp
@@ -86,11 +86,13 @@ class EmbeddedSnapshot:
             analyzer = previous.analyzer
         else:
             analyzer = Analyzer.from_config(config, reader.userdict())
-        return cls(reader, reader.load_vectors(), reader.load_lexical(), analyzer, stamp)
+        bm25 = reader.load_lexical()
+        segment = Segment(f"generation-{reader.generation}", reader.load_vectors(), bm25)
+        return cls(reader, Segments([LiveSegment(segment, np.zeros(0, dtype=np.int64))]), bm25, analyzer, stamp)
 
     @property
     def size(self) -> int:
-        return int(self.vectors.ntotal)
+        return self.segments.size
 
     def info(self) -> dict:
         manifest = self.reader.manifest
@@ -123,7 +125,7 @@ class EmbeddedSnapshot:
     @cached_property
     def _everything(self) -> _Allowed:
         """Every passage, as a restriction: what an exclusion without filters removes passages from."""
-        return _Allowed(ann.Allowed(self.bm25.row_ids), np.ones(self.bm25.n_rows, dtype=bool))
+        return _Allowed(ann.Allowed(self.segments.ids), np.ones(self.bm25.n_rows, dtype=bool))
 
     def _find_allowed(self, filters: Filters | None, within: Within) -> _Allowed:
         """``filters`` narrowed by ``within``.  Phrase and exclusion ids come from the postings, so each has
@@ -145,43 +147,18 @@ class EmbeddedSnapshot:
 
     def dense(self, vector: np.ndarray, n: int, filters: Filters | None, within: Within | None = None) -> _Dense:
         allowed = self._allowed(filters, within)
-        ids, scores = ann.search(self.vectors, vector, min(n, self.size), None if allowed is None else allowed.dense)
-        return _Dense(ids, scores, self.vectors, vector)
+        ids, scores = self.segments.dense(vector, n, None if allowed is None else allowed.dense)
+        return _Dense(ids, scores, self.segments, vector)
 
     def holding(self, terms: list[str]) -> np.ndarray:
-        ids = self.bm25.row_ids
-        numbers = [self.bm25.terms.get(term) for term in dict.fromkeys(terms)]
-        if None in numbers:
-            return ids[:0]
-        postings = sorted((self.bm25.rows[self.bm25.offsets[t] : self.bm25.offsets[t + 1]] for t in numbers), key=len)
-        if not postings:
-            return ids
-        rows = postings[0]
-        for more in postings[1:]:  # rarest first: each intersection is at most as large as the rarest list
-            rows = np.intersect1d(rows, more, assume_unique=True)
-        return ids[rows]
-
-    @cached_property
-    def _bigrams_of(self) -> dict[str, list[int]]:
-        """Character -> numbers of the bigram terms holding it (built on first use: one pass over the terms)."""
-        found: dict[str, list[int]] = {}
-        for term, number in self.bm25.terms.items():
-            if term.startswith(BIGRAM_PREFIX):
-                for char in set(term[len(BIGRAM_PREFIX) :]):
-                    found.setdefault(char, []).append(number)
-        return found
+        return self.segments.holding(terms)
 
     def holding_character(self, char: str) -> np.ndarray | None:
-        numbers = self._bigrams_of.get(char, [])
-        if char in self.bm25.terms:
-            numbers = [*numbers, self.bm25.terms[char]]
-        offsets = self.bm25.offsets
-        rows = [self.bm25.rows[offsets[t] : offsets[t + 1]] for t in numbers]
-        return self.bm25.row_ids[np.unique(np.concatenate(rows))] if rows else self.bm25.row_ids[:0]
+        return self.segments.holding_character(char)
 
     def first(self, n: int, filters: Filters | None, within: Within | None = None) -> np.ndarray:
         allowed = self._allowed(filters, within)
-        return (self.bm25.row_ids if allowed is None else allowed.dense.ids)[:n]
+        return self.segments.first(n) if allowed is None else allowed.dense.ids[:n]
 
     def lexical(self, terms: list[str], n: int, filters: Filters | None, within: Within | None = None) -> _Lexical:
         allowed = self._allowed(filters, within)
@@ -199,13 +176,9 @@ class EmbeddedSnapshot:
         return self.reader.sentence_vectors(ids)
 
     def passage_vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
-        found = {}
-        for pid in ids:
-            try:  # FAISS holds exactly the passages of this generation
-                found[pid] = self.vectors.reconstruct(int(pid))
-            except RuntimeError:
-                continue
-        return found
+        wanted = np.array([int(pid) for pid in ids], dtype=np.int64)
+        live = wanted[self.segments.live_among(wanted)]  # the segments hold exactly the passages of this generation
+        return dict(zip((int(pid) for pid in live), self.segments.vectors_of(live), strict=True))
 
     def document(self, name: str) -> StoredText | None:
         found = self.reader.document(name)

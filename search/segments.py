@@ -1,0 +1,220 @@
+"""One generation of an embedded index as a searcher reads it: immutable segments minus their deleted passages.
+
+A segment (docs/index-format.md) holds the passages of one id range: a FAISS
+index and BM25 postings that never change once written.  A later batch that
+deletes some of its passages writes a small deletion file instead, so one
+generation is a list of segments, each with the ids deleted as of that
+generation.  The heavy parts (:class:`Segment`) are loaded once and shared by
+every generation that names them; only :class:`LiveSegment`, the deleted ids
+and what is derived from them, is per generation.
+
+Everything here answers for all segments together, exactly as one index of
+the live passages would: dense results are merged by score, id lists are
+concatenated in segment order (segments hold increasing id ranges, so they
+stay sorted), and deleted passages are never returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Protocol
+
+import faiss
+import numpy as np
+
+from indexer import ann
+from indexer.analyze import BIGRAM_PREFIX
+
+
+class Postings(Protocol):
+    """The BM25 arrays of one segment that constraint lookups read (postings by term, ids by row)."""
+
+    terms: dict[str, int]  # term -> term number
+    offsets: np.ndarray  # postings of term t are rows[offsets[t] : offsets[t + 1]]
+    rows: np.ndarray  # ascending within a term
+    row_ids: np.ndarray  # passage id of each row, ascending
+
+
+@dataclass(frozen=True, eq=False)
+class Segment:
+    """A segment's immutable files, loaded once and shared by every generation that holds the segment."""
+
+    name: str
+    vectors: faiss.Index
+    postings: Postings
+
+    @property
+    def first_id(self) -> int:
+        return int(self.postings.row_ids[0]) if len(self.postings.row_ids) else 0
+
+    @property
+    def last_id(self) -> int:
+        return int(self.postings.row_ids[-1]) if len(self.postings.row_ids) else -1
+
+    @cached_property
+    def bigrams_of(self) -> dict[str, list[int]]:
+        """Character -> numbers of the bigram terms holding it (built on first use: one pass over the terms)."""
+        found: dict[str, list[int]] = {}
+        for term, number in self.postings.terms.items():
+            if term.startswith(BIGRAM_PREFIX):
+                for char in set(term[len(BIGRAM_PREFIX) :]):
+                    found.setdefault(char, []).append(number)
+        return found
+
+    def rows_holding(self, numbers: list[int]) -> np.ndarray:
+        """Rows holding every term of ``numbers`` (rarest list first: each intersection is at most as large)."""
+        offsets, rows = self.postings.offsets, self.postings.rows
+        lists = sorted((rows[offsets[t] : offsets[t + 1]] for t in numbers), key=len)
+        found = lists[0]
+        for more in lists[1:]:
+            found = np.intersect1d(found, more, assume_unique=True)
+        return found
+
+
+@dataclass(frozen=True, eq=False)
+class LiveSegment:
+    """A segment as one generation sees it: without the passages deleted as of that generation."""
+
+    segment: Segment
+    deleted: np.ndarray  # sorted passage ids of this segment deleted as of the generation
+
+    @property
+    def row_ids(self) -> np.ndarray:
+        return self.segment.postings.row_ids
+
+    @property
+    def size(self) -> int:
+        return len(self.row_ids) - len(self.deleted)
+
+    @cached_property
+    def live_rows(self) -> np.ndarray | None:
+        """Boolean mask of the rows still live (None: nothing deleted)."""
+        if not len(self.deleted):
+            return None
+        return ~np.isin(self.row_ids, self.deleted, assume_unique=True)
+
+    @cached_property
+    def live_ids(self) -> np.ndarray:
+        return self.row_ids if self.live_rows is None else self.row_ids[self.live_rows]
+
+    @cached_property
+    def allowed(self) -> ann.Allowed | None:
+        """The FAISS restriction that leaves the deleted passages out (None: nothing deleted)."""
+        return None if self.live_rows is None else ann.Allowed(self.live_ids)
+
+    def ids_of(self, rows: np.ndarray) -> np.ndarray:
+        """Passage ids of ``rows``, the deleted ones left out."""
+        ids = self.row_ids[rows]
+        return ids if self.live_rows is None else ids[self.live_rows[rows]]
+
+
+class Segments:
+    """The live segments of one generation, ordered by id, answering as one index of the live passages."""
+
+    def __init__(self, live: Sequence[LiveSegment]) -> None:
+        self.live = tuple(s for s in live if len(s.row_ids))
+        self._firsts = np.array([s.segment.first_id for s in self.live], dtype=np.int64)
+        self.size = sum(s.size for s in self.live)
+
+    def __len__(self) -> int:
+        return len(self.live)
+
+    def _restricted(self, allowed: ann.Allowed, segment: LiveSegment) -> ann.Allowed | None:
+        """``allowed`` for one segment: its own ids when they are few (so that a small filter is scored
+        exactly within the segment), the shared bitmap otherwise; None when none is in the segment."""
+        ids = allowed.ids if len(allowed) <= ann.EXACT_FILTER_MAX else None
+        if ids is None:
+            return allowed
+        lo, hi = np.searchsorted(ids, [segment.segment.first_id, segment.segment.last_id + 1])
+        return ann.Allowed(ids[lo:hi]) if hi > lo else None
+
+    def dense(self, vector: np.ndarray, n: int, allowed: ann.Allowed | None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` nearest live passages (of ``allowed``, if given) by inner product over every segment.
+
+        ``allowed`` holds live passages only (filters are resolved per
+        generation), so it replaces a segment's own deletion restriction.
+        """
+        found_ids, found_scores = [], []
+        for segment in self.live:
+            restriction = segment.allowed if allowed is None else self._restricted(allowed, segment)
+            if allowed is not None and restriction is None:
+                continue
+            ids, scores = ann.search(segment.segment.vectors, vector, min(n, segment.size), restriction)
+            found_ids.append(ids)
+            found_scores.append(scores)
+        if not found_ids:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        ids, scores = np.concatenate(found_ids), np.concatenate(found_scores)
+        best = np.lexsort((ids, -scores))[:n]  # by score, ties by id whatever the segment layout
+        return ids[best], scores[best]
+
+    def _by_segment(self, ids: np.ndarray) -> list[tuple[LiveSegment, np.ndarray, np.ndarray]]:
+        """``ids`` grouped by the segment whose range holds them: (segment, positions in ``ids``, those ids)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        which = np.searchsorted(self._firsts, ids, side="right") - 1
+        groups = []
+        for number in np.unique(which[which >= 0]):
+            at = np.flatnonzero(which == number)
+            groups.append((self.live[number], at, ids[at]))
+        return groups
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """Stored vectors of live passages ``ids`` (each must be live), rows in the order of ``ids``."""
+        ids = np.asarray(ids, dtype=np.int64)
+        out = np.zeros((len(ids), self.live[0].segment.vectors.d if self.live else 0), dtype=np.float32)
+        for segment, at, some in self._by_segment(ids):
+            out[at] = segment.segment.vectors.reconstruct_batch(some)
+        return out
+
+    def live_among(self, ids: np.ndarray) -> np.ndarray:
+        """Which of ``ids`` are live passages of this generation (boolean, in the order of ``ids``)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        found = np.zeros(len(ids), dtype=bool)
+        for segment, at, some in self._by_segment(ids):
+            held = segment.row_ids
+            pos = np.minimum(np.searchsorted(held, some), len(held) - 1)
+            found[at] = (held[pos] == some) & ~np.isin(some, segment.deleted)
+        return found
+
+    @cached_property
+    def ids(self) -> np.ndarray:
+        """Every live passage id, sorted."""
+        parts = [s.live_ids for s in self.live]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def first(self, n: int) -> np.ndarray:
+        """The ``n`` smallest live ids, reading only as many segments as that takes."""
+        parts, count = [], 0
+        for segment in self.live:
+            if count >= n:
+                break
+            parts.append(segment.live_ids[: n - count])
+            count += len(parts[-1])
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def holding(self, terms: list[str]) -> np.ndarray:
+        """Sorted live ids of the passages holding every one of ``terms`` (every live passage for none)."""
+        wanted = list(dict.fromkeys(terms))
+        if not wanted:
+            return self.ids
+        parts = []
+        for segment in self.live:
+            numbers = [segment.segment.postings.terms.get(term) for term in wanted]
+            if None not in numbers:
+                parts.append(segment.ids_of(segment.segment.rows_holding(numbers)))
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def holding_character(self, char: str) -> np.ndarray:
+        """Sorted live ids of the passages holding ``char`` in a bigram term or as a term of its own."""
+        parts = []
+        for segment in self.live:
+            postings = segment.segment.postings
+            numbers = segment.segment.bigrams_of.get(char, [])
+            if char in postings.terms:
+                numbers = [*numbers, postings.terms[char]]
+            if numbers:
+                rows = [postings.rows[postings.offsets[t] : postings.offsets[t + 1]] for t in numbers]
+                parts.append(segment.ids_of(np.unique(np.concatenate(rows))))
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)

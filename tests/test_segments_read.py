@@ -1,0 +1,85 @@
+"""Reading over segments: any layout of the same live passages answers exactly like one index of them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from indexer import ann
+from indexer.analyze import default_analyzer
+from indexer.bm25 import BM25Index
+from search.segments import LiveSegment, Segment, Segments
+
+TEXTS = [
+    "宁波舟山港货物吞吐量连续多年位居全球第一。", "义乌小商品市场闻名世界，出口商品种类很多。",
+    "杭州软件和信息服务业收入快速增长。", "西湖龙井茶产量稳定，茶文化旅游带动乡村振兴。",
+    "港口集装箱航线覆盖全球主要港口。", "软件服务外包基地在杭州。", "The port handles the most cargo.",
+    "Software revenue grew fast in Hangzhou.", "茶叶出口到全球。", "信息产业是浙江的支柱产业。",
+    "龙井茶的港口运输。", "杭州的电子商务企业集聚。",
+]
+DIM = 16
+
+
+def vectors(n: int) -> np.ndarray:
+    x = np.random.default_rng(5).standard_normal((n, DIM))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def segment(name: str, ids: list[int], kind: str = "flat") -> Segment:
+    analyzer, x = default_analyzer(), vectors(len(TEXTS))
+    return Segment(name, ann.build(x[ids], np.array(ids, dtype=np.int64), DIM, kind),
+                   BM25Index.build([analyzer.tokens(TEXTS[i]) for i in ids], ids))
+
+
+def layouts(deleted: list[int]) -> tuple[Segments, Segments]:
+    """The same live passages as three segments with deletions, and as one segment of the live ones."""
+    ranges = [list(range(0, 5)), list(range(5, 9)), list(range(9, len(TEXTS)))]
+    gone = np.array(sorted(deleted), dtype=np.int64)
+    split = Segments([LiveSegment(segment(f"s{i}", ids), gone[np.isin(gone, ids)]) for i, ids in enumerate(ranges)])
+    live = [i for i in range(len(TEXTS)) if i not in deleted]
+    return split, Segments([LiveSegment(segment("one", live), np.zeros(0, dtype=np.int64))])
+
+
+@pytest.mark.parametrize("deleted", [[], [1, 6, 10], [5, 6, 7, 8]])
+def test_every_lookup_over_segments_equals_one_index_of_the_live_passages(deleted):
+    split, whole = layouts(deleted)
+    assert split.size == whole.size == len(TEXTS) - len(deleted)
+    assert np.array_equal(split.ids, whole.ids)
+    for n in (1, 3, 20):
+        assert np.array_equal(split.first(n), whole.first(n))
+    for query in vectors(len(TEXTS) + 4)[-4:]:
+        for n in (1, 5, 20):
+            (ids_a, scores_a), (ids_b, scores_b) = split.dense(query, n, None), whole.dense(query, n, None)
+            assert np.array_equal(ids_a, ids_b) and np.allclose(scores_a, scores_b)
+        allowed = ann.Allowed(np.array([i for i in (0, 3, 6, 9, 11) if i not in deleted], dtype=np.int64))
+        assert np.array_equal(split.dense(query, 3, allowed)[0], whole.dense(query, 3, allowed)[0])
+    analyzer = default_analyzer()
+    for words in (["港口"], ["杭州", "软件"], ["茶"], ["port"], []):
+        terms = [t for w in words for t in analyzer.tokens(w)]
+        assert np.array_equal(split.holding(terms), whole.holding(terms)), words
+    for char in "港茶杭龙":
+        assert np.array_equal(split.holding_character(char), whole.holding_character(char)), char
+    assert not set(split.holding([])) & set(deleted)
+
+
+def test_vectors_are_found_in_the_segment_holding_the_id_and_deleted_ones_are_not_live():
+    split, _ = layouts([6])
+    x = vectors(len(TEXTS))
+    wanted = np.array([11, 0, 7], dtype=np.int64)
+    assert np.allclose(split.vectors_of(wanted), x[wanted])
+    assert split.live_among(np.array([0, 6, 7, 99], dtype=np.int64)).tolist() == [True, False, True, False]
+
+
+def test_deleted_passages_leave_ivf_segments_too():
+    analyzer = default_analyzer()
+    many = 400
+    x = vectors(many)
+    texts = [analyzer.tokens(TEXTS[i % len(TEXTS)]) for i in range(many)]
+    ids = np.arange(many, dtype=np.int64)
+    ivf = Segment("ivf", ann.build(x, ids, DIM, "ivf"), BM25Index.build(texts, ids.tolist()))
+    nearest = ids[np.argsort(-(x @ x[7]))[:5]]
+    gone = np.sort(nearest[:3])
+    segments = Segments([LiveSegment(ivf, gone)])
+    found, _ = segments.dense(x[7], 10, None)
+    assert len(found) == 10 and not set(found) & set(gone.tolist())
+    assert segments.size == many - 3
