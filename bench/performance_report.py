@@ -97,6 +97,21 @@ from SQLite only when the kind or the IVF size no longer fits the passage count.
   below 2,000 allowed passages they are scored exactly. The allowed passages are resolved once per
   filter and index generation into a FAISS bitmap selector and a BM25 row mask (a page of results
   and the next page reuse them), instead of a hash set and a 1M-row `isin` per query.
+
+## Segments
+
+An index is a list of immutable segments plus small deletion files (docs/index-format.md). A
+searcher keeps the segments it loaded, by name, from one generation to the next: moving to a new
+generation reads only its new segments and deletion files. A search that finds a new generation
+loads it itself when its new segments hold at most 50,000 passages (`SYNC_LOAD_PASSAGES` in
+`search/embedded.py`: a small batch is then visible to the next search of the process that wrote
+it); a larger one is loaded on one background thread while searches go on with the previous
+generation. `souyi serve` also looks for a new generation every second (`POLL_SECONDS` in
+`web/engine.py`) from a thread of its own and waits there while it loads, so that requests do not
+meet it first. Dense results are searched per segment (deleted passages left out by a FAISS
+selector) and merged exactly by score; constraint lookups (phrases, exclusions, filters) run over
+every segment's postings minus its deleted passages. The figures are in "Segments: small batches on
+a large index" and "A served index under a steady writer" below.
 """
 
 
