@@ -63,7 +63,7 @@ class _Allowed:
     """The passages one filter lets through, in the form each retriever wants."""
 
     dense: ann.Allowed
-    rows: np.ndarray  # boolean mask over BM25 rows
+    rows: list[np.ndarray]  # per segment, a boolean mask over its BM25 rows (Segments.row_masks)
 
 
 @dataclass(frozen=True)
@@ -120,26 +120,22 @@ class EmbeddedSnapshot:
 
     def _filtered_by(self, filters: Filters) -> _Allowed:
         ids = self.reader.filtered_ids(dict(filters))
-        return _Allowed(ann.Allowed(ids), np.isin(self.bm25.row_ids, ids))
+        return _Allowed(ann.Allowed(ids), self.segments.row_masks(ids))
 
     @cached_property
     def _everything(self) -> _Allowed:
         """Every passage, as a restriction: what an exclusion without filters removes passages from."""
-        return _Allowed(ann.Allowed(self.segments.ids), np.ones(self.bm25.n_rows, dtype=bool))
+        return _Allowed(ann.Allowed(self.segments.ids), self.segments.live_masks)
 
     def _find_allowed(self, filters: Filters | None, within: Within) -> _Allowed:
-        """``filters`` narrowed by ``within``.  Phrase and exclusion ids come from the postings, so each has
-        a BM25 row; an exclusion only clears the bits of its passages (no pass over every id)."""
+        """``filters`` narrowed by ``within``.  Phrase and exclusion ids come from the live postings, so each
+        is a live passage; an exclusion only clears the bits of its passages (no pass over every id)."""
         base = self._allowed(filters) if filters else self._everything
         if within.include is None:
-            rows = base.rows.copy()
-            rows[self.bm25.rows_of(within.exclude)] = False
-            return _Allowed(base.dense.without(within.exclude), rows)
-        include = within.include[base.rows[self.bm25.rows_of(within.include)]]
+            return _Allowed(base.dense.without(within.exclude), self.segments.without(base.rows, within.exclude))
+        include = within.include[self.segments.in_masks(base.rows, within.include)]
         ids = np.setdiff1d(include, within.exclude, assume_unique=True)
-        rows = np.zeros(self.bm25.n_rows, dtype=bool)
-        rows[self.bm25.rows_of(ids)] = True
-        return _Allowed(ann.Allowed(ids), rows)
+        return _Allowed(ann.Allowed(ids), self.segments.row_masks(ids))
 
     def matches_nothing(self, filters: Filters | None, within: Within | None = None) -> bool:
         allowed = self._allowed(filters, within)
@@ -162,7 +158,7 @@ class EmbeddedSnapshot:
 
     def lexical(self, terms: list[str], n: int, filters: Filters | None, within: Within | None = None) -> _Lexical:
         allowed = self._allowed(filters, within)
-        rows, scores = self.bm25.top(terms, n, None if allowed is None else allowed.rows)
+        rows, scores = self.bm25.top(terms, n, None if allowed is None else allowed.rows[0])
         coverage = 0.0
         if len(rows):
             matched = self.bm25.matched_terms(terms, int(rows[0]))

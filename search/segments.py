@@ -178,6 +178,38 @@ class Segments:
             found[at] = (held[pos] == some) & ~np.isin(some, segment.deleted)
         return found
 
+    def row_masks(self, ids: np.ndarray) -> list[np.ndarray]:
+        """For each segment, the boolean mask of its rows holding one of the live passages ``ids`` (sorted):
+        a restriction in the form BM25 retrieval takes, at the cost of ``ids``, not of the index."""
+        masks = []
+        for segment in self.live:
+            lo, hi = np.searchsorted(ids, [segment.segment.first_id, segment.segment.last_id + 1])
+            mask = np.zeros(len(segment.row_ids), dtype=bool)
+            mask[np.searchsorted(segment.row_ids, ids[lo:hi])] = True
+            masks.append(mask)
+        return masks
+
+    def without(self, masks: list[np.ndarray], ids: np.ndarray) -> list[np.ndarray]:
+        """``masks`` (of :meth:`row_masks`) with the rows of the live passages ``ids`` (sorted) cleared."""
+        cleared = [mask.copy() for mask in masks]
+        for segment, mask in zip(self.live, cleared, strict=True):
+            lo, hi = np.searchsorted(ids, [segment.segment.first_id, segment.segment.last_id + 1])
+            mask[np.searchsorted(segment.row_ids, ids[lo:hi])] = False
+        return cleared
+
+    def in_masks(self, masks: list[np.ndarray], ids: np.ndarray) -> np.ndarray:
+        """Which of the live passages ``ids`` (sorted) ``masks`` let through (boolean, in the order of ``ids``)."""
+        found = np.zeros(len(ids), dtype=bool)
+        for segment, mask in zip(self.live, masks, strict=True):
+            lo, hi = np.searchsorted(ids, [segment.segment.first_id, segment.segment.last_id + 1])
+            found[lo:hi] = mask[np.searchsorted(segment.row_ids, ids[lo:hi])]
+        return found
+
+    @cached_property
+    def live_masks(self) -> list[np.ndarray]:
+        """Each segment's live rows, as :meth:`row_masks` gives them: no restriction but the deletions."""
+        return [np.ones(len(s.row_ids), dtype=bool) if s.live_rows is None else s.live_rows for s in self.live]
+
     @cached_property
     def ids(self) -> np.ndarray:
         """Every live passage id, sorted."""

@@ -83,3 +83,15 @@ def test_deleted_passages_leave_ivf_segments_too():
     found, _ = segments.dense(x[7], 10, None)
     assert len(found) == 10 and not set(found) & set(gone.tolist())
     assert segments.size == many - 3
+
+
+def test_row_masks_restrict_each_segment_to_the_passages_given():
+    split, _ = layouts([6])
+    ids = np.array([1, 5, 7, 11], dtype=np.int64)
+    masks = split.row_masks(ids)
+    held = np.concatenate([s.row_ids[m] for s, m in zip(split.live, masks, strict=True)])
+    assert held.tolist() == [1, 5, 7, 11]
+    fewer = split.without(masks, np.array([5, 11], dtype=np.int64))
+    assert np.concatenate([s.row_ids[m] for s, m in zip(split.live, fewer, strict=True)]).tolist() == [1, 7]
+    assert split.in_masks(masks, np.array([0, 1, 7, 8], dtype=np.int64)).tolist() == [False, True, True, False]
+    assert not split.in_masks(split.live_masks, np.array([6], dtype=np.int64)).any()  # deleted
