@@ -96,8 +96,9 @@ class EmbeddedSnapshot:
 
     def info(self) -> dict:
         manifest = self.reader.manifest
-        return snapshot_info(manifest, "embedded", passages=self.size, documents=manifest["counts"]["documents"],
+        info = snapshot_info(manifest, "embedded", passages=self.size, documents=manifest["counts"]["documents"],
                              generation=manifest["generation"])
+        return dict(info, segments=len(self.segments))
 
     @cached_property
     def _metadata(self) -> FieldValues:

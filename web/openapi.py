@@ -178,6 +178,8 @@ def openapi_spec() -> dict[str, Any]:
                         "dim": _INT,
                         "format_version": _INT,
                         "generation": {**_INT, "description": "Committed batch being searched."},
+                        "segments": {**_INT, "description": "Segments of the searched generation (embedded "
+                                     "store only; `souyi optimize` merges them)."},
                         "analyzer": {"type": "object", "description": "Tokenizer settings of the index."},
                         "backend": {"type": "string", "description": "Storage engine: `embedded` (FAISS + SQLite) "
                                     "or `milvus`."},
