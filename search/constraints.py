@@ -55,18 +55,19 @@ def phrase_pattern(phrase: str, *, raw: bool = False) -> re.Pattern[str]:
     """
     literal = _raw_class if raw else re.escape
     parts = normalize(phrase).split()
+    word_char = f"[{_raw_word_chars()}]" if raw else "[a-z0-9]"
     pieces = []
     for before, part in zip([None, *parts], parts, strict=False):
         if before is not None:
             pieces.append(r"\s*" if is_cjk(before[-1]) and is_cjk(part[0]) else r"\s+")
-        pieces.append("".join(literal(ch) for ch in part))
-    body = "".join(pieces)
-    word_char = f"[{_raw_word_chars()}]" if raw else "[a-z0-9]"
+        pieces.extend(literal(ch) for ch in part)
     if parts and parts[0][0].isascii() and parts[0][0].isalnum():
-        body = f"(?<!{word_char})" + body
+        # the boundary is checked once the first character matched ("no word character before the one just
+        # read"): written first, it would be tried at every position of every text, with a large class
+        pieces.insert(1, f"(?<!{word_char}.)")
     if parts and parts[-1][-1].isascii() and parts[-1][-1].isalnum():
-        body += f"(?!{word_char})"
-    return re.compile(body)
+        pieces.append(f"(?!{word_char})")
+    return re.compile("".join(pieces))
 
 
 def _raw_class(ch: str) -> str:
