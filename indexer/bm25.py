@@ -9,7 +9,7 @@ or loaded (as bm25s does eagerly), because IDF and the average length change
 with every update.  A query is then one gather and one ``bincount`` over the
 postings of its terms, with no per-document Python loop.
 
-Top-n retrieval (:meth:`BM25Index.top`) skips most of that work on large
+Top-n retrieval (:meth:`BM25Index.top`, through :class:`MaxScore`) skips most of that work on large
 indexes with the MaxScore argument: a passage that contains none of a
 query's rare terms can score at most the sum of its common terms' largest
 impacts, so once ``n`` passages found through the rare terms beat that sum,
@@ -61,8 +61,133 @@ def term_weight(idf: Number, tf: Number, length: Number, avg_len: float, k1: flo
     return idf * tf * (k1 + 1.0) / (tf + norm)
 
 
+class MaxScore:
+    """Exact top-n over an inverted index by the MaxScore argument, whatever a posting's impact is.
+
+    A subclass has ``offsets`` (postings of term ``t`` are ``[offsets[t], offsets[t+1])``), ``rows``
+    (ascending within a term) and ``n_rows``, and says what a posting scores (:meth:`_impacts`) and the
+    largest score of a term (:meth:`_bounds`).  :class:`BM25Index` stores its impacts; a segment of a
+    segmented index (:mod:`indexer.bm25_segments`) derives approximate ones from its stored weights and
+    the query's global IDFs, so both rank through this one implementation:
+
+    1. a *floor*: the exact scores of a few likely rows (those of the
+       rarest terms) prove that the n-th best score is at least that much;
+    2. the terms with the smallest largest-impacts whose sum stays under the
+       floor are *skipped*: a row that has only those cannot make the top n;
+    3. the rows of the other terms are scored, and those that could still
+       reach the floor get the skipped terms' impacts by lookup.
+    """
+
+    offsets: np.ndarray
+    rows: np.ndarray
+
+    @property
+    def n_rows(self) -> int:
+        raise NotImplementedError
+
+    def _impacts(self, term: int, postings: slice | np.ndarray) -> np.ndarray:
+        """Impacts of the postings at ``postings`` (absolute positions), all of term ``term``."""
+        raise NotImplementedError
+
+    def _bounds(self, ids: np.ndarray) -> np.ndarray:
+        """Largest impact of each of the terms ``ids`` (0 for a term without postings)."""
+        raise NotImplementedError
+
+    def _top(self, ids: np.ndarray, n: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and float32 scores of the ``n`` best positive rows for the distinct term numbers ``ids``,
+        best first, ties by row; ``allowed`` is an optional boolean mask over rows."""
+        if not len(ids) or not self.n_rows or n <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        lengths = self.offsets[ids + 1] - self.offsets[ids]
+        if lengths.sum() > SCAN_ALWAYS:
+            floor = self._score_floor(ids, lengths, n, allowed)
+            by_bound = ids[np.argsort(self._bounds(ids), kind="stable")]
+            bounds = np.cumsum(self._bounds(by_bound).astype(np.float64))
+            skip = int(np.searchsorted(bounds, floor * (1 - 1e-6)))  # float32 rounding: err towards scanning
+            kept = by_bound[skip:]
+            if skip and self._postings_count(kept) < lengths.sum() / 2:
+                return self._top_pruned(kept, by_bound[:skip], float(bounds[skip - 1]), floor, n, allowed)
+        rows, impacts = self._postings_of(ids)
+        scores = np.bincount(rows, weights=impacts, minlength=self.n_rows).astype(np.float32)
+        if allowed is not None:
+            scores[~allowed] = 0.0
+        rows = best_rows(scores, n)
+        return rows, scores[rows]
+
+    def _score_floor(self, ids: np.ndarray, lengths: np.ndarray, n: int, allowed: np.ndarray | None) -> float:
+        """A score the n-th best row is proven to reach (0 when not found): the n-th best exact score of
+        the rows that score best on the query's rarest terms."""
+        order = np.argsort(lengths, kind="stable")
+        rarest = ids[order]
+        enough = int(np.searchsorted(np.cumsum(lengths[order]), FLOOR_POSTINGS * n)) + 1
+        rows, partial = self._accumulate(rarest[:enough])
+        if allowed is not None:
+            rows, partial = rows[allowed[rows]], partial[allowed[rows]]
+        if len(rows) < n:
+            return 0.0
+        likely = rows[np.argsort(-partial, kind="stable")[: FLOOR_ROWS * n]]
+        full = self._impacts_at(ids, likely)
+        return float(-np.partition(-full, n - 1)[n - 1])
+
+    def _top_pruned(
+        self, kept: np.ndarray, skipped: np.ndarray, bound: float, floor: float, n: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`top` when rows holding only the ``skipped`` terms (at most ``bound`` < ``floor``) are out."""
+        candidates, partial = self._accumulate(kept)
+        if allowed is not None:
+            candidates, partial = candidates[allowed[candidates]], partial[allowed[candidates]]
+        # Add the skipped terms, largest bound first; after each, drop the candidates that can no longer reach the
+        # floor even with every term still to come, and raise the floor (partial scores are lower bounds).
+        for term, term_bound in zip(skipped[::-1], self._bounds(skipped[::-1]), strict=True):
+            if len(partial) >= n:
+                floor = max(floor, float(-np.partition(-partial, n - 1)[n - 1]))
+            hopeful = partial + bound >= floor * (1 - 1e-6)
+            candidates, partial = candidates[hopeful], partial[hopeful]
+            partial += self._impact_of(int(term), candidates)
+            bound -= float(term_bound)
+        scores = partial.astype(np.float32)
+        best, _ = _best(np.arange(len(candidates)), scores, n)  # candidates ascend, so ties go by row
+        return candidates[best].astype(np.int64), scores[best]
+
+    def _accumulate(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows holding any of terms ``ids`` (ascending) and their summed impacts (float64)."""
+        rows, impacts = self._postings_of(ids)
+        found, inverse = np.unique(rows, return_inverse=True)
+        return found, np.bincount(inverse, weights=impacts)
+
+    def _postings_count(self, ids: np.ndarray) -> int:
+        return int((self.offsets[ids + 1] - self.offsets[ids]).sum())
+
+    def _impacts_at(self, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Sum over terms ``ids`` of each row's impact (0 where the row lacks the term), float64."""
+        total = np.zeros(len(rows), dtype=np.float64)
+        for t in ids:
+            total += self._impact_of(int(t), rows)
+        return total
+
+    def _impact_of(self, term: int, rows: np.ndarray) -> np.ndarray:
+        """Each row's impact for one term (0 where the row lacks it), float64."""
+        at, hit = self._postings_at(term, rows)
+        found = np.zeros(len(rows), dtype=np.float64)
+        found[hit] = self._impacts(term, at[hit])
+        return found
+
+    def _postings_at(self, term: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each of ``rows`` would be among term ``term``'s postings (absolute position) and
+        whether it is there."""
+        return find_postings(self.offsets, self.rows, term, rows)
+
+    def _postings_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and impacts of all postings of terms ``ids``, concatenated."""
+        slices = [slice(self.offsets[t], self.offsets[t + 1]) for t in ids]
+        if not slices:
+            return np.zeros(0, np.int32), np.zeros(0, np.float32)
+        impacts = [self._impacts(t, s) for t, s in zip(ids, slices, strict=True)]
+        return np.concatenate([self.rows[s] for s in slices]), np.concatenate(impacts)
+
+
 @dataclass(frozen=True)
-class BM25Index:
+class BM25Index(MaxScore):
     """Inverted index; row ``r`` holds passage ``row_ids[r]`` (ascending ids)."""
 
     terms: dict[str, int]  # term -> term number
@@ -85,13 +210,9 @@ class BM25Index:
         term_of = np.repeat(np.arange(len(df)), np.diff(self.offsets))
         impacts = term_weight(idf[term_of], self.tfs, self.doc_len[self.rows], avg_len, self.k1, self.b)
         impacts = impacts.astype(np.float32)
-        max_impact = np.zeros(len(df), dtype=np.float32)
-        present = df > 0
-        if present.any():
-            max_impact[present] = np.maximum.reduceat(impacts, self.offsets[:-1][present])
         object.__setattr__(self, "idf", idf)
         object.__setattr__(self, "impacts", impacts)
-        object.__setattr__(self, "max_impact", max_impact)
+        object.__setattr__(self, "max_impact", term_maxima(impacts, self.offsets))
 
     @property
     def n_rows(self) -> int:
@@ -181,107 +302,23 @@ class BM25Index:
 
         ``allowed`` is an optional boolean mask over rows (a filter).  Same
         result as ranking :meth:`scores`, usually without scanning the long
-        posting lists of common terms (MaxScore, see the module docstring):
-
-        1. a *floor*: the exact scores of a few likely rows (those of the
-           rarest terms) prove that the n-th best score is at least that much;
-        2. the terms with the smallest largest-impacts whose sum stays under the
-           floor are *skipped*: a row that has only those cannot make the top n;
-        3. the rows of the other terms are scored, and those that could still
-           reach the floor get the skipped terms' impacts by lookup.
+        posting lists of common terms (:class:`MaxScore`).
         """
-        ids = np.array(sorted({self.terms[t] for t in query_terms if t in self.terms}), dtype=np.int64)
-        if not len(ids) or not self.n_rows or n <= 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        lengths = self.offsets[ids + 1] - self.offsets[ids]
-        if lengths.sum() > SCAN_ALWAYS:
-            floor = self._score_floor(ids, lengths, n, allowed)
-            by_bound = ids[np.argsort(self.max_impact[ids], kind="stable")]
-            bounds = np.cumsum(self.max_impact[by_bound].astype(np.float64))
-            skip = int(np.searchsorted(bounds, floor * (1 - 1e-6)))  # float32 rounding: err towards scanning
-            kept = by_bound[skip:]
-            if skip and self._postings_count(kept) < lengths.sum() / 2:
-                return self._top_pruned(kept, by_bound[:skip], float(bounds[skip - 1]), floor, n, allowed)
-        rows, impacts = self._postings_of(ids)
-        scores = np.bincount(rows, weights=impacts, minlength=self.n_rows).astype(np.float32)
-        if allowed is not None:
-            scores[~allowed] = 0.0
-        rows = best_rows(scores, n)
-        return rows, scores[rows]
-
-    def _score_floor(self, ids: np.ndarray, lengths: np.ndarray, n: int, allowed: np.ndarray | None) -> float:
-        """A score the n-th best row is proven to reach (0 when not found): the n-th best exact score of
-        the rows that score best on the query's rarest terms."""
-        order = np.argsort(lengths, kind="stable")
-        rarest = ids[order]
-        enough = int(np.searchsorted(np.cumsum(lengths[order]), FLOOR_POSTINGS * n)) + 1
-        rows, partial = self._accumulate(rarest[:enough])
-        if allowed is not None:
-            rows, partial = rows[allowed[rows]], partial[allowed[rows]]
-        if len(rows) < n:
-            return 0.0
-        likely = rows[np.argsort(-partial, kind="stable")[: FLOOR_ROWS * n]]
-        full = self._impacts_at(ids, likely)
-        return float(-np.partition(-full, n - 1)[n - 1])
-
-    def _top_pruned(
-        self, kept: np.ndarray, skipped: np.ndarray, bound: float, floor: float, n: int, allowed: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`top` when rows holding only the ``skipped`` terms (at most ``bound`` < ``floor``) are out."""
-        candidates, partial = self._accumulate(kept)
-        if allowed is not None:
-            candidates, partial = candidates[allowed[candidates]], partial[allowed[candidates]]
-        # Add the skipped terms, largest bound first; after each, drop the candidates that can no longer reach the
-        # floor even with every term still to come, and raise the floor (partial scores are lower bounds).
-        for term in skipped[::-1]:
-            if len(partial) >= n:
-                floor = max(floor, float(-np.partition(-partial, n - 1)[n - 1]))
-            hopeful = partial + bound >= floor * (1 - 1e-6)
-            candidates, partial = candidates[hopeful], partial[hopeful]
-            partial += self._impact_of(int(term), candidates)
-            bound -= float(self.max_impact[term])
-        scores = partial.astype(np.float32)
-        best, _ = _best(np.arange(len(candidates)), scores, n)  # candidates ascend, so ties go by row
-        return candidates[best].astype(np.int64), scores[best]
-
-    def _accumulate(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The rows holding any of terms ``ids`` (ascending) and their summed impacts (float64)."""
-        rows, impacts = self._postings_of(ids)
-        found, inverse = np.unique(rows, return_inverse=True)
-        return found, np.bincount(inverse, weights=impacts)
-
-    def _postings_count(self, ids: np.ndarray) -> int:
-        return int((self.offsets[ids + 1] - self.offsets[ids]).sum())
+        return self._top(self._numbers(query_terms), n, allowed)
 
     def scores_at(self, query_terms: Iterable[str], rows: np.ndarray) -> np.ndarray:
         """BM25 score of the given ``rows`` only (float32), looked up in each term's postings."""
-        ids = np.array(sorted({self.terms[t] for t in query_terms if t in self.terms}), dtype=np.int64)
-        return self._impacts_at(ids, np.asarray(rows, dtype=np.int64)).astype(np.float32)
+        return self._impacts_at(self._numbers(query_terms), np.asarray(rows, dtype=np.int64)).astype(np.float32)
 
-    def _impacts_at(self, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Sum over terms ``ids`` of each row's impact (0 where the row lacks the term), float64."""
-        total = np.zeros(len(rows), dtype=np.float64)
-        for t in ids:
-            total += self._impact_of(int(t), rows)
-        return total
+    def _numbers(self, query_terms: Iterable[str]) -> np.ndarray:
+        """Term numbers of the distinct known ``query_terms``, ascending."""
+        return np.array(sorted({self.terms[t] for t in query_terms if t in self.terms}), dtype=np.int64)
 
-    def _impact_of(self, term: int, rows: np.ndarray) -> np.ndarray:
-        """Each row's impact for one term (0 where the row lacks it), float64."""
-        start, end = self.offsets[term], self.offsets[term + 1]
-        at = np.searchsorted(self.rows[start:end], rows)  # postings are ascending by row
-        inside = at < end - start
-        found = np.zeros(len(rows), dtype=np.float64)
-        hit = np.zeros(len(rows), dtype=bool)
-        hit[inside] = self.rows[start + at[inside]] == rows[inside]
-        found[hit] = self.impacts[start + at[hit]]
-        return found
+    def _impacts(self, term: int, postings: slice | np.ndarray) -> np.ndarray:
+        return self.impacts[postings]
 
-    def _postings_of(self, ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Rows and impacts of all postings of terms ``ids``, concatenated."""
-        slices = [slice(self.offsets[t], self.offsets[t + 1]) for t in ids]
-        if not slices:
-            return np.zeros(0, np.int32), np.zeros(0, np.float32)
-        return np.concatenate([self.rows[s] for s in slices]), np.concatenate([self.impacts[s] for s in slices])
+    def _bounds(self, ids: np.ndarray) -> np.ndarray:
+        return self.max_impact[ids]
 
     def rows_of(self, passage_ids: np.ndarray) -> np.ndarray:
         """Row of each passage id (ids must be present)."""
@@ -327,7 +364,7 @@ class BM25Index:
         """Rebuild from :meth:`to_arrays` output."""
         vocab = bytes(arrays["vocab"]).decode("utf-8")
         words = vocab.split("\n") if vocab else []
-        k1, b = arrays["params"].tolist()
+        k1, b = arrays["params"].tolist()[:2]  # a segment's params also hold its avgdl_ref
         return cls(
             {w: i for i, w in enumerate(words)},
             arrays["offsets"],
@@ -356,6 +393,26 @@ def _postings(
     span = first_row + len(token_lists)
     keys, tfs = np.unique(numbers * span + rows, return_counts=True)
     return keys // span, keys % span, tfs.astype(np.float32)
+
+
+def find_postings(offsets: np.ndarray, rows: np.ndarray, term: int, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each row of ``which`` would be among term ``term``'s postings (absolute position into
+    ``rows``) and whether it is there; postings are ascending by row within a term."""
+    start, end = int(offsets[term]), int(offsets[term + 1])
+    at = np.searchsorted(rows[start:end], which)
+    inside = at < end - start
+    hit = np.zeros(len(which), dtype=bool)
+    hit[inside] = rows[start + at[inside]] == which[inside]
+    return start + at, hit
+
+
+def term_maxima(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The largest of ``values`` (one per posting) within each term's postings, 0 for a term without any."""
+    maxima = np.zeros(len(offsets) - 1, dtype=np.float32)
+    present = np.diff(offsets) > 0
+    if present.any():
+        maxima[present] = np.maximum.reduceat(values, offsets[:-1][present])
+    return maxima
 
 
 def best_rows(scores: np.ndarray, n: int) -> np.ndarray:

@@ -68,6 +68,14 @@ from .records import (
     pack_sentence_vectors,
     unpack_vector_rows,
 )
+from .segment_files import (
+    SegmentData,
+    SegmentDeletions,
+    format2_entry,
+    load_format2_segment,
+    read_faiss,
+    read_lexical_npz,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -493,24 +501,32 @@ class IndexReader(ManifestFacts):
             return stored_vectors(conn, self.generation, self.dim)
 
     def load_vectors(self) -> faiss.Index:
-        """The FAISS index of this generation."""
-        file = self.path / self.manifest["files"]["vectors"]
-        try:
-            index = faiss.read_index(str(file))
-        except RuntimeError as exc:
-            raise IndexFormatError(f"{file} is unreadable ({exc}); repair it with: souyi check --repair") from exc
-        if index.d != self.dim:
-            raise IndexFormatError(f"{file} has {index.d} dims, manifest says {self.dim}")
-        return index
+        """The FAISS index of this generation (format 2: its one vectors file)."""
+        return read_faiss(self.path / self.manifest["files"]["vectors"], self.dim)
 
     def load_lexical(self) -> BM25Index:
-        """The BM25 index of this generation."""
-        file = self.path / self.manifest["files"]["lexical"]
-        try:
-            with np.load(file) as arrays:
-                return BM25Index.from_arrays({name: arrays[name] for name in arrays.files})
-        except (OSError, ValueError, KeyError) as exc:
-            raise IndexFormatError(f"{file} is unreadable ({exc}); repair it with: souyi check --repair") from exc
+        """The BM25 index of this generation (format 2: its one lexical file)."""
+        return read_lexical_npz(self.path / self.manifest["files"]["lexical"])
+
+    def segment_entries(self) -> list[dict]:
+        """The manifest entries of this generation's segments, ordered by passage id.
+
+        An entry's ``name`` identifies the segment's immutable files, so a
+        searcher may keep a loaded segment across generations by name.
+        """
+        return [format2_entry(self.manifest)]
+
+    def load_segment(self, entry: dict) -> SegmentData:
+        """Load the segment of ``entry`` (one of :meth:`segment_entries`) with its deletions in this generation."""
+        return load_format2_segment(self.path, entry, self.dim)
+
+    def load_deletions(self, entry: dict) -> SegmentDeletions:
+        """The deletions of ``entry``'s segment in this generation (to update a cached segment cheaply)."""
+        return SegmentDeletions.none()
+
+    def segments(self) -> list[SegmentData]:
+        """Every segment of this generation, loaded."""
+        return [self.load_segment(entry) for entry in self.segment_entries()]
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         with self._database() as conn:

@@ -1,0 +1,384 @@
+"""BM25 over the immutable segments of one index generation, scoring exactly like a fresh build.
+
+An index of format 3 (docs/index-format.md) is a list of segments written at
+different times plus per-segment deletions.  Nothing here rewrites a segment:
+the statistics BM25 needs (passage count, average length, each term's
+document frequency) are combined at search time from the segments' sizes and
+their deletion summaries, so the score of a passage is, bit for bit, the one a
+fresh single-segment build of the live passages gives: the sum over the
+query's distinct terms, in sorted term order, of :func:`indexer.bm25.term_weight`
+in float64 with the global IDF and average length.
+
+Scoring every posting that way would be slow on large segments, so a segment
+also stores each posting's term-frequency part ``weights`` computed with the
+average length of its own time (``avgdl_ref``).  ``idf · weights`` is an
+*approximate* impact within a known factor of the exact one (between 1 and
+``avgdl / avgdl_ref``), which lets :class:`indexer.bm25.MaxScore` find the
+approximate top ``m`` quickly; those candidates are rescored exactly, and the
+result is proven exact when the n-th best exact score beats every score a row
+outside the candidates could reach, otherwise ``m`` doubles.  See
+docs/index-format.md for the on-disk arrays; this module never touches files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from . import bm25
+from .bm25 import (
+    DEFAULT_B,
+    DEFAULT_K1,
+    BM25Index,
+    MaxScore,
+    best_rows,
+    find_postings,
+    inverse_frequency,
+    term_maxima,
+    term_weight,
+)
+
+#: The first rescoring round of a large segment takes this many approximate candidates per result wanted.
+RESCORE_START = 2
+#: Relative float32 rounding allowed for between an approximate score and the bound it is checked against.
+ROUNDING = 1e-5
+
+
+def average_length(length: int, count: int) -> float:
+    """The average passage length BM25 normalises by: total length over passages (1 for an empty index).
+
+    Segment writers compute ``avgdl_ref`` and searches compute the global
+    average with this one function, so both give identical numbers.
+    """
+    return length / count if count and length else 1.0
+
+
+def segment_arrays(index: BM25Index, avgdl_ref: float) -> dict[str, np.ndarray]:
+    """The arrays a segment saves: ``index``'s own plus each posting's weight at ``avgdl_ref``.
+
+    ``weights`` is BM25's term part with IDF 1, computed in float64 and stored
+    as float32; ``max_weight`` is its largest value per term (0 without
+    postings); ``params`` is ``[k1, b, avgdl_ref]``.
+    """
+    weights = term_weight(1.0, index.tfs.astype(np.float64), index.doc_len[index.rows].astype(np.float64),
+                          avgdl_ref, index.k1, index.b).astype(np.float32)
+    return {
+        **index.to_arrays(),
+        "weights": weights,
+        "max_weight": term_maxima(weights, index.offsets),
+        "params": np.array([index.k1, index.b, avgdl_ref], dtype=np.float64),
+    }
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A segment's arrays as loaded (possibly read-only memory maps), shared by all its deletion states."""
+
+    terms: dict[str, int]
+    arrays: Mapping[str, np.ndarray]
+
+    @cached_property
+    def total_length(self) -> int:
+        """Summed length of all rows, deleted or not (computed once per segment, not per generation)."""
+        return int(self.arrays["doc_len"].sum(dtype=np.float64))
+
+
+class BM25Segment:
+    """One immutable segment's BM25 arrays and the deletions of one generation.
+
+    The posting arrays keep the names of :class:`indexer.bm25.BM25Index`
+    (``terms``, ``offsets``, ``rows``, ``tfs``, ``doc_len``, ``row_ids``) and are
+    the loaded arrays themselves: never written into, never copied, so a
+    memory-mapped segment costs only its vocabulary dict to open.
+    """
+
+    def __init__(self, stored: _Stored, deleted: np.ndarray | None = None,
+                 deleted_terms: Mapping[str, int] | None = None, deleted_length: int = 0) -> None:
+        arrays = stored.arrays
+        self._stored = stored
+        self.terms = stored.terms
+        self.offsets: np.ndarray = arrays["offsets"]
+        self.rows: np.ndarray = arrays["rows"]
+        self.tfs: np.ndarray = arrays["tfs"]
+        self.doc_len: np.ndarray = arrays["doc_len"]
+        self.row_ids: np.ndarray = arrays["row_ids"]
+        self.weights: np.ndarray = arrays["weights"]
+        self.max_weight: np.ndarray = arrays["max_weight"]
+        self.k1, self.b, self.avgdl_ref = (float(x) for x in arrays["params"])
+        self.deleted = np.zeros(0, np.int64) if deleted is None else deleted
+        self.deleted_terms = dict(deleted_terms or {})
+        self.deleted_length = int(deleted_length)
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> BM25Segment:
+        """A segment of :func:`segment_arrays` output (or the same arrays loaded with ``mmap_mode="r"``)."""
+        missing = {"vocab", "offsets", "rows", "tfs", "doc_len", "row_ids", "weights", "max_weight", "params"}
+        missing -= set(arrays)
+        if missing:
+            raise ValueError(f"segment arrays lack {sorted(missing)}")
+        if len(arrays["params"]) != 3:
+            raise ValueError("segment params must be [k1, b, avgdl_ref]")
+        vocab = bytes(arrays["vocab"]).decode("utf-8")
+        words = vocab.split("\n") if vocab else []
+        return cls(_Stored({w: i for i, w in enumerate(words)}, arrays))
+
+    def with_deletions(self, ids: np.ndarray, term_counts: Mapping[str, int], length: int) -> BM25Segment:
+        """This segment with passages ``ids`` deleted (cumulative: replaces earlier deletions).
+
+        ``term_counts`` says how many deleted passages hold each term and
+        ``length`` their summed length, so that global statistics need no pass
+        over the postings.
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        if np.any(np.diff(ids) <= 0):
+            raise ValueError("deleted ids must be sorted and distinct")
+        if len(ids) and not self.holds(ids).all():
+            raise ValueError("deleted ids must be passages of this segment")
+        return BM25Segment(self._stored, ids, term_counts, length)
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the segment, deleted ones included (row ``r`` holds passage ``row_ids[r]``)."""
+        return len(self.row_ids)
+
+    @property
+    def n_live(self) -> int:
+        return self.n_rows - len(self.deleted)
+
+    @property
+    def live_length(self) -> int:
+        """Summed length of the live passages."""
+        return self._stored.total_length - self.deleted_length
+
+    @cached_property
+    def live(self) -> np.ndarray | None:
+        """Boolean mask of the rows not deleted (None when nothing is deleted)."""
+        if not len(self.deleted):
+            return None
+        mask = np.ones(self.n_rows, dtype=bool)
+        mask[self.rows_of(self.deleted)] = False
+        return mask
+
+    def df(self, term: str) -> int:
+        """Live passages holding ``term``."""
+        t = self.terms.get(term)
+        held = 0 if t is None else int(self.offsets[t + 1] - self.offsets[t])
+        return held - self.deleted_terms.get(term, 0)
+
+    def rows_of(self, passage_ids: np.ndarray) -> np.ndarray:
+        """Row of each passage id (ids must be present)."""
+        return np.searchsorted(self.row_ids, passage_ids)
+
+    def live_ids(self, rows: np.ndarray) -> np.ndarray:
+        """Passage ids of the live ones of ``rows``: what a posting list holds, as passages."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return self.row_ids[rows if self.live is None else rows[self.live[rows]]]
+
+    def holds(self, ids: np.ndarray) -> np.ndarray:
+        """Whether each passage id has a row here (deleted or not)."""
+        rows = np.minimum(self.rows_of(ids), max(self.n_rows - 1, 0))
+        return self.row_ids[rows] == ids if self.n_rows else np.zeros(len(ids), dtype=bool)
+
+    def allowed_rows(self, allowed: np.ndarray | None) -> np.ndarray | None:
+        """A row mask of the live rows ``allowed`` lets through (None: every row)."""
+        if allowed is None or self.live is None:
+            return self.live if allowed is None else allowed
+        return allowed & self.live
+
+
+@dataclass(frozen=True)
+class SegmentTop:
+    """One segment's exact top rows, best first, and how many approximate rounds it took (0: scanned)."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    rounds: int
+
+
+class _Approximate(MaxScore):
+    """A segment's postings scored ``idf · weight`` for one query: :class:`MaxScore`'s impact source."""
+
+    def __init__(self, segment: BM25Segment, idf: Mapping[int, float]) -> None:
+        self.offsets = segment.offsets
+        self.rows = segment.rows
+        self._segment = segment
+        self._idf = {t: np.float32(v) for t, v in idf.items()}
+
+    @property
+    def n_rows(self) -> int:
+        return self._segment.n_rows
+
+    def _impacts(self, term: int, postings: slice | np.ndarray) -> np.ndarray:
+        return self._segment.weights[postings] * self._idf[int(term)]
+
+    def _bounds(self, ids: np.ndarray) -> np.ndarray:
+        idf = np.array([self._idf[int(t)] for t in ids], dtype=np.float32)
+        return self._segment.max_weight[ids] * idf
+
+
+class SegmentedBM25:
+    """The lexical side of one generation: its segments under global BM25 statistics.
+
+    ``N`` is the live passages of all segments, the average length their
+    summed length over ``N``, and a term's document frequency the sum over
+    segments of its postings minus its deleted count; IDFs are computed on
+    first use and kept for the life of this object (one generation).
+    """
+
+    def __init__(self, segments: Sequence[BM25Segment], k1: float = DEFAULT_K1, b: float = DEFAULT_B) -> None:
+        if any((s.k1, s.b) != (k1, b) for s in segments):
+            raise ValueError("every segment must be written with the index's k1 and b")
+        self.segments = list(segments)
+        self.k1 = k1
+        self.b = b
+        self.n_live = sum(s.n_live for s in self.segments)
+        self.avgdl = average_length(sum(s.live_length for s in self.segments), self.n_live)
+        self._idf: dict[str, float] = {}
+        filled = [i for i, s in enumerate(self.segments) if s.n_rows]
+        self._filled = np.array(filled, dtype=np.int64)
+        self._starts = np.array([self.segments[i].row_ids[0] for i in filled], dtype=np.int64)
+
+    def df(self, term: str) -> int:
+        """Live passages holding ``term``, over all segments."""
+        return sum(s.df(term) for s in self.segments)
+
+    def idf(self, term: str) -> float:
+        """Global IDF of ``term`` (that of a term no passage holds when unseen)."""
+        found = self._idf.get(term)
+        if found is None:
+            found = self._idf[term] = inverse_frequency(self.n_live, self.df(term))
+        return found
+
+    def max_idf(self) -> float:
+        """IDF a term would have if no passage contained it."""
+        return inverse_frequency(self.n_live, 0)
+
+    def term_idf(self, terms: Iterable[str]) -> dict[str, float]:
+        """Global IDF of each distinct term."""
+        return {t: self.idf(t) for t in set(terms)}
+
+    def top(self, query_terms: Iterable[str], n: int,
+            allowed: Sequence[np.ndarray | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Passage ids and float32 scores of the ``n`` best positive-scoring live passages, best first,
+        ties by id; ``allowed`` holds one boolean row mask (or None) per segment."""
+        if allowed is not None and len(allowed) != len(self.segments):
+            raise ValueError("allowed needs one row mask (or None) per segment")
+        terms = sorted(set(query_terms))
+        found_ids, found_scores = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
+        for i, segment in enumerate(self.segments):
+            best = self.segment_top(segment, terms, n, None if allowed is None else allowed[i])
+            found_ids.append(segment.row_ids[best.rows])
+            found_scores.append(best.scores)
+        ids, scores = np.concatenate(found_ids), np.concatenate(found_scores)
+        order = np.lexsort((ids, -scores))[: max(n, 0)]
+        return ids[order], scores[order]
+
+    def segment_top(self, segment: BM25Segment, terms: list[str], n: int,
+                    allowed: np.ndarray | None = None) -> SegmentTop:
+        """The exact top ``n`` live rows of one segment for the distinct sorted ``terms``.
+
+        Small posting lists are scored exactly outright; larger ones go through
+        MaxScore on approximate impacts and exact rescoring (module docstring).
+        """
+        held = [t for t in terms if t in segment.terms]
+        mask = segment.allowed_rows(allowed)
+        if not held or n <= 0 or not segment.n_rows:
+            return SegmentTop(np.zeros(0, np.int64), np.zeros(0, np.float32), 0)
+        numbers = np.array([segment.terms[t] for t in held], dtype=np.int64)
+        if int((segment.offsets[numbers + 1] - segment.offsets[numbers]).sum()) <= bm25.SCAN_ALWAYS:
+            scores = self._score_all(segment, held).astype(np.float32)
+            if mask is not None:
+                scores[~mask] = 0.0
+            rows = best_rows(scores, n)
+            return SegmentTop(rows, scores[rows], 0)
+        approximate = _Approximate(segment, {int(t): self.idf(w) for t, w in zip(numbers, held, strict=True)})
+        ceiling = max(1.0, self.avgdl / segment.avgdl_ref)  # exact / approximate <= ceiling
+        ids = np.sort(numbers)
+        m = RESCORE_START * n
+        rounds = 0
+        while True:
+            rounds += 1
+            rows, approx = approximate._top(ids, m, mask)
+            exact = self._score_rows(segment, held, rows).astype(np.float32)
+            order = np.lexsort((rows, -exact))[:n]
+            if len(rows) < m:  # every positive row is a candidate
+                break
+            # Rows outside the candidates score at most ceiling × the m-th approximate score.
+            outside = np.float32(ceiling * float(approx[-1]) * (1 + ROUNDING))
+            if len(order) == n and exact[order[-1]] > outside:
+                break
+            m *= 2
+        return SegmentTop(rows[order], exact[order], rounds)
+
+    def _score_all(self, segment: BM25Segment, terms: list[str]) -> np.ndarray:
+        """Exact float64 score of every row of ``segment`` for ``terms`` (sorted, all in the segment).
+
+        ``bincount`` adds each row's weights in posting order, which is sorted
+        term order here: the same sums as :meth:`_score_rows`, bit for bit.
+        """
+        rows, weights = [], []
+        for term in terms:
+            t = segment.terms[term]
+            span = slice(segment.offsets[t], segment.offsets[t + 1])
+            rows.append(segment.rows[span])
+            weights.append(self._weight(term, segment.tfs[span], segment.doc_len[segment.rows[span]]))
+        return np.bincount(np.concatenate(rows), weights=np.concatenate(weights), minlength=segment.n_rows)
+
+    def _score_rows(self, segment: BM25Segment, terms: list[str], rows: np.ndarray) -> np.ndarray:
+        """Exact float64 score of ``rows`` of ``segment`` for ``terms`` (sorted, all in the segment)."""
+        total = np.zeros(len(rows), dtype=np.float64)
+        lengths = segment.doc_len[rows]
+        for term in terms:
+            at, hit = find_postings(segment.offsets, segment.rows, segment.terms[term], rows)
+            total[hit] += self._weight(term, segment.tfs[at[hit]], lengths[hit])
+        return total
+
+    def _weight(self, term: str, tfs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """BM25 of ``term`` for postings of these term frequencies and passage lengths, in float64."""
+        return term_weight(self.idf(term), tfs.astype(np.float64), lengths.astype(np.float64), self.avgdl,
+                           self.k1, self.b)
+
+    def scores_of(self, query_terms: Iterable[str], ids: np.ndarray) -> np.ndarray:
+        """Exact float32 scores of any passage ids (0 for an id that is not a live passage)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        terms = sorted(set(query_terms))
+        scores = np.zeros(len(ids), dtype=np.float32)
+        where, rows = self._locate(ids)
+        for i in np.unique(where[where >= 0]):
+            segment, at = self.segments[i], where == i
+            held = [t for t in terms if t in segment.terms]
+            scores[at] = self._score_rows(segment, held, rows[at]).astype(np.float32)
+        return scores
+
+    def matched_terms(self, query_terms: Iterable[str], passage_id: int) -> set[str]:
+        """The distinct ``query_terms`` that a live passage holds (none for any other id)."""
+        where, rows = self._locate(np.array([passage_id], dtype=np.int64))
+        if where[0] < 0:
+            return set()
+        segment = self.segments[int(where[0])]
+        return {term for term in set(query_terms) if term in segment.terms
+                and find_postings(segment.offsets, segment.rows, segment.terms[term], rows)[1][0]}
+
+    def segment_of(self, ids: np.ndarray) -> np.ndarray:
+        """Index into :attr:`segments` of each passage id, -1 where it is not a live passage."""
+        return self._locate(np.asarray(ids, dtype=np.int64))[0]
+
+    def _locate(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Segment index (-1: not a live passage) and row of each passage id."""
+        where = np.full(len(ids), -1, dtype=np.int64)
+        rows = np.zeros(len(ids), dtype=np.int64)
+        if not len(self._starts):
+            return where, rows
+        at = np.searchsorted(self._starts, ids, side="right") - 1
+        for k in np.unique(at[at >= 0]):
+            i = int(self._filled[k])
+            segment, mine = self.segments[i], np.flatnonzero(at == k)
+            present = segment.holds(ids[mine])
+            mine = mine[present]
+            rows[mine] = segment.rows_of(ids[mine])
+            alive = np.ones(len(mine), dtype=bool) if segment.live is None else segment.live[rows[mine]]
+            where[mine[alive]] = i
+        return where, rows

@@ -1,0 +1,173 @@
+"""A segmented BM25 (segments + deletions, global statistics) scores exactly like a fresh build."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from indexer import bm25
+from indexer.bm25 import BM25Index
+from indexer.bm25_segments import BM25Segment, SegmentedBM25, average_length, segment_arrays
+
+
+def _corpus(n_docs: int, seed: int) -> list[list[str]]:
+    """Zipf-distributed words: a few very common terms (long lists), many rare ones."""
+    rng = np.random.default_rng(seed)
+    words = np.minimum(rng.zipf(1.3, size=(n_docs, 24)), 3000)
+    return [[f"w{w}" for w in row[: rng.integers(0, 24)]] for row in words]
+
+
+def _segment(tokens: list[list[str]], ids: list[int], avgdl_ref: float) -> BM25Segment:
+    return BM25Segment.from_arrays(segment_arrays(BM25Index.build(tokens, ids), avgdl_ref))
+
+
+def _deleting(segment: BM25Segment, tokens: dict[int, list[str]], ids: np.ndarray) -> BM25Segment:
+    """``segment`` without passages ``ids``, with the deletion summary a writer records."""
+    counts: dict[str, int] = {}
+    for pid in ids:
+        for term in set(tokens[int(pid)]):
+            counts[term] = counts.get(term, 0) + 1
+    return segment.with_deletions(np.sort(ids), counts, sum(len(tokens[int(p)]) for p in ids))
+
+
+def _fresh(tokens: dict[int, list[str]], live: list[int]) -> SegmentedBM25:
+    """A one-segment build of the ``live`` passages, written at their own average length."""
+    ref = average_length(sum(len(tokens[p]) for p in live), len(live))
+    return SegmentedBM25([_segment([tokens[p] for p in live], live, ref)])
+
+
+def _split(rng: np.random.Generator, n_docs: int, tokens: dict[int, list[str]]) -> list[BM25Segment]:
+    """1–8 segments over adjacent id ranges (sometimes an empty one too), each with its own
+    ``avgdl_ref`` and random deletions."""
+    cuts = np.sort(rng.integers(0, n_docs + 1, size=rng.integers(0, 8)))
+    segments = []
+    for lo, hi in zip([0, *cuts], [*cuts, n_docs], strict=True):
+        ids = list(range(lo, hi))
+        segment = _segment([tokens[p] for p in ids], ids, float(rng.uniform(2, 30)))
+        if ids and rng.random() < 0.7:
+            share = 1.0 if rng.random() < 0.1 else rng.uniform(0, 0.4)  # sometimes every row of the segment
+            segment = _deleting(segment, tokens, rng.choice(ids, size=int(len(ids) * share), replace=False))
+        segments.append(segment)
+    if rng.random() < 0.3:
+        segments.insert(int(rng.integers(len(segments) + 1)), _segment([], [], 1.0))
+    return segments
+
+
+def _live_ids(segments: list[BM25Segment]) -> list[int]:
+    return [int(p) for s in segments for p in s.row_ids if p not in set(s.deleted.tolist())]
+
+
+def _query(rng: np.random.Generator) -> list[str]:
+    common = [f"w{w}" for w in rng.integers(1, 5, size=rng.integers(0, 3))]
+    rare = [f"w{w}" for w in rng.integers(5, 3000, size=rng.integers(0, 5))]
+    return common + rare + (["unseen"] if rng.random() < 0.1 else [])
+
+
+def _ranked(index: SegmentedBM25, live: list[int], query: list[str], n: int, allowed: set[int] | None):
+    """The top n by scoring every live passage (the definition the fast paths must meet)."""
+    ids = np.array([p for p in live if allowed is None or p in allowed], dtype=np.int64)
+    scores = index.scores_of(query, ids)
+    keep = scores > 0
+    ids, scores = ids[keep], scores[keep]
+    order = np.lexsort((ids, -scores))[:n]
+    return ids[order], scores[order]
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("scan_always", [bm25.SCAN_ALWAYS, 0])
+def test_segments_with_deletions_and_filters_rank_like_a_fresh_build(monkeypatch, seed, scan_always):
+    monkeypatch.setattr(bm25, "SCAN_ALWAYS", scan_always)  # 0: every segment takes the approximate path
+    rng = np.random.default_rng(seed)
+    n_docs = int(rng.integers(50, 1500))
+    tokens = dict(enumerate(_corpus(n_docs, seed)))
+    segments = _split(rng, n_docs, tokens)
+    live = _live_ids(segments)
+    index, fresh = SegmentedBM25(segments), _fresh(tokens, live)
+    assert (index.n_live, index.avgdl) == (fresh.n_live, fresh.avgdl)
+    for _ in range(25):
+        query = _query(rng)
+        assert index.term_idf(query) == fresh.term_idf(query)
+        chosen = {int(p) for p in rng.choice(n_docs, size=n_docs // 3)} if rng.random() < 0.3 else None
+        masks = None if chosen is None else [np.isin(s.row_ids, list(chosen)) for s in segments]
+        fresh_mask = None if chosen is None else [np.isin(fresh.segments[0].row_ids, list(chosen))]
+        for n in (1, 10, 3 * n_docs):
+            want = _ranked(fresh, live, query, n, chosen)
+            for got in (index.top(query, n, masks), fresh.top(query, n, fresh_mask)):
+                assert np.array_equal(got[0], want[0]), query
+                assert np.array_equal(got[1], want[1]), query  # bit for bit
+        every = np.arange(-2, n_docs + 2)
+        assert np.array_equal(index.scores_of(query, every), fresh.scores_of(query, every))
+        if len(live):
+            pid = live[int(rng.integers(len(live)))]
+            assert index.matched_terms(query, pid) == fresh.matched_terms(query, pid) == set(query) & set(tokens[pid])
+
+
+def test_a_fresh_segment_ranks_like_bm25index(monkeypatch):
+    monkeypatch.setattr(bm25, "SCAN_ALWAYS", 0)
+    tokens = _corpus(3000, seed=11)
+    index = BM25Index.build(tokens)
+    segmented = _fresh(dict(enumerate(tokens)), list(range(len(tokens))))
+    rng = np.random.default_rng(12)
+    for _ in range(60):
+        query = _query(rng)
+        for n in (1, 10, 100):
+            rows, scores = index.top(query, n)
+            ids, exact = segmented.top(query, n)
+            assert np.array_equal(index.row_ids[rows], ids), query
+            np.testing.assert_allclose(exact, scores, rtol=1e-6)
+
+
+@pytest.mark.parametrize("avgdl_ref", [0.05, 500.0])
+def test_rescoring_doubles_the_candidates_when_the_reference_length_is_far_off(monkeypatch, avgdl_ref):
+    """Written at a very different average length, a segment's approximate order ignores (or exaggerates)
+    passage length, so its first candidates cannot be proven best: m must double until they are."""
+    monkeypatch.setattr(bm25, "SCAN_ALWAYS", 0)
+    lengths = np.random.default_rng(5).integers(1, 40, size=400)
+    tokens = {p: ["x", *["filler"] * int(k)] for p, k in enumerate(lengths)}
+    ids = list(tokens)
+    index = SegmentedBM25([_segment([tokens[p] for p in ids], ids, avgdl_ref)])
+    best = index.segment_top(index.segments[0], ["x"], 5)
+    assert best.rounds > 1
+    fresh = _fresh(tokens, ids)
+    assert np.array_equal(index.segments[0].row_ids[best.rows], _ranked(fresh, ids, ["x"], 5, None)[0])
+    assert np.array_equal(best.scores, fresh.top(["x"], 5)[1])
+
+
+def test_memory_mapped_segments_are_searched_in_place(tmp_path, monkeypatch):
+    monkeypatch.setattr(bm25, "SCAN_ALWAYS", 0)
+    tokens = dict(enumerate(_corpus(600, seed=7)))
+    ids = list(tokens)
+    for name, array in segment_arrays(BM25Index.build(list(tokens.values()), ids), 9.5).items():
+        np.save(tmp_path / f"{name}.npy", array)
+    loaded = {p.stem: np.load(p, mmap_mode="r") for p in tmp_path.glob("*.npy")}
+    segment = _deleting(BM25Segment.from_arrays(loaded), tokens, np.arange(0, 600, 7))
+    for name in ("offsets", "rows", "tfs", "doc_len", "row_ids", "weights", "max_weight"):
+        assert getattr(segment, name) is loaded[name]  # not copied (and read-only: a write would raise)
+    index = SegmentedBM25([segment])
+    live = _live_ids([segment])
+    fresh = _fresh(tokens, live)
+    for query in (["w1", "w2"], ["w3", "w40", "w2"], ["w1", "unseen"]):
+        got, want = index.top(query, 20), _ranked(fresh, live, query, 20, None)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_bad_deletions_and_masks_are_refused():
+    segment = _segment([["a"], ["b"]], [4, 9], 1.0)
+    with pytest.raises(ValueError, match="passages of this segment"):
+        segment.with_deletions(np.array([5]), {}, 0)
+    with pytest.raises(ValueError, match="sorted"):
+        segment.with_deletions(np.array([9, 4]), {"a": 1, "b": 1}, 2)
+    with pytest.raises(ValueError, match="one row mask"):
+        SegmentedBM25([segment]).top(["a"], 1, [None, None])
+    with pytest.raises(ValueError, match="k1 and b"):
+        SegmentedBM25([segment], k1=2.0)
+
+
+def test_an_index_of_nothing_finds_nothing():
+    for segments in ([], [BM25Segment.from_arrays(segment_arrays(BM25Index.empty(), 1.0))]):
+        index = SegmentedBM25(segments)
+        ids, scores = index.top(["a"], 10)
+        assert len(ids) == len(scores) == 0
+        assert index.term_idf(["a"]) == {"a": index.max_idf()}
+        assert index.scores_of(["a"], np.array([0, 3])).tolist() == [0.0, 0.0]
+        assert index.segment_of(np.array([0])).tolist() == [-1]
