@@ -25,9 +25,12 @@ import platform
 import random
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
+
+import numpy as np
 
 from indexer.build import embedding_text
 from indexer.records import DocumentRecord, NewPassage
@@ -54,9 +57,19 @@ T = TypeVar("T")
 
 
 def snapshot(searcher: Searcher) -> object:
-    """The searcher's current index generation, whose retrievers (``dense``, ``lexical``, ``bm25``,
+    """The searcher's current index generation, whose retrievers (``dense``, ``lexical``, ``segments``,
     ``analyzer``, ``sentence_vectors``) benchmarks time one by one; an internal of ``search``."""
     return searcher.store.snapshot()
+
+
+def term_frequencies(snap: object) -> Counter[str]:
+    """Live passages holding each term over all segments of an embedded snapshot (what a query's cost follows)."""
+    found: Counter[str] = Counter()
+    for segment in snap.segments.bm25.segments:
+        counts = np.diff(segment.offsets)
+        found.update({term: int(counts[t]) for term, t in segment.terms.items()})
+        found.subtract(segment.deleted_terms)
+    return found
 
 
 def parser_for(doc: str | None, *, summary_only: bool = False) -> argparse.ArgumentParser:

@@ -21,9 +21,7 @@ import statistics
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from bench.common import parser_for, snapshot, times_ms, write_json
+from bench.common import parser_for, snapshot, term_frequencies, times_ms, write_json
 from indexer.analyze import BIGRAM_PREFIX
 from search import MAX_DEPTH, MAX_QUERY_CHARS, MODES, Searcher
 
@@ -33,11 +31,8 @@ PAGINGS = ((10, 0), (MAX_DEPTH, 0), (1, MAX_DEPTH - 1))
 
 def frequent_terms(searcher: Searcher, count: int) -> list[str]:
     """The ``count`` terms found in the most passages, as text a user could type."""
-    bm25 = snapshot(searcher).bm25
-    frequency = np.diff(bm25.offsets)
-    by_id = {t: term for term, t in bm25.terms.items()}
-    order = np.argsort(-frequency, kind="stable")[:count]
-    return [by_id[int(t)].removeprefix(BIGRAM_PREFIX) for t in order]
+    frequency = term_frequencies(snapshot(searcher))
+    return [term.removeprefix(BIGRAM_PREFIX) for term, _ in frequency.most_common(count)]
 
 
 def pathological_queries(searcher: Searcher, chars: int = MAX_QUERY_CHARS) -> dict[str, str]:
@@ -77,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, query in pathological_queries(searcher, args.chars).items():
         snap = snapshot(searcher)
         distinct = set(snap.analyzer.tokens(query))
-        frequency = np.diff(snap.bm25.offsets)
-        postings = int(sum(frequency[snap.bm25.terms[t]] for t in distinct if t in snap.bm25.terms))
+        frequency = term_frequencies(snap)
+        postings = sum(frequency[t] for t in distinct)
         for mode in MODES:
             for k, offset in PAGINGS:
                 timing = time_search(searcher, query, mode, k, offset, args.repeats)

@@ -57,7 +57,7 @@ def probes(snap, n: int, seed: int = 7) -> list[tuple[str, str]]:
     rng = random.Random(seed)
     out: list[tuple[str, str]] = []
     while len(out) < n:
-        ids = [int(snap.bm25.row_ids[rng.randrange(snap.size)]) for _ in range(50)]
+        ids = [int(snap.segments.ids[rng.randrange(snap.size)]) for _ in range(50)]
         for rec in snap.passages(ids).values():
             runs = [i for i in range(len(rec.text) - 3) if all(is_cjk(c) for c in rec.text[i : i + 4])]
             words = [w for w, _, _ in snap.analyzer.words(rec.text) if len(w) >= 2 and all(is_cjk(c) for c in w)]
@@ -69,9 +69,7 @@ def probes(snap, n: int, seed: int = 7) -> list[tuple[str, str]]:
 
 def worst_phrases(snap) -> dict[str, str]:
     """The phrases of the most common characters (see the module docstring), from the BM25 postings."""
-    bm25 = snap.bm25
-    df = np.diff(bm25.offsets)
-    bigrams = sorted(((int(df[t]), term[len(BIGRAM_PREFIX):]) for term, t in bm25.terms.items()
+    bigrams = sorted(((df, term[len(BIGRAM_PREFIX):]) for term, df in common.term_frequencies(snap).items()
                       if term.startswith(BIGRAM_PREFIX)), reverse=True)
     first = bigrams[0][1]
     follow = next(pair for _, pair in bigrams if pair[0] == first[1] and pair != first)
@@ -99,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     snap = common.snapshot(searcher)
     n = snap.size
     pairs = probes(snap, len(questions))
-    facet_ids = [int(i) for i in np.random.default_rng(3).choice(snap.bm25.row_ids, min(FACET_HITS, n), replace=False)]
+    facet_ids = [int(i) for i in np.random.default_rng(3).choice(snap.segments.ids, min(FACET_HITS, n), replace=False)]
     records = snap.passages(facet_ids)  # the facet row times the counting, not the read
     runs = {
         "hybrid": lambda q, phrase, word: searcher.search(q),

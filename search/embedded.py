@@ -17,7 +17,7 @@ import numpy as np
 
 from indexer import ann
 from indexer.analyze import Analyzer
-from indexer.bm25 import BM25Index
+from indexer.bm25_segments import SegmentedBM25
 from indexer.errors import IndexFormatError
 from indexer.index_dir import Stamp
 from indexer.records import PassageRecord, SentenceVectors
@@ -28,6 +28,9 @@ from .segments import LiveSegment, Segment, Segments
 from .store import FieldValues, FilterCache, Filters, StoredText, Within, restriction_key, snapshot_info
 
 logger = logging.getLogger(__name__)
+
+#: A loaded segment's key: its name and the deletion file of the generation (None: nothing deleted).
+_Key = tuple[str, str | None]
 
 #: A new generation whose files not yet loaded hold at most this many passages is loaded by the search that
 #: meets it (so a batch is visible to the next search of its own process); a larger one is loaded in the
@@ -52,10 +55,10 @@ class _Lexical:
     scores: np.ndarray
     coverage: float
     terms: list[str]
-    bm25: BM25Index
+    bm25: SegmentedBM25
 
     def scores_of(self, ids: np.ndarray) -> np.ndarray:
-        return self.bm25.scores_at(self.terms, self.bm25.rows_of(ids))
+        return self.bm25.scores_of(self.terms, ids)
 
 
 @dataclass(frozen=True)
@@ -72,23 +75,24 @@ class EmbeddedSnapshot:
 
     reader: IndexReader
     segments: Segments
-    bm25: BM25Index
+    loaded: dict[_Key, LiveSegment]  # the segments of :attr:`segments` by name and deletion file
     analyzer: Analyzer
     stamp: Stamp
     _filtered: FilterCache[_Allowed] = field(default_factory=FilterCache, repr=False, compare=False)
 
     @classmethod
     def load(cls, reader: IndexReader, previous: EmbeddedSnapshot | None = None) -> EmbeddedSnapshot:
-        """Load ``reader``'s generation; the analyzer is kept if its configuration did not change."""
+        """Load ``reader``'s generation, reading only what ``previous`` does not hold: segments it holds are
+        kept (with this generation's deletion files), and so is the analyzer if its configuration is the same."""
         stamp = reader.stamp()
         config = reader.manifest["analyzer"]
         if previous is not None and previous.reader.manifest["analyzer"] == config:
             analyzer = previous.analyzer
         else:
             analyzer = Analyzer.from_config(config, reader.userdict())
-        bm25 = reader.load_lexical()
-        segment = Segment(f"generation-{reader.generation}", reader.load_vectors(), bm25)
-        return cls(reader, Segments([LiveSegment(segment, np.zeros(0, dtype=np.int64))]), bm25, analyzer, stamp)
+        loaded = _live_segments(reader, {} if previous is None else previous.loaded)
+        segments = Segments(list(loaded.values()), **reader.manifest.get("bm25", {}))
+        return cls(reader, segments, loaded, analyzer, stamp)
 
     @property
     def size(self) -> int:
@@ -159,12 +163,12 @@ class EmbeddedSnapshot:
 
     def lexical(self, terms: list[str], n: int, filters: Filters | None, within: Within | None = None) -> _Lexical:
         allowed = self._allowed(filters, within)
-        rows, scores = self.bm25.top(terms, n, None if allowed is None else allowed.rows[0])
+        bm25 = self.segments.bm25
+        ids, scores = bm25.top(terms, n, None if allowed is None else allowed.rows)
         coverage = 0.0
-        if len(rows):
-            matched = self.bm25.matched_terms(terms, int(rows[0]))
-            coverage = fusion.coverage(self.bm25.term_idf(terms), matched)
-        return _Lexical(self.bm25.row_ids[rows], scores, coverage, terms, self.bm25)
+        if len(ids):
+            coverage = fusion.coverage(bm25.term_idf(terms), bm25.matched_terms(terms, int(ids[0])))
+        return _Lexical(ids, scores, coverage, terms, bm25)
 
     def passages(self, ids: list[int]) -> dict[int, PassageRecord]:
         return self.reader.passages(ids)
@@ -185,9 +189,28 @@ class EmbeddedSnapshot:
         return None if found is None else StoredText(*found)
 
 
-def unloaded_passages(manifest: dict, loaded: EmbeddedSnapshot) -> int:
-    """Passages of ``manifest``'s generation whose files ``loaded`` does not hold: what moving to it reads."""
-    return int(manifest["counts"]["passages"])  # one set of files per generation, read whole
+def _live_segments(reader: IndexReader, previous: dict[_Key, LiveSegment]) -> dict[_Key, LiveSegment]:
+    """``reader``'s segments with their deletions, in id order: taken from ``previous`` where it holds the same
+    segment (only a deletion file newer than its own is read), loaded otherwise."""
+    kept = {key[0]: live.segment for key, live in previous.items()}
+    found = {}
+    for entry in reader.segment_entries():
+        key = (entry["name"], entry.get("deleted"))
+        live, segment = previous.get(key), kept.get(entry["name"])
+        if live is None and segment is not None:
+            deletions = reader.load_deletions(entry)
+            live = segment.live(deletions.ids, deletions.terms, deletions.length)
+        elif live is None:
+            data = reader.load_segment(entry)
+            live = Segment.from_data(data).live(data.deleted_ids, data.deleted_terms, data.deleted_length)
+        found[key] = live
+    return found
+
+
+def unloaded_passages(reader: IndexReader, loaded: EmbeddedSnapshot) -> int:
+    """Passages of ``reader``'s generation in segments ``loaded`` does not hold: what moving to it reads."""
+    held = {name for name, _ in loaded.loaded}
+    return sum(int(entry["passages"]) for entry in reader.segment_entries() if entry["name"] not in held)
 
 
 class EmbeddedStore:
@@ -250,7 +273,7 @@ class EmbeddedStore:
         if stamp == current.stamp or (stamp == self._failed and not wait):
             return None
         reader = self._open_newest()
-        if unloaded_passages(reader.manifest, current) <= SYNC_LOAD_PASSAGES:
+        if unloaded_passages(reader, current) <= SYNC_LOAD_PASSAGES:
             self._snapshot = self._load(reader, current)
             return None
         logger.info("loading generation %d of %s in the background", reader.generation, reader.path)

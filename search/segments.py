@@ -16,25 +16,18 @@ stay sorted), and deleted passages are never returned.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Protocol
 
 import faiss
 import numpy as np
 
 from indexer import ann
 from indexer.analyze import BIGRAM_PREFIX
-
-
-class Postings(Protocol):
-    """The BM25 arrays of one segment that constraint lookups read (postings by term, ids by row)."""
-
-    terms: dict[str, int]  # term -> term number
-    offsets: np.ndarray  # postings of term t are rows[offsets[t] : offsets[t + 1]]
-    rows: np.ndarray  # ascending within a term
-    row_ids: np.ndarray  # passage id of each row, ascending
+from indexer.bm25 import DEFAULT_B, DEFAULT_K1
+from indexer.bm25_segments import BM25Segment, SegmentedBM25
+from indexer.segment_files import SegmentData
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,21 +36,31 @@ class Segment:
 
     name: str
     vectors: faiss.Index
-    postings: Postings
+    lexical: BM25Segment  # without deletions: each generation adds its own (:meth:`live`)
+
+    @classmethod
+    def from_data(cls, data: SegmentData) -> Segment:
+        """The segment of what :meth:`indexer.store.IndexReader.load_segment` read."""
+        return cls(data.name, data.vectors, BM25Segment.from_arrays(data.lexical))
+
+    def live(self, deleted: np.ndarray, terms: Mapping[str, int], length: int) -> LiveSegment:
+        """This segment in a generation that deleted passages ``deleted`` (sorted) of it; ``terms`` and
+        ``length`` are what they contributed to BM25's statistics (the segment's deletion file)."""
+        return LiveSegment(self, self.lexical.with_deletions(deleted, terms, length))
 
     @property
     def first_id(self) -> int:
-        return int(self.postings.row_ids[0]) if len(self.postings.row_ids) else 0
+        return int(self.lexical.row_ids[0]) if self.lexical.n_rows else 0
 
     @property
     def last_id(self) -> int:
-        return int(self.postings.row_ids[-1]) if len(self.postings.row_ids) else -1
+        return int(self.lexical.row_ids[-1]) if self.lexical.n_rows else -1
 
     @cached_property
     def bigrams_of(self) -> dict[str, list[int]]:
         """Character -> numbers of the bigram terms holding it (built on first use: one pass over the terms)."""
         found: dict[str, list[int]] = {}
-        for term, number in self.postings.terms.items():
+        for term, number in self.lexical.terms.items():
             if term.startswith(BIGRAM_PREFIX):
                 for char in set(term[len(BIGRAM_PREFIX) :]):
                     found.setdefault(char, []).append(number)
@@ -65,7 +68,7 @@ class Segment:
 
     def rows_holding(self, numbers: list[int]) -> np.ndarray:
         """Rows holding every term of ``numbers`` (rarest list first: each intersection is at most as large)."""
-        offsets, rows = self.postings.offsets, self.postings.rows
+        offsets, rows = self.lexical.offsets, self.lexical.rows
         lists = sorted((rows[offsets[t] : offsets[t + 1]] for t in numbers), key=len)
         found = lists[0]
         for more in lists[1:]:
@@ -78,22 +81,25 @@ class LiveSegment:
     """A segment as one generation sees it: without the passages deleted as of that generation."""
 
     segment: Segment
-    deleted: np.ndarray  # sorted passage ids of this segment deleted as of the generation
+    lexical: BM25Segment  # the segment's postings with this generation's deletions
 
     @property
     def row_ids(self) -> np.ndarray:
-        return self.segment.postings.row_ids
+        return self.lexical.row_ids
+
+    @property
+    def deleted(self) -> np.ndarray:
+        """Sorted passage ids of this segment deleted as of the generation."""
+        return self.lexical.deleted
 
     @property
     def size(self) -> int:
-        return len(self.row_ids) - len(self.deleted)
+        return self.lexical.n_live
 
-    @cached_property
+    @property
     def live_rows(self) -> np.ndarray | None:
         """Boolean mask of the rows still live (None: nothing deleted)."""
-        if not len(self.deleted):
-            return None
-        return ~np.isin(self.row_ids, self.deleted, assume_unique=True)
+        return self.lexical.live
 
     @cached_property
     def live_ids(self) -> np.ndarray:
@@ -106,17 +112,17 @@ class LiveSegment:
 
     def ids_of(self, rows: np.ndarray) -> np.ndarray:
         """Passage ids of ``rows``, the deleted ones left out."""
-        ids = self.row_ids[rows]
-        return ids if self.live_rows is None else ids[self.live_rows[rows]]
+        return self.lexical.live_ids(rows)
 
 
 class Segments:
     """The live segments of one generation, ordered by id, answering as one index of the live passages."""
 
-    def __init__(self, live: Sequence[LiveSegment]) -> None:
+    def __init__(self, live: Sequence[LiveSegment], k1: float = DEFAULT_K1, b: float = DEFAULT_B) -> None:
         self.live = tuple(s for s in live if len(s.row_ids))
-        self._firsts = np.array([s.segment.first_id for s in self.live], dtype=np.int64)
         self.size = sum(s.size for s in self.live)
+        #: BM25 over the same segments, in the same order: ``allowed`` row masks line up with :attr:`live`.
+        self.bm25 = SegmentedBM25([s.lexical for s in self.live], k1, b)
 
     def __len__(self) -> int:
         return len(self.live)
@@ -150,33 +156,21 @@ class Segments:
         best = np.lexsort((ids, -scores))[:n]  # by score, ties by id whatever the segment layout
         return ids[best], scores[best]
 
-    def _by_segment(self, ids: np.ndarray) -> list[tuple[LiveSegment, np.ndarray, np.ndarray]]:
-        """``ids`` grouped by the segment whose range holds them: (segment, positions in ``ids``, those ids)."""
-        ids = np.asarray(ids, dtype=np.int64)
-        which = np.searchsorted(self._firsts, ids, side="right") - 1
-        groups = []
-        for number in np.unique(which[which >= 0]):
-            at = np.flatnonzero(which == number)
-            groups.append((self.live[number], at, ids[at]))
-        return groups
-
     def vectors_of(self, ids: np.ndarray) -> np.ndarray:
         """Stored vectors of live passages ``ids`` (each must be live), rows in the order of ``ids``."""
         ids = np.asarray(ids, dtype=np.int64)
         out = np.zeros((len(ids), self.live[0].segment.vectors.d if self.live else 0), dtype=np.float32)
-        for segment, at, some in self._by_segment(ids):
-            out[at] = segment.segment.vectors.reconstruct_batch(some)
+        where = self.bm25.segment_of(ids)
+        if (where < 0).any():
+            raise KeyError(f"not live passages: {ids[where < 0][:5].tolist()}")
+        for number in np.unique(where):
+            at = np.flatnonzero(where == number)
+            out[at] = self.live[number].segment.vectors.reconstruct_batch(ids[at])
         return out
 
     def live_among(self, ids: np.ndarray) -> np.ndarray:
         """Which of ``ids`` are live passages of this generation (boolean, in the order of ``ids``)."""
-        ids = np.asarray(ids, dtype=np.int64)
-        found = np.zeros(len(ids), dtype=bool)
-        for segment, at, some in self._by_segment(ids):
-            held = segment.row_ids
-            pos = np.minimum(np.searchsorted(held, some), len(held) - 1)
-            found[at] = (held[pos] == some) & ~np.isin(some, segment.deleted)
-        return found
+        return self.bm25.segment_of(np.asarray(ids, dtype=np.int64)) >= 0
 
     def row_masks(self, ids: np.ndarray) -> list[np.ndarray]:
         """For each segment, the boolean mask of its rows holding one of the live passages ``ids`` (sorted):
@@ -233,7 +227,7 @@ class Segments:
             return self.ids
         parts = []
         for segment in self.live:
-            numbers = [segment.segment.postings.terms.get(term) for term in wanted]
+            numbers = [segment.lexical.terms.get(term) for term in wanted]
             if None not in numbers:
                 parts.append(segment.ids_of(segment.segment.rows_holding(numbers)))
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
@@ -242,7 +236,7 @@ class Segments:
         """Sorted live ids of the passages holding ``char`` in a bigram term or as a term of its own."""
         parts = []
         for segment in self.live:
-            postings = segment.segment.postings
+            postings = segment.lexical
             numbers = segment.segment.bigrams_of.get(char, [])
             if char in postings.terms:
                 numbers = [*numbers, postings.terms[char]]

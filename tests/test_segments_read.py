@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
 from indexer import ann
 from indexer.analyze import default_analyzer
 from indexer.bm25 import BM25Index
+from indexer.bm25_segments import BM25Segment, average_length, segment_arrays
 from search.segments import LiveSegment, Segment, Segments
 
 TEXTS = [
@@ -25,19 +28,27 @@ def vectors(n: int) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def segment(name: str, ids: list[int], kind: str = "flat") -> Segment:
-    analyzer, x = default_analyzer(), vectors(len(TEXTS))
-    return Segment(name, ann.build(x[ids], np.array(ids, dtype=np.int64), DIM, kind),
-                   BM25Index.build([analyzer.tokens(TEXTS[i]) for i in ids], ids))
+def segment(name: str, ids: list[int], tokens: list[list[str]], x: np.ndarray, kind: str = "flat") -> Segment:
+    """A segment of passages ``ids`` (token lists and vectors indexed by id), as a writer would save it."""
+    index = BM25Index.build([tokens[i] for i in ids], ids)
+    arrays = segment_arrays(index, average_length(int(index.doc_len.sum()), len(ids)))
+    return Segment(name, ann.build(x[ids], np.array(ids, dtype=np.int64), DIM, kind), BM25Segment.from_arrays(arrays))
+
+
+def live(seg: Segment, deleted: list[int], tokens: list[list[str]]) -> LiveSegment:
+    """``seg`` with the passages ``deleted`` that it holds deleted, and their deletion summary."""
+    gone = [i for i in sorted(deleted) if seg.first_id <= i <= seg.last_id]
+    terms = Counter(term for i in gone for term in set(tokens[i]))
+    return seg.live(np.array(gone, dtype=np.int64), terms, sum(len(tokens[i]) for i in gone))
 
 
 def layouts(deleted: list[int]) -> tuple[Segments, Segments]:
     """The same live passages as three segments with deletions, and as one segment of the live ones."""
+    tokens, x = [default_analyzer().tokens(text) for text in TEXTS], vectors(len(TEXTS))
     ranges = [list(range(0, 5)), list(range(5, 9)), list(range(9, len(TEXTS)))]
-    gone = np.array(sorted(deleted), dtype=np.int64)
-    split = Segments([LiveSegment(segment(f"s{i}", ids), gone[np.isin(gone, ids)]) for i, ids in enumerate(ranges)])
-    live = [i for i in range(len(TEXTS)) if i not in deleted]
-    return split, Segments([LiveSegment(segment("one", live), np.zeros(0, dtype=np.int64))])
+    split = Segments([live(segment(f"s{i}", ids, tokens, x), deleted, tokens) for i, ids in enumerate(ranges)])
+    kept = [i for i in range(len(TEXTS)) if i not in deleted]
+    return split, Segments([live(segment("one", kept, tokens, x), [], tokens)])
 
 
 @pytest.mark.parametrize("deleted", [[], [1, 6, 10], [5, 6, 7, 8]])
@@ -57,6 +68,13 @@ def test_every_lookup_over_segments_equals_one_index_of_the_live_passages(delete
     for words in (["港口"], ["杭州", "软件"], ["茶"], ["port"], []):
         terms = [t for w in words for t in analyzer.tokens(w)]
         assert np.array_equal(split.holding(terms), whole.holding(terms)), words
+        for n in (1, 4, 20):
+            (ids_a, scores_a), (ids_b, scores_b) = split.bm25.top(terms, n), whole.bm25.top(terms, n)
+            assert np.array_equal(ids_a, ids_b) and np.array_equal(scores_a, scores_b), words
+        restricted = np.array([i for i in (0, 3, 6, 9, 11) if i not in deleted], dtype=np.int64)
+        ids_a, _ = split.bm25.top(terms, 5, split.row_masks(restricted))
+        ids_b, _ = whole.bm25.top(terms, 5, whole.row_masks(restricted))
+        assert np.array_equal(ids_a, ids_b) and set(ids_a) <= set(restricted.tolist()), words
     for char in "港茶杭龙":
         assert np.array_equal(split.holding_character(char), whole.holding_character(char)), char
     assert not set(split.holding([])) & set(deleted)
@@ -71,18 +89,17 @@ def test_vectors_are_found_in_the_segment_holding_the_id_and_deleted_ones_are_no
 
 
 def test_deleted_passages_leave_ivf_segments_too():
-    analyzer = default_analyzer()
     many = 400
     x = vectors(many)
-    texts = [analyzer.tokens(TEXTS[i % len(TEXTS)]) for i in range(many)]
-    ids = np.arange(many, dtype=np.int64)
-    ivf = Segment("ivf", ann.build(x, ids, DIM, "ivf"), BM25Index.build(texts, ids.tolist()))
-    nearest = ids[np.argsort(-(x @ x[7]))[:5]]
-    gone = np.sort(nearest[:3])
-    segments = Segments([LiveSegment(ivf, gone)])
+    tokens = [default_analyzer().tokens(TEXTS[i % len(TEXTS)]) for i in range(many)]
+    ivf = segment("ivf", list(range(many)), tokens, x, kind="ivf")
+    nearest = np.argsort(-(x @ x[7]))[:5]
+    gone = sorted(nearest[:3].tolist())
+    segments = Segments([live(ivf, gone, tokens)])
     found, _ = segments.dense(x[7], 10, None)
-    assert len(found) == 10 and not set(found) & set(gone.tolist())
+    assert len(found) == 10 and not set(found) & set(gone)
     assert segments.size == many - 3
+    assert not set(segments.bm25.top(tokens[gone[0]], many)[0].tolist()) & set(gone)
 
 
 def test_row_masks_restrict_each_segment_to_the_passages_given():
