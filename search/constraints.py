@@ -27,12 +27,13 @@ phrase of the most common characters that can be a large share of the index
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping
 from functools import lru_cache
 
 import numpy as np
 
-from indexer.analyze import BIGRAM_PREFIX, Analyzer, is_cjk, normalize
+from indexer.analyze import BIGRAM_PREFIX, Analyzer, fold_sources, is_cjk, normalize
 
 from .store import Filters, Snapshot, Within
 from .syntax import FieldConstraint, ParsedQuery
@@ -43,21 +44,41 @@ _ASCII_WORD = re.compile(r"[a-z]{2,}")
 
 
 @lru_cache(maxsize=256)
-def phrase_pattern(phrase: str) -> re.Pattern[str]:
+def phrase_pattern(phrase: str, *, raw: bool = False) -> re.Pattern[str]:
     """A regex finding ``phrase`` in normalized text: runs of space match any space (none between CJK
-    characters), and a phrase starting or ending in a letter or digit only matches at a word boundary."""
+    characters), and a phrase starting or ending in a letter or digit only matches at a word boundary.
+
+    ``raw=True`` gives the same pattern for the text *before* folding: each
+    character becomes the class of the characters that fold into it
+    (:func:`indexer.analyze.fold_sources`; folding is one character to one, so
+    matches fall at the same places), which spares folding every candidate text.
+    """
+    literal = _raw_class if raw else re.escape
     parts = normalize(phrase).split()
+    word_char = f"[{_raw_word_chars()}]" if raw else "[a-z0-9]"
     pieces = []
     for before, part in zip([None, *parts], parts, strict=False):
         if before is not None:
             pieces.append(r"\s*" if is_cjk(before[-1]) and is_cjk(part[0]) else r"\s+")
-        pieces.append(re.escape(part))
-    body = "".join(pieces)
+        pieces.extend(literal(ch) for ch in part)
     if parts and parts[0][0].isascii() and parts[0][0].isalnum():
-        body = r"(?<![a-z0-9])" + body
+        # the boundary is checked once the first character matched ("no word character before the one just
+        # read"): written first, it would be tried at every position of every text, with a large class
+        pieces.insert(1, f"(?<!{word_char}.)")
     if parts and parts[-1][-1].isascii() and parts[-1][-1].isalnum():
-        body += r"(?![a-z0-9])"
-    return re.compile(body)
+        pieces.append(f"(?!{word_char})")
+    return re.compile("".join(pieces))
+
+
+def _raw_class(ch: str) -> str:
+    sources = fold_sources(ch)
+    return re.escape(ch) if sources == ch else "[" + "".join(re.escape(c) for c in sources) + "]"
+
+
+@lru_cache(maxsize=1)
+def _raw_word_chars() -> str:
+    """The characters that fold into an ASCII letter or digit, escaped for a regex class."""
+    return "".join(re.escape(c) for ch in string.ascii_lowercase + string.digits for c in fold_sources(ch))
 
 
 def phrase_spans(phrases: tuple[str, ...], text: str) -> tuple[tuple[int, int], ...]:
@@ -94,11 +115,11 @@ def containing(snap: Snapshot, phrase: str, among: np.ndarray | None = None) -> 
         found = np.intersect1d(found, among, assume_unique=True)
     if exact:
         return found
-    pattern = phrase_pattern(phrase)
+    pattern = phrase_pattern(phrase, raw=True)
     kept = []
     for i in range(0, len(found), CHECK_CHUNK):
-        records = snap.passages([int(p) for p in found[i : i + CHECK_CHUNK]])
-        kept += [pid for pid, rec in records.items() if pattern.search(normalize(rec.text))]
+        texts = snap.passage_texts([int(p) for p in found[i : i + CHECK_CHUNK]])
+        kept += [pid for pid, text in texts.items() if pattern.search(text)]
     return np.array(sorted(kept), dtype=np.int64)
 
 

@@ -190,6 +190,9 @@ class EmbeddedSnapshot:
     def passages(self, ids: list[int]) -> dict[int, PassageRecord]:
         return self.reader.passages(ids)
 
+    def passage_texts(self, ids: list[int]) -> dict[int, str]:
+        return self.reader.passage_texts(ids)
+
     def sentence_vectors(self, ids: list[int]) -> dict[int, SentenceVectors]:
         return self.reader.sentence_vectors(ids)
 

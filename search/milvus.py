@@ -300,6 +300,9 @@ class MilvusSnapshot:
     def passages(self, ids: list[int]) -> dict[int, PassageRecord]:
         return {pid: row.record for pid, row in self.rows(ids).items()}
 
+    def passage_texts(self, ids: list[int]) -> dict[int, str]:
+        return {pid: row.record.text for pid, row in self.rows(ids).items()}
+
     def sentence_vectors(self, ids: list[int]) -> dict[int, SentenceVectors]:
         rescorer = self.index.manifest.get("rescorer")
         if not ids or not rescorer:

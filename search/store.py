@@ -147,6 +147,10 @@ class Snapshot(Protocol):
     def passages(self, ids: list[int]) -> dict[int, PassageRecord]:
         """Stored text and metadata of passages ``ids`` (missing ids are absent)."""
 
+    def passage_texts(self, ids: list[int]) -> dict[int, str]:
+        """The text alone of passages ``ids`` (missing ids are absent): what a phrase check reads, without the
+        document facts :meth:`passages` joins in."""
+
     def sentence_vectors(self, ids: list[int]) -> dict[int, SentenceVectors]:
         """The rescorer's vectors of passages ``ids`` (empty when the index has no rescorer)."""
 

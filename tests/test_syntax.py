@@ -110,3 +110,23 @@ def test_quoting_a_whole_query_never_raises(query):
     for open_, close in (('"', '"'), ("“", "”"), ("「", "」")):
         if close not in query:
             parse(open_ + query + close, FIELDS)
+
+
+# Characters whose folded forms coincide (traditional/simplified, full/half width, case, radicals),
+# spaces of several kinds, and neighbours that decide word boundaries.
+_FOLDING = "软軟件园園鱼魚⻥长長⻓AaＡａBb1１２2 \u3000\u00a0-_.,x"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=_FOLDING, min_size=1, max_size=6), st.text(alphabet=_FOLDING, max_size=40))
+def test_a_phrase_matches_raw_text_exactly_where_it_matches_the_folded_text(phrase, text):
+    """The phrase check runs its pattern on the raw text (no folding per candidate); it must find the
+    same occurrences as the pattern on the folded text, which defines what a phrase means."""
+    from indexer.analyze import normalize
+    from search.constraints import phrase_pattern
+
+    if not normalize(phrase).split():
+        return
+    folded = [m.span() for m in phrase_pattern(phrase).finditer(normalize(text))]
+    raw = [m.span() for m in phrase_pattern(phrase, raw=True).finditer(text)]
+    assert raw == folded
