@@ -222,8 +222,7 @@ class IndexWriter(LockedWriter):
                     write_file(self.path / USERDICT, lambda p: shutil.copyfile(userdict, p))
                 self._conn = _connect(self.path, readonly=False)
                 self._conn.executescript(_SCHEMA + _RESCORE_SCHEMA)
-                self.manifest = dict(create, format=FORMAT_NAME, format_version=FORMAT_VERSION, generation=0)
-                self.manifest["ann"] = {"requested": self._ann()}
+                self.manifest = dict(create, format=FORMAT_NAME)
                 self._write_manifest(0, [], length=0, documents=0, passages=0)
             else:
                 self.manifest = _read_manifest(self.path)
@@ -350,7 +349,8 @@ class IndexWriter(LockedWriter):
                 continue
             logger.warning("rebuilding segment %s of %s from stored vectors and terms", entry["name"], self.path)
             repaired += 1
-            rebuilt = self._segment_from_rows(_segment_name(new, repaired), entry["first_id"], entry["last_id"])
+            rebuilt = self._segment_from_rows(_segment_name(new, repaired), entry["first_id"], entry["last_id"],
+                                              self._avgdl())
             entries.extend(rebuilt)
         if repaired:
             self._write_manifest(new, entries, length=self._length(), **self.manifest["counts"])
@@ -362,7 +362,7 @@ class IndexWriter(LockedWriter):
         new = self.generation + 1
         first, last = entries[run.start]["first_id"], entries[run.stop - 1]["last_id"]
         logger.info("merging %d segments (passages %d..%d) of %s", len(run), first, last, self.path)
-        merged = self._segment_from_rows(_segment_name(new), first, last, progress)
+        merged = self._segment_from_rows(_segment_name(new), first, last, self._avgdl(), progress)
         entries[run.start : run.stop] = merged
         self._write_manifest(new, entries, length=self._length(), **self.manifest["counts"])
         self._cleanup()
@@ -372,22 +372,18 @@ class IndexWriter(LockedWriter):
         logger.info("converting %s from index format %s to %d", self.path, self.manifest["format_version"],
                     FORMAT_VERSION)
         new = self.generation + 1
-        entries = self._segment_from_rows(_segment_name(new), 0, _MAX_ID)
-        with self._conn:
-            length = _stored_length(self._conn, self.generation)
-        self.manifest = {key: value for key, value in self.manifest.items() if key != "files"}
-        self.manifest["format_version"] = FORMAT_VERSION
-        self.manifest["ann"] = {"requested": self._ann()}
+        length = _stored_length(self._conn, self.generation)
+        avgdl_ref = average_length(length, int(self.manifest["counts"]["passages"]))
+        entries = self._segment_from_rows(_segment_name(new), 0, _MAX_ID, avgdl_ref)
         self._write_manifest(new, entries, length=length, **self.manifest["counts"])
         self._cleanup()
 
-    def _segment_from_rows(self, name: str, first: int, last: int,
+    def _segment_from_rows(self, name: str, first: int, last: int, avgdl_ref: float,
                            progress: Callable[[int, int], None] | None = None) -> list[dict]:
         """A new segment of the live passages with ids in ``first..last`` as SQLite keeps them (none: no such rows)."""
         ids, vectors, terms = _stored_rows(self._conn, self.generation, self._dim(), first, last, progress)
         if not len(ids):
             return []
-        avgdl_ref = average_length(self._length(), int(self.manifest["counts"]["passages"]))
         return [self._write_segment(name, ids, vectors, terms, avgdl_ref)]
 
     def _write_segment(self, name: str, ids: np.ndarray, vectors: np.ndarray, terms: list[list[str]],
@@ -425,6 +421,10 @@ class IndexWriter(LockedWriter):
         """Summed term count of the committed generation's live passages (BM25's total length)."""
         return int(self.manifest["lexical_length"])
 
+    def _avgdl(self) -> float:
+        """The committed generation's average passage length: the ``avgdl_ref`` of a segment written now."""
+        return average_length(self._length(), int(self.manifest["counts"]["passages"]))
+
     def _write_manifest(self, gen: int, entries: list[dict], *, length: int, documents: int, passages: int) -> None:
         """Commit generation ``gen`` made of the segments ``entries``: the atomic manifest rename.
 
@@ -432,9 +432,10 @@ class IndexWriter(LockedWriter):
         ``retired`` with the last generation that named them, so that
         :meth:`_cleanup` keeps them for readers of the generations before.
         """
-        previous = _current_files(self.manifest) if "generation" in self.manifest else set()
-        manifest = dict(self.manifest, generation=gen, committed_at=time.time(), segments=entries,
-                        lexical_length=int(length))
+        previous = _current_files(self.manifest)
+        manifest = dict(self.manifest, format_version=FORMAT_VERSION, generation=gen, committed_at=time.time(),
+                        ann={"requested": self._ann()}, segments=entries, lexical_length=int(length))
+        manifest.pop("files", None)  # format 2's, when this commit converts it
         manifest["counts"] = {"documents": documents, "passages": passages}
         manifest["merge"] = {"policy": "tiered", "segments_per_tier": merge_policy.SEGMENTS_PER_TIER}
         kept = [r for r in self.manifest.get("retired", []) if gen - r["last_named"] < KEEP_GENERATIONS]
