@@ -215,6 +215,8 @@ class IndexWriter(LockedWriter):
             self.path.mkdir(parents=True, exist_ok=True)
             if any(p.name not in (LOCK,) for p in self.path.iterdir()) and not index_exists(self.path):
                 raise IndexFormatError(f"{self.path} exists and is not a souyi index; refusing to write into it")
+        else:
+            load_manifest(self.path)  # no index there: IndexNotFound, before a lock file is made
         self._take_lock(lock_timeout)
         try:
             if create is not None and not index_exists(self.path):

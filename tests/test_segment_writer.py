@@ -17,6 +17,7 @@ from indexer import merge_policy
 from indexer.bm25_segments import BM25Segment, SegmentedBM25, average_length, segment_arrays
 from indexer.records import DocumentRecord, NewPassage
 from indexer.store import KEEP_GENERATIONS, IndexReader, IndexWriter
+from souyi.cli import main as cli_main
 
 DIM = 8
 BM25 = {"k1": 1.2, "b": 0.75}
@@ -296,3 +297,21 @@ def test_optimize_plans_one_merge_to_the_asked_count():
     assert merge_policy.optimize_run(entries_of(9, 9), 2) is None
     with pytest.raises(ValueError):
         merge_policy.optimize_run(entries_of(9), 0)
+
+
+def test_souyi_optimize_merges_and_exits_like_the_other_commands(tmp_path, capsys):
+    corpus, path = Corpus(12), tmp_path / "index"
+    with new_writer(path, merge=False) as writer:
+        for i in range(4):
+            corpus.stage(writer, f"d{i}", 3)
+            writer.commit()
+    assert cli_main(["optimize", "--index", str(path), "--max-segments", "2", "-q"]) == 0
+    assert "merged 4 segments into 2" in capsys.readouterr().out
+    assert len(IndexReader.open(path).segment_entries()) == 2
+    assert cli_main(["optimize", "--index", str(path), "--max-segments", "2"]) == 0
+    assert "nothing to merge" in capsys.readouterr().out
+    assert_ranks_like_a_fresh_build(path)
+    assert cli_main(["optimize", "--index", str(tmp_path / "none")]) == 3
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["optimize", "--index", str(path), "--max-segments", "0"])
+    assert exc.value.code == 2

@@ -17,6 +17,7 @@ from indexer import check_index
 from indexer.bm25 import term_weight
 from indexer.bm25_segments import BM25Segment, SegmentedBM25, average_length
 from indexer.store import IndexReader, IndexWriter
+from souyi.cli import main as cli_main
 
 
 @pytest.fixture()
@@ -92,3 +93,11 @@ def test_the_first_writer_converts_format2_to_one_segment_that_ranks_the_same(fo
     assert "files" not in manifest
     assert {r["path"] for r in manifest["retired"]} == old_files  # kept for readers still on format 2
     assert all((format2_index / f).is_file() for f in old_files)
+
+
+def test_souyi_optimize_is_the_migration_command(format2_index, capsys):
+    assert cli_main(["optimize", "--index", str(format2_index), "-q"]) == 0
+    assert "1 segment" in capsys.readouterr().out
+    reader = IndexReader.open(format2_index)
+    assert reader.format_version == 3 and len(reader.segment_entries()) == 1
+    assert check_index(format2_index) == []
