@@ -35,8 +35,11 @@ def tier(entry: dict) -> int:
     return int(math.log10(live(entry))) if live(entry) > 0 else 0
 
 
-def next_merge(entries: Sequence[dict], per_tier: int = SEGMENTS_PER_TIER) -> range | None:
+def next_merge(entries: Sequence[dict], per_tier: int | None = None) -> range | None:
     """The run of adjacent segments (indexes into ``entries``) the tiered policy merges next, or None.
+
+    ``per_tier`` defaults to :data:`SEGMENTS_PER_TIER` as it is when called
+    (the crash test lowers it, so that merges are frequent enough to be killed).
 
     The lowest tier over its bound is served first; its run is the window of
     ``per_tier`` adjacent segments, none in a higher tier, with the fewest
@@ -44,6 +47,7 @@ def next_merge(entries: Sequence[dict], per_tier: int = SEGMENTS_PER_TIER) -> ra
     (bigger ones between them), the window of ``per_tier`` adjacent segments
     with the fewest live passages is taken, whatever their tiers.
     """
+    per_tier = per_tier or SEGMENTS_PER_TIER
     tiers = [tier(e) for e in entries]
     for t in sorted(set(tiers)):
         if tiers.count(t) <= per_tier:
