@@ -54,13 +54,6 @@ def file_sizes(index: Path, manifest: dict) -> dict[str, int]:
             "lexical": sum(npy.stat().st_size for f in folders for npy in (f / "lexical").glob("*.npy"))}
 
 
-def vector_kinds(manifest: dict) -> str:
-    """The FAISS index kinds of the generation (format 3: of its segments, joined)."""
-    if "segments" not in manifest:
-        return manifest.get("ann", {}).get("faiss", "IDMap2,FlatIP")
-    return "+".join(sorted({entry["ann"]["faiss"] for entry in manifest["segments"]})) or "IDMap2,FlatIP"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = common.parser_for(__doc__)
     parser.add_argument("--index", type=Path, required=True)
@@ -95,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
             round(p50, 1) if MODES[name] is not None else "-")
         rows.append([n, name, round(p50, 1), round(p99, 1), round(embed_p50, 1) if uses_model else 0.0, retrieval,
                      round(rss_open / 2**20), round(rss_after / 2**20), round(files["vectors"] / 2**20, 1),
-                     round(files["lexical"] / 2**20, 1), vector_kinds(manifest)])
+                     round(files["lexical"] / 2**20, 1), common.vector_kinds(manifest)])
         print(rows[-1])
     print(f"opened in {opened_s:.1f} s")
     merged = sorted(common.merged_rows(args.out, rows, lambda row: row[0] == n), key=lambda row: (row[0], row[1]))
