@@ -270,16 +270,17 @@ class IndexWriter(LockedWriter):
                     (name,),
                 )
             ]
+            documents_gone = 0
             for name in names:
                 self._conn.execute(
                     f"UPDATE passages SET deleted_gen = ? WHERE deleted_gen IS NULL AND doc_id IN "
                     f"(SELECT doc_id FROM documents d WHERE name = ? AND {_visible('d', gen)})",
                     (new, name),
                 )
-                self._conn.execute(
+                documents_gone += self._conn.execute(
                     f"UPDATE documents SET deleted_gen = ? WHERE name = ? AND {_visible('documents', gen)}",
                     (new, name),
-                )
+                ).rowcount
             for doc, passages, vectors, terms in self._added:
                 doc_key = self._conn.execute(
                     "INSERT INTO documents (name, title, source, encoding, sha256, size, mtime_ns, meta, text, "
@@ -302,7 +303,9 @@ class IndexWriter(LockedWriter):
         gone_ids = np.array(sorted(gone), dtype=np.int64)
         gone_terms = _terms_of(self._conn, gone_ids)
         length = self._length() + sum(map(len, added_terms)) - sum(map(len, gone_terms))
-        counts = _counts(self._conn, new)
+        before = self.manifest["counts"]  # updated by the batch's own changes: no count over the whole index
+        counts = {"documents": before["documents"] - documents_gone + len(self._added),
+                  "passages": before["passages"] - len(gone_ids) + len(added_ids)}
         entries = self._record_deletions(new, gone_ids, gone_terms)
         if added_ids:
             vectors = np.stack(added_vectors)
