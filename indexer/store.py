@@ -342,11 +342,13 @@ class IndexWriter(LockedWriter):
 
         A segment whose files are lost, unreadable, or disagree with the
         live rows of its id range is replaced by a new segment of those rows
-        (without re-reading or re-embedding any document).
+        (without re-reading or re-embedding any document); the manifest's
+        counts and total length are recounted from SQLite.
         """
         gen, new = self.generation, self.generation + 1
-        with self._conn:
-            live = _live_ids(self._conn, gen)
+        live = _live_ids(self._conn, gen)
+        counts, length = _counts(self._conn, gen), _stored_length(self._conn, gen)
+        avgdl_ref = average_length(length, counts["passages"])
         entries, repaired = [], 0
         for entry in self.manifest["segments"]:
             if not segment_problems(self.path, entry, self._dim(), _in_range(live, entry)):
@@ -354,11 +356,10 @@ class IndexWriter(LockedWriter):
                 continue
             logger.warning("rebuilding segment %s of %s from stored vectors and terms", entry["name"], self.path)
             repaired += 1
-            rebuilt = self._segment_from_rows(_segment_name(new, repaired), entry["first_id"], entry["last_id"],
-                                              self._avgdl())
-            entries.extend(rebuilt)
-        if repaired:
-            self._write_manifest(new, entries, length=self._length(), **self.manifest["counts"])
+            name = _segment_name(new, repaired)
+            entries.extend(self._segment_from_rows(name, entry["first_id"], entry["last_id"], avgdl_ref))
+        if repaired or counts != self.manifest["counts"] or length != self._length():
+            self._write_manifest(new, entries, length=length, **counts)
             self._cleanup()
 
     def _merge(self, run: range, progress: Callable[[int, int], None] | None = None) -> None:

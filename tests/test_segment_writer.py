@@ -315,3 +315,19 @@ def test_souyi_optimize_merges_and_exits_like_the_other_commands(tmp_path, capsy
     with pytest.raises(SystemExit) as exc:
         cli_main(["optimize", "--index", str(path), "--max-segments", "0"])
     assert exc.value.code == 2
+
+
+def test_repair_recounts_a_manifest_that_disagrees_with_sqlite(tmp_path):
+    corpus, path = Corpus(13), tmp_path / "index"
+    with new_writer(path) as writer:
+        corpus.stage(writer, "a", 5)
+        writer.commit()
+    manifest = json.loads((path / "manifest.json").read_text())
+    (path / "manifest.json").write_text(json.dumps(dict(manifest, lexical_length=1, counts={"documents": 9,
+                                                                                             "passages": 9})))
+    problems = IndexReader.open(path).check()
+    assert len(problems) == 2 and "counts" in problems[0] and "total length" in problems[1]
+    with IndexWriter(path) as writer:
+        writer.repair()
+        assert writer.segments == manifest["segments"]  # the segment itself was healthy: kept
+    assert_ranks_like_a_fresh_build(path)
