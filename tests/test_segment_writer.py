@@ -43,6 +43,22 @@ def new_writer(path: Path, merge: bool = True) -> IndexWriter:
     return IndexWriter(path, create=CREATE, merge=merge)
 
 
+def commit(writer: IndexWriter, corpus: Corpus, *changes: tuple[str, int]) -> None:
+    """One batch: each ``(name, passages)`` adds (or replaces) a document, ``(name, 0)`` removes it."""
+    for name, passages in changes:
+        if passages:
+            corpus.stage(writer, name, passages)
+        else:
+            writer.remove(name)
+    writer.commit()
+
+
+def one_document_per_batch(writer: IndexWriter, corpus: Corpus, batches: int, passages: int) -> None:
+    """``batches`` batches, each adding document ``d<i>`` of ``passages`` passages."""
+    for i in range(batches):
+        commit(writer, corpus, (f"d{i}", passages))
+
+
 def bm25_of(reader: IndexReader) -> SegmentedBM25:
     """The lexical side of a generation as a searcher builds it from :meth:`IndexReader.segments`."""
     segments = [
@@ -100,10 +116,8 @@ def test_deletions_are_cumulative_files_beside_the_segment(tmp_path):
         writer.commit()
         [entry] = writer.segments
         before = files_of(path / "segments" / entry["name"])
-        writer.remove("b")
-        writer.commit()
-        corpus.stage(writer, "c", 3)  # a replaced document: its old passages are deleted too
-        writer.commit()
+        commit(writer, corpus, ("b", 0))
+        commit(writer, corpus, ("c", 3))  # a replaced document: its old passages are deleted too
         entry = writer.segments[0]
     assert entry["deleted"] == f"{entry['name']}/deleted-{3:06d}.npz" and entry["deleted_passages"] == 10
     reader = IndexReader.open(path)
@@ -121,12 +135,9 @@ def test_deletions_are_cumulative_files_beside_the_segment(tmp_path):
 def test_a_segment_whose_passages_are_all_deleted_leaves_the_manifest(tmp_path):
     corpus, path = Corpus(3), tmp_path / "index"
     with new_writer(path, merge=False) as writer:
-        corpus.stage(writer, "a", 3)
-        writer.commit()
-        corpus.stage(writer, "b", 3)
-        writer.commit()
-        writer.remove("a")
-        writer.commit()
+        commit(writer, corpus, ("a", 3))
+        commit(writer, corpus, ("b", 3))
+        commit(writer, corpus, ("a", 0))
         assert [e["name"] for e in writer.segments] == [f"s{2:06d}"]
     assert_ranks_like_a_fresh_build(path)
 
@@ -150,8 +161,7 @@ def test_merges_keep_the_segment_count_bounded(tmp_path):
     batches = 3 * merge_policy.SEGMENTS_PER_TIER + 5
     with new_writer(path) as writer:
         for i in range(batches):
-            corpus.stage(writer, f"d{i}", 4)
-            writer.commit()
+            commit(writer, corpus, (f"d{i}", 4))
             tiers = [merge_policy.tier(e) for e in writer.segments]
             assert all(tiers.count(t) <= merge_policy.SEGMENTS_PER_TIER for t in set(tiers))
         entries = writer.segments
@@ -164,9 +174,7 @@ def test_merges_keep_the_segment_count_bounded(tmp_path):
 def test_without_merges_every_batch_stays_a_segment(tmp_path):
     corpus, path = Corpus(6), tmp_path / "index"
     with new_writer(path, merge=False) as writer:
-        for i in range(merge_policy.SEGMENTS_PER_TIER + 3):
-            corpus.stage(writer, f"d{i}", 2)
-            writer.commit()
+        one_document_per_batch(writer, corpus, merge_policy.SEGMENTS_PER_TIER + 3, 2)
         assert len(writer.segments) == merge_policy.SEGMENTS_PER_TIER + 3
         assert writer.merge_by_policy() == 1 and len(writer.segments) == 4
     assert_ranks_like_a_fresh_build(path)
@@ -175,11 +183,8 @@ def test_without_merges_every_batch_stays_a_segment(tmp_path):
 def test_optimize_merges_down_to_the_asked_count_and_drops_deleted_passages(tmp_path):
     corpus, path = Corpus(7), tmp_path / "index"
     with new_writer(path, merge=False) as writer:
-        for i in range(8):
-            corpus.stage(writer, f"d{i}", 3)
-            writer.commit()
-        writer.remove("d0")
-        writer.commit()
+        one_document_per_batch(writer, corpus, 8, 3)
+        commit(writer, corpus, ("d0", 0))
         seen: list[tuple[int, int]] = []
         writer.optimize(3, progress=lambda done, total: seen.append((done, total)))
         assert len(writer.segments) == 3 and seen[-1][0] == seen[-1][1]
@@ -195,9 +200,7 @@ def test_optimize_merges_down_to_the_asked_count_and_drops_deleted_passages(tmp_
 def test_replaced_files_stay_for_keep_generations_then_go(tmp_path):
     corpus, path = Corpus(8), tmp_path / "index"
     with new_writer(path, merge=False) as writer:
-        for i in range(3):
-            corpus.stage(writer, f"d{i}", 2)
-            writer.commit()
+        one_document_per_batch(writer, corpus, 3, 2)
         old = [path / "segments" / e["name"] for e in writer.segments]
         writer.optimize(1)
         last_named = writer.generation - 1  # the last manifest naming the old segments
@@ -232,10 +235,8 @@ def test_repair_rebuilds_a_damaged_segment_from_sqlite(tmp_path, damage):
     corpus, path = Corpus(10), tmp_path / "index"
     with new_writer(path, merge=False) as writer:
         for i in range(3):
-            corpus.stage(writer, f"d{i}", 4)
-            writer.commit()
-        writer.remove("d1")
-        writer.commit()
+            commit(writer, corpus, (f"d{i}", 4))
+        commit(writer, corpus, ("d1", 0))
         entries = writer.segments
     folder = path / "segments" / entries[0]["name"]
     if damage == "lexical":
@@ -258,13 +259,9 @@ def test_repair_rebuilds_a_damaged_segment_from_sqlite(tmp_path, damage):
 def test_check_finds_a_segment_holding_other_passages_than_sqlite(tmp_path):
     corpus, path = Corpus(11), tmp_path / "index"
     with new_writer(path, merge=False) as writer:
-        corpus.stage(writer, "a", 4)
-        writer.commit()
-        corpus.stage(writer, "b", 4)
-        writer.commit()
-        writer.remove("b")
-        corpus.stage(writer, "c", 1)
-        writer.commit()
+        commit(writer, corpus, ("a", 4))
+        commit(writer, corpus, ("b", 4))
+        commit(writer, corpus, ("b", 0), ("c", 1))
     reader = IndexReader.open(path)
     assert reader.check() == []
     entry = reader.segment_entries()[0]
@@ -302,9 +299,7 @@ def test_optimize_plans_one_merge_to_the_asked_count():
 def test_souyi_optimize_merges_and_exits_like_the_other_commands(tmp_path, capsys):
     corpus, path = Corpus(12), tmp_path / "index"
     with new_writer(path, merge=False) as writer:
-        for i in range(4):
-            corpus.stage(writer, f"d{i}", 3)
-            writer.commit()
+        one_document_per_batch(writer, corpus, 4, 3)
     assert cli_main(["optimize", "--index", str(path), "--max-segments", "2", "-q"]) == 0
     assert "merged 4 segments into 2" in capsys.readouterr().out
     assert len(IndexReader.open(path).segment_entries()) == 2
