@@ -92,6 +92,7 @@ from .segment_files import (
     write_deletions,
     write_segment,
 )
+from .segment_merge import merge_postings
 
 logger = logging.getLogger(__name__)
 
@@ -310,8 +311,9 @@ class IndexWriter(LockedWriter):
         if added_ids:
             vectors = np.stack(added_vectors)
             avgdl_ref = average_length(length, counts["passages"])
-            entries.append(self._write_segment(_segment_name(new), np.array(added_ids, np.int64), vectors,
-                                               added_terms, avgdl_ref))
+            ids = np.array(added_ids, np.int64)
+            entries.append(self._write_segment(_segment_name(new), ids, vectors, self._postings(ids, added_terms),
+                                               avgdl_ref))
         self._write_manifest(new, entries, length=length, **counts)  # the commit point
         self._clear_batch()
         self._cleanup()
@@ -323,7 +325,11 @@ class IndexWriter(LockedWriter):
         """Run the merges :func:`indexer.merge_policy.next_merge` asks for, each a batch; returns how many ran."""
         merges = 0
         while (run := merge_policy.next_merge(self.manifest["segments"])) is not None:
-            self._merge(run)
+            try:
+                self._merge(run)
+            except IndexFormatError as exc:  # the batch before is committed: a failed merge must not undo that
+                logger.warning("merge skipped: %s", exc)
+                break
             merges += 1
         return merges
 
@@ -363,12 +369,25 @@ class IndexWriter(LockedWriter):
             self._cleanup()
 
     def _merge(self, run: range, progress: Callable[[int, int], None] | None = None) -> None:
-        """Replace the adjacent segments ``run`` by one segment of their live passages, as a batch of its own."""
+        """Replace the adjacent segments ``run`` by one segment of their live passages, as a batch of its own.
+
+        The postings are joined from the segments' own arrays
+        (:mod:`indexer.segment_merge`), the vectors read from SQLite (exact,
+        where an IVF segment keeps them quantized); both must name the same
+        passages, else the segments are damaged and nothing is merged.
+        """
         entries = self.segments
         new = self.generation + 1
         first, last = entries[run.start]["first_id"], entries[run.stop - 1]["last_id"]
         logger.info("merging %d segments (passages %d..%d) of %s", len(run), first, last, self.path)
-        merged = self._segment_from_rows(_segment_name(new), first, last, self._avgdl(), progress)
+        loaded = [load_segment_folder(self.path, entries[i], self._dim()) for i in run]
+        lexical = merge_postings([(s.lexical, s.deleted_ids) for s in loaded], **self.manifest.get("bm25", {}))
+        ids, vectors, _ = _stored_rows(self._conn, self.generation, self._dim(), first, last, progress,
+                                       with_terms=False)
+        if not np.array_equal(ids, lexical.row_ids):
+            raise IndexFormatError(f"segments {', '.join(s.name for s in loaded)} of {self.path} disagree with "
+                                   "the database; repair them with: souyi check --repair")
+        merged = [self._write_segment(_segment_name(new), ids, vectors, lexical, self._avgdl())] if len(ids) else []
         entries[run.start : run.stop] = merged
         self._write_manifest(new, entries, length=self._length(), **self.manifest["counts"])
         self._cleanup()
@@ -390,13 +409,16 @@ class IndexWriter(LockedWriter):
         ids, vectors, terms = _stored_rows(self._conn, self.generation, self._dim(), first, last, progress)
         if not len(ids):
             return []
-        return [self._write_segment(name, ids, vectors, terms, avgdl_ref)]
+        return [self._write_segment(name, ids, vectors, self._postings(ids, terms), avgdl_ref)]
 
-    def _write_segment(self, name: str, ids: np.ndarray, vectors: np.ndarray, terms: list[list[str]],
+    def _postings(self, ids: np.ndarray, terms: list[list[str]]) -> BM25Index:
+        """BM25 postings of passages ``ids`` (ascending) holding analyzer ``terms``, with the index's settings."""
+        return BM25Index.build(terms, ids.tolist(), **self.manifest.get("bm25", {}))
+
+    def _write_segment(self, name: str, ids: np.ndarray, vectors: np.ndarray, lexical: BM25Index,
                        avgdl_ref: float) -> dict:
-        """Write one segment of these passages; returns its manifest entry."""
+        """Write one segment of these passages (``lexical``: their postings); returns its manifest entry."""
         index = ann.build(vectors, ids, self._dim(), self._ann())
-        lexical = BM25Index.build(terms, ids.tolist(), **self.manifest.get("bm25", {}))
         write_segment(self.path, name, index, segment_arrays(lexical, avgdl_ref))
         return {"name": name, "passages": len(ids), "first_id": int(ids[0]), "last_id": int(ids[-1]),
                 "deleted": None, "deleted_passages": 0, "ann": ann.describe(index, self._ann())}

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from indexer import merge_policy
+from indexer.bm25 import BM25Index
 from indexer.bm25_segments import BM25Segment, SegmentedBM25, average_length, segment_arrays
 from indexer.records import DocumentRecord, NewPassage
+from indexer.segment_merge import merge_postings
 from indexer.store import KEEP_GENERATIONS, IndexReader, IndexWriter
 from souyi.cli import main as cli_main
 
@@ -326,3 +328,29 @@ def test_repair_recounts_a_manifest_that_disagrees_with_sqlite(tmp_path):
         writer.repair()
         assert writer.segments == manifest["segments"]  # the segment itself was healthy: kept
     assert_ranks_like_a_fresh_build(path)
+
+
+def postings_by_term(index: BM25Index) -> dict[str, tuple[list[int], list[float]]]:
+    ids = index.row_ids
+    return {w: (ids[index.rows[index.offsets[n]:index.offsets[n + 1]]].tolist(),
+                index.tfs[index.offsets[n]:index.offsets[n + 1]].tolist()) for w, n in index.terms.items()}
+
+
+def test_joined_postings_are_those_of_a_fresh_build_of_the_live_passages():
+    rng = np.random.default_rng(14)
+    tokens = {pid: list(rng.choice(WORDS, size=int(rng.integers(0, 9)))) for pid in range(60)}
+    tokens[7] = ["only-in-a-deleted-passage"]
+    parts, live = [], []
+    for lo, hi in ((0, 20), (20, 21), (21, 45), (45, 60)):
+        ids = list(range(lo, hi))
+        arrays = segment_arrays(BM25Index.build([tokens[p] for p in ids], ids), 5.0)
+        chosen = rng.choice(ids, size=len(ids) // 3, replace=False)
+        deleted = np.union1d(chosen, [7] if lo == 0 else []).astype(np.int64)
+        parts.append((arrays, deleted))
+        live += [p for p in ids if p not in deleted]
+    joined = merge_postings(parts, **BM25)
+    fresh = BM25Index.build([tokens[p] for p in live], live, **BM25)
+    np.testing.assert_array_equal(joined.row_ids, fresh.row_ids)
+    np.testing.assert_array_equal(joined.doc_len, fresh.doc_len)
+    assert postings_by_term(joined) == postings_by_term(fresh)
+    assert "only-in-a-deleted-passage" not in joined.terms
