@@ -393,13 +393,27 @@ class IndexWriter(LockedWriter):
         self._cleanup()
 
     def _upgrade(self) -> None:
-        """Convert a format-2 index to format 3 in one batch: one segment of every live passage, from SQLite."""
+        """Convert a format-2 index to format 3 in one batch: one segment of every live passage.
+
+        The postings come from the generation's BM25 file when it is sound
+        (re-reading every term from SQLite holds a string per occurrence),
+        else from SQLite; the vectors from SQLite.
+        """
         logger.info("converting %s from index format %s to %d", self.path, self.manifest["format_version"],
                     FORMAT_VERSION)
         new = self.generation + 1
         length = _stored_length(self._conn, self.generation)
         avgdl_ref = average_length(length, int(self.manifest["counts"]["passages"]))
-        entries = self._segment_from_rows(_segment_name(new), 0, _MAX_ID, avgdl_ref)
+        ids, vectors, _ = _stored_rows(self._conn, self.generation, self._dim(), 0, _MAX_ID, with_terms=False)
+        try:
+            lexical = read_lexical_npz(self.path / self.manifest["files"]["lexical"])
+        except IndexFormatError as exc:
+            logger.warning("%s; its postings are rebuilt from the database", exc)
+            lexical = None
+        if lexical is not None and np.array_equal(lexical.row_ids, ids):
+            entries = [self._write_segment(_segment_name(new), ids, vectors, lexical, avgdl_ref)] if len(ids) else []
+        else:
+            entries = self._segment_from_rows(_segment_name(new), 0, _MAX_ID, avgdl_ref)
         self._write_manifest(new, entries, length=length, **self.manifest["counts"])
         self._cleanup()
 

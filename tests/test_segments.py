@@ -101,3 +101,15 @@ def test_souyi_optimize_is_the_migration_command(format2_index, capsys):
     reader = IndexReader.open(format2_index)
     assert reader.format_version == 3 and len(reader.segment_entries()) == 1
     assert check_index(format2_index) == []
+
+
+def test_a_format2_index_with_a_damaged_bm25_file_converts_from_sqlite(format2_index):
+    old = IndexReader.open(format2_index)
+    before = bm25_of(old).top(["软件", "收入"], 5)
+    (format2_index / old.manifest["files"]["lexical"]).write_bytes(b"damaged")
+    with IndexWriter(format2_index):
+        pass
+    assert check_index(format2_index) == []
+    ids, scores = bm25_of(IndexReader.open(format2_index)).top(["软件", "收入"], 5)
+    np.testing.assert_array_equal(ids, before[0])
+    np.testing.assert_array_equal(scores, before[1])
