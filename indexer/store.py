@@ -301,21 +301,25 @@ class IndexWriter(LockedWriter):
                         _insert_sentences(self._conn, int(pcur.lastrowid), passage.rescore)
                     added_terms.append(tokens)
                     added_vectors.append(vector)
-        gone_ids = np.array(sorted(gone), dtype=np.int64)
-        gone_terms = _terms_of(self._conn, gone_ids)
-        length = self._length() + sum(map(len, added_terms)) - sum(map(len, gone_terms))
-        before = self.manifest["counts"]  # updated by the batch's own changes: no count over the whole index
-        counts = {"documents": before["documents"] - documents_gone + len(self._added),
-                  "passages": before["passages"] - len(gone_ids) + len(added_ids)}
-        entries = self._record_deletions(new, gone_ids, gone_terms)
-        if added_ids:
-            vectors = np.stack(added_vectors)
-            avgdl_ref = average_length(length, counts["passages"])
-            ids = np.array(added_ids, np.int64)
-            entries.append(self._write_segment(_segment_name(new), ids, vectors, self._postings(ids, added_terms),
-                                               avgdl_ref))
-        self._write_manifest(new, entries, length=length, **counts)  # the commit point
-        self._clear_batch()
+        try:
+            gone_ids = np.array(sorted(gone), dtype=np.int64)
+            gone_terms = _terms_of(self._conn, gone_ids)
+            length = self._length() + sum(map(len, added_terms)) - sum(map(len, gone_terms))
+            before = self.manifest["counts"]  # updated by the batch's own changes: no count over the whole index
+            counts = {"documents": before["documents"] - documents_gone + len(self._added),
+                      "passages": before["passages"] - len(gone_ids) + len(added_ids)}
+            entries = self._record_deletions(new, gone_ids, gone_terms)
+            if added_ids:
+                ids = np.array(added_ids, np.int64)
+                entries.append(self._write_segment(_segment_name(new), ids, np.stack(added_vectors),
+                                                   self._postings(ids, added_terms),
+                                                   average_length(length, counts["passages"])))
+            self._write_manifest(new, entries, length=length, **counts)  # the commit point
+        except BaseException:
+            self._recover()  # a failed batch's rows (stamped new) must not show up in the next batch's generation
+            raise
+        finally:
+            self._clear_batch()
         self._cleanup()
         if self.merge:
             self.merge_by_policy()
@@ -327,7 +331,9 @@ class IndexWriter(LockedWriter):
         while (run := merge_policy.next_merge(self.manifest["segments"])) is not None:
             try:
                 self._merge(run)
-            except IndexFormatError as exc:  # the batch before is committed: a failed merge must not undo that
+            # the batch before is committed: a failed merge must not make it look failed (a later writer
+            # removes what the merge left)
+            except (IndexFormatError, OSError) as exc:
                 logger.warning("merge skipped: %s", exc)
                 break
             merges += 1

@@ -354,3 +354,20 @@ def test_joined_postings_are_those_of_a_fresh_build_of_the_live_passages():
     np.testing.assert_array_equal(joined.doc_len, fresh.doc_len)
     assert postings_by_term(joined) == postings_by_term(fresh)
     assert "only-in-a-deleted-passage" not in joined.terms
+
+
+def test_a_batch_that_fails_to_write_its_segment_leaves_nothing_for_the_next(tmp_path, monkeypatch):
+    corpus, path = Corpus(15), tmp_path / "index"
+    with new_writer(path) as writer:
+        commit(writer, corpus, ("a", 2))
+
+        def full_disk(*args: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        with monkeypatch.context() as patch:
+            patch.setattr("indexer.store.write_segment", full_disk)
+            with pytest.raises(OSError):
+                commit(writer, corpus, ("lost", 3), ("a", 0))
+        commit(writer, corpus, ("b", 2))
+        assert set(writer.documents()) == {"a", "b"}
+    assert_ranks_like_a_fresh_build(path)
