@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from indexer import stores
+from indexer import optimize_index
 
 DESCRIPTION = (
     "Merge the segments of an embedded index into at most K (default 1), in one crash-safe batch: "
@@ -42,7 +42,7 @@ def command(default_index: Callable[[], Path]) -> Callable[[argparse.Namespace],
         target = args.index or default_index()
         show = not args.quiet and sys.stderr.isatty()
         with _ProgressBar(show) as bar:
-            report = stores.optimize_index(target, args.max_segments, progress=bar.update)
+            report = optimize_index(target, args.max_segments, progress=bar.update)
         if report.segments_after == report.segments_before:
             print(f"nothing to merge: {report.segments_after} segment(s), generation {report.generation}")
         else:
