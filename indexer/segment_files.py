@@ -30,7 +30,7 @@ import faiss
 import numpy as np
 
 from .bm25 import BM25Index
-from .bm25_segments import average_length, segment_arrays
+from .bm25_segments import SEGMENT_ARRAYS, average_length, segment_arrays
 from .errors import IndexFormatError
 from .index_dir import fsync_dir
 
@@ -38,10 +38,6 @@ from .index_dir import fsync_dir
 SEGMENTS = "segments"
 VECTORS = "vectors.faiss"
 LEXICAL = "lexical"
-#: The arrays of a segment's ``lexical/`` folder (:func:`indexer.bm25_segments.segment_arrays`), one ``.npy`` each.
-LEXICAL_ARRAYS = frozenset(
-    {"vocab", "offsets", "rows", "tfs", "doc_len", "row_ids", "weights", "max_weight", "params"}
-)
 #: How FAISS opens a segment's file: memory-mapped, so that its pages are shared and loaded on use.
 _MMAP = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP)
 
@@ -212,7 +208,7 @@ def load_segment_folder(root: Path, entry: dict, dim: int) -> SegmentData:
         }
     except (OSError, ValueError) as exc:
         raise IndexFormatError(f"{folder} is unreadable ({exc}); repair it with: souyi check --repair") from exc
-    if set(lexical) != LEXICAL_ARRAYS or len(lexical["row_ids"]) != int(entry["passages"]):
+    if set(lexical) != SEGMENT_ARRAYS or len(lexical["row_ids"]) != int(entry["passages"]):
         raise IndexFormatError(f"{folder} is incomplete; repair it with: souyi check --repair")
     deletions = read_deletions(root, entry.get("deleted"))
     return SegmentData(
