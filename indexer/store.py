@@ -331,9 +331,9 @@ class IndexWriter(LockedWriter):
         while (run := merge_policy.next_merge(self.manifest["segments"])) is not None:
             try:
                 self._merge(run)
-            # the batch before is committed: a failed merge must not make it look failed (a later writer
-            # removes what the merge left)
             except (IndexFormatError, OSError) as exc:
+                # the batch before is committed: a failed merge must not make it look failed (a later
+                # writer removes what the merge left)
                 logger.warning("merge skipped: %s", exc)
                 break
             merges += 1
