@@ -371,3 +371,15 @@ def test_a_batch_that_fails_to_write_its_segment_leaves_nothing_for_the_next(tmp
         commit(writer, corpus, ("b", 2))
         assert set(writer.documents()) == {"a", "b"}
     assert_ranks_like_a_fresh_build(path)
+
+
+def test_a_merge_over_a_damaged_segment_is_skipped_and_the_batch_stays_committed(tmp_path, caplog):
+    corpus, path = Corpus(16), tmp_path / "index"
+    with new_writer(path, merge=False) as writer:
+        one_document_per_batch(writer, corpus, merge_policy.SEGMENTS_PER_TIER, 2)
+        damaged = path / "segments" / writer.segments[0]["name"] / "vectors.faiss"
+    damaged.write_bytes(b"damaged")
+    with IndexWriter(path) as writer:
+        commit(writer, corpus, ("new", 2))  # the policy now asks for a merge that includes the damaged segment
+        assert "new" in writer.documents() and len(writer.segments) == merge_policy.SEGMENTS_PER_TIER + 1
+    assert "merge skipped" in caplog.text
