@@ -146,6 +146,11 @@ CREATE TABLE IF NOT EXISTS sentences (
     vectors     BLOB NOT NULL           -- float16 rows: the whole passage, then each sentence
 );
 """
+#: Indexes over the deleted rows only, so that purging them after each batch reads those rows, not the table.
+_PURGE_SCHEMA = """
+CREATE INDEX IF NOT EXISTS passages_deleted ON passages(deleted_gen) WHERE deleted_gen IS NOT NULL;
+CREATE INDEX IF NOT EXISTS documents_deleted ON documents(deleted_gen) WHERE deleted_gen IS NOT NULL;
+"""
 _TERM_SEP = "\x1f"
 #: Rows read at a time when a vector index is rebuilt from SQLite.
 _REBUILD_CHUNK = 10_000
@@ -224,7 +229,7 @@ class IndexWriter(LockedWriter):
                 if userdict is not None:
                     write_file(self.path / USERDICT, lambda p: shutil.copyfile(userdict, p))
                 self._conn = _connect(self.path, readonly=False)
-                self._conn.executescript(_SCHEMA + _RESCORE_SCHEMA)
+                self._conn.executescript(_SCHEMA + _RESCORE_SCHEMA + _PURGE_SCHEMA)
                 self.manifest = dict(create, format=FORMAT_NAME)
                 self._write_manifest(0, [], length=0, documents=0, passages=0)
             else:
@@ -496,7 +501,7 @@ class IndexWriter(LockedWriter):
     def _recover(self) -> None:
         """Undo the rows of a batch that did not reach its commit point."""
         gen = self.generation
-        self._conn.executescript(_RESCORE_SCHEMA)  # indexes made before sentence vectors existed
+        self._conn.executescript(_RESCORE_SCHEMA + _PURGE_SCHEMA)  # indexes made before these existed
         with self._conn:
             self._conn.execute(
                 "DELETE FROM sentences WHERE passage_id IN (SELECT passage_id FROM passages WHERE added_gen > ?)",
