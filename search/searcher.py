@@ -25,6 +25,7 @@ from .highlight import highlight_spans, query_terms
 from .hits import Hit
 from .query import check_mode, check_paging, clean_query
 from .store import Filters, LexicalRetrieved, Snapshot, Store
+from .translate import Bridged, bridged
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class _Ranked:
     dense_rank: dict[int, int]
     lexical_rank: dict[int, int]
     sentences: dict[int, SentenceVectors]  # rescorer vectors of the candidates (empty without a rescorer)
+    bridge: Bridged | None = None  # the query's translated words, when they were searched too
 
 
 def open_store(index_dir: str | os.PathLike[str]) -> Store:
@@ -72,9 +74,11 @@ class Searcher:
     """
 
     def __init__(
-        self, store: Store, embedder: Embedder, rescorer: Embedder | None = None, *, follow_model: bool = False
+        self, store: Store, embedder: Embedder, rescorer: Embedder | None = None, *, follow_model: bool = False,
+        translate: bool = True,
     ) -> None:
         self.follow_model = follow_model
+        self.translate = translate  # the default of search(translate=...)
         self.embedder, self.rescorer = self._models_for(store, embedder, rescorer)
         self.store = store
         self._identity = directory_stamp(store.path)
@@ -131,12 +135,15 @@ class Searcher:
         self.store, self.embedder, self.rescorer, self._identity = store, embedder, rescorer, identity
 
     @classmethod
-    def open(cls, index_dir: str | os.PathLike[str], model: str | Embedder | None = None) -> Searcher:
+    def open(
+        cls, index_dir: str | os.PathLike[str], model: str | Embedder | None = None, *, translate: bool = True
+    ) -> Searcher:
         """Open the index at ``index_dir``.
 
         ``model`` defaults to the model that built the index (and then follows
         a rebuild with another one); naming another one raises
-        :class:`~indexer.errors.ModelMismatch` before any search.
+        :class:`~indexer.errors.ModelMismatch` before any search.  ``translate=False``
+        turns the cross-language bridge off for every search of this searcher.
         """
         store = open_store(index_dir)
         if model is None or isinstance(model, str):
@@ -145,7 +152,7 @@ class Searcher:
             embedder = load_embedder(model or store.model_id)
         else:
             embedder = model
-        return cls(store, embedder, follow_model=model is None)
+        return cls(store, embedder, follow_model=model is None, translate=translate)
 
     @property
     def size(self) -> int:
@@ -163,6 +170,7 @@ class Searcher:
         mode: str = "hybrid",
         offset: int = 0,
         filters: Mapping[str, object] | None = None,
+        translate: bool | None = None,
     ) -> list[Hit]:
         """The ``k`` best passages for ``query`` after skipping ``offset``.
 
@@ -171,9 +179,12 @@ class Searcher:
         ``title`` or metadata field equals the value given (or one of a list
         of values).  Raises :class:`~indexer.errors.BadQuery` for an empty or
         over-long query or bad ``k``/``offset``/``mode``/``filters``; asking
-        for more than exists returns fewer.
+        for more than exists returns fewer.  ``translate=False`` turns off the
+        cross-language bridge (:mod:`search.translate`): an English query over
+        Chinese passages is otherwise also searched by its Chinese translations
+        (None: the searcher's default, see :meth:`open`).
         """
-        return self.search_many([query], k=k, mode=mode, offset=offset, filters=filters)[0]
+        return self.search_many([query], k=k, mode=mode, offset=offset, filters=filters, translate=translate)[0]
 
     def search_many(
         self,
@@ -182,8 +193,10 @@ class Searcher:
         mode: str = "hybrid",
         offset: int = 0,
         filters: Mapping[str, object] | None = None,
+        translate: bool | None = None,
     ) -> list[list[Hit]]:
         """Batch form of :meth:`search`: one list of hits per query."""
+        translate = self.translate if translate is None else translate
         cleaned = [clean_query(q) for q in queries]
         k, offset = check_paging(k, offset)
         mode = check_mode(mode)
@@ -194,22 +207,36 @@ class Searcher:
         depth = k + offset
         n_candidates = max(CANDIDATES, depth)
         if mode == "lexical":
-            ranked = [_ranked_lexical(_lexical(snap, q, n_candidates, wanted)) for q in cleaned]
+            ranked = [
+                _ranked_lexical(_lexical(snap, q, n_candidates, wanted), _bridged(snap, q, n_candidates, wanted,
+                                                                                  translate))
+                for q in cleaned
+            ]
             return [self._hits(snap, q, r, offset, depth, None) for q, r in zip(cleaned, ranked, strict=True)]
-        lexical = None
+        lexical = bridges = None
         if mode == "hybrid":  # BM25 on a worker while this thread embeds the queries
             lexical = [self._lexical_pool.submit(_lexical, snap, q, n_candidates, wanted) for q in cleaned]
+            bridges = [self._lexical_pool.submit(_bridged, snap, q, n_candidates, wanted, translate) for q in cleaned]
         vectors = self.embedder.encode_queries(cleaned)
         rescorer_vectors = self.rescorer.encode_queries(cleaned) if self.rescorer else None
         ranked = [
             _rank(snap, q, vectors[i], None if rescorer_vectors is None else rescorer_vectors[i], n_candidates,
-                  wanted, None if lexical is None else lexical[i].result())
+                  wanted, None if lexical is None else lexical[i].result(),
+                  None if bridges is None else bridges[i].result())
             for i, q in enumerate(cleaned)
         ]
         return [
             self._hits(snap, q, r, offset, depth, None if rescorer_vectors is None else rescorer_vectors[i])
             for i, (q, r) in enumerate(zip(cleaned, ranked, strict=True))
         ]
+
+    def also_searched(self, query: str, filters: Mapping[str, object] | None = None) -> tuple[str, ...]:
+        """The translated words :meth:`search` also searches ``query`` as (empty when the bridge is off or
+        does not cross languages), for "also searched: …" lines."""
+        if not self.translate:
+            return ()
+        found = bridged(self._snapshot(), clean_query(query), CANDIDATES, _check_filters(filters))
+        return found.translation.terms if found else ()
 
     def _hits(
         self, snap: Snapshot, query: str, ranked: _Ranked, offset: int, depth: int,
@@ -218,6 +245,7 @@ class Searcher:
         ids = [int(p) for p in ranked.ids[offset:depth]]
         records = snap.passages(ids)
         terms = query_terms(query, snap.analyzer)
+        translated = _longest_first(ranked.bridge.translation.terms) if ranked.bridge else ()
         sentences = ranked.sentences
         if rescorer_vector is None and self.rescorer is not None:  # keyword mode: answers still use sentences
             rescorer_vector = self.rescorer.encode_queries([query])[0]
@@ -246,6 +274,7 @@ class Searcher:
                     heading=rec.heading,
                     meta=rec.meta,
                     answer=answer_span(rec.text, spans, sentences.get(pid), rescorer_vector),
+                    translation_highlights=highlight_spans(translated, rec.text),
                 )
             )
         return hits
@@ -261,9 +290,26 @@ def _lexical(snap: Snapshot, query: str, n: int, filters: Filters | None) -> Lex
     return snap.lexical(snap.analyzer.tokens(query), n, filters)
 
 
-def _ranked_lexical(lexical: LexicalRetrieved) -> _Ranked:
-    """Keyword mode: BM25's own order and scores."""
-    return _Ranked(lexical.ids, lexical.scores, {}, _ranks(lexical.ids), {})
+def _bridged(snap: Snapshot, query: str, n: int, filters: Filters | None, translate: bool) -> Bridged | None:
+    """The ``n`` best BM25 candidates of ``query``'s translation, when it is on and crosses languages."""
+    return bridged(snap, query, n, filters) if translate else None
+
+
+def _longest_first(terms: tuple[str, ...]) -> tuple[str, ...]:
+    """Highlight terms in the order :func:`~search.highlight.highlight_spans` wants them (longest match wins)."""
+    return tuple(sorted({t.lower() for t in terms}, key=lambda t: (-len(t), t)))
+
+
+def _ranked_lexical(lexical: LexicalRetrieved, bridge: Bridged | None = None) -> _Ranked:
+    """Keyword mode: BM25's own order and scores, mixed with the translation's when it was searched too."""
+    if bridge is None:
+        return _Ranked(lexical.ids, lexical.scores, {}, _ranks(lexical.ids), {})
+    candidates = np.union1d(lexical.ids, bridge.retrieved.ids).astype(np.int64)
+    own = fusion.lexical_weight(lexical.coverage) if len(lexical.ids) else 0.0
+    fused = fusion.combine(lexical.scores_of(candidates), bridge.retrieved.scores_of(candidates),
+                           bridge.weight / (bridge.weight + own))
+    order = np.lexsort((candidates, -fused))
+    return _Ranked(candidates[order], fused[order], {}, _ranks(lexical.ids), {}, bridge)
 
 
 def _ranks(ids: np.ndarray) -> dict[int, int]:
@@ -279,17 +325,20 @@ def _rank(
     n_candidates: int,
     filters: Filters | None,
     lexical: LexicalRetrieved | None,
+    bridge: Bridged | None = None,
 ) -> _Ranked:
     """Candidates of one query, best first, with the score shown for each.
 
     ``vector`` is the query under the primary model, ``rescorer_vector`` under
     the rescorer (None without one); ``lexical`` is BM25's retrieval (None in
-    semantic mode).
+    semantic mode); ``bridge`` is BM25's retrieval of the query's translation
+    (None when it is off or does not cross languages).
     """
     dense = snap.dense(vector, n_candidates, filters)
     dense_rank = _ranks(dense.ids)
     lexical_rank = {} if lexical is None else _ranks(lexical.ids)
-    candidates = np.array(sorted(set(dense_rank) | set(lexical_rank)), dtype=np.int64)
+    bridge_ids = set() if bridge is None else {int(p) for p in bridge.retrieved.ids}
+    candidates = np.array(sorted(set(dense_rank) | set(lexical_rank) | bridge_ids), dtype=np.int64)
     if not len(candidates):
         return _Ranked(candidates, np.zeros(0, dtype=np.float32), {}, {}, {})
     parts, sentences, share = [dense.scores_of(candidates)], {}, 0.0
@@ -302,8 +351,10 @@ def _rank(
     if lexical is not None:
         weight = fusion.lexical_weight(lexical.coverage) if len(lexical.ids) else 0.0
         fused = fusion.combine(fused, lexical.scores_of(candidates), weight)
+    if bridge is not None:
+        fused = fusion.combine(fused, bridge.retrieved.scores_of(candidates), bridge.weight)
     order = np.lexsort((candidates, -fused))
-    return _Ranked(candidates[order], fused[order], dense_rank, lexical_rank, sentences)
+    return _Ranked(candidates[order], fused[order], dense_rank, lexical_rank, sentences, bridge)
 
 
 def _rescored(
