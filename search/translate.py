@@ -25,12 +25,22 @@ from . import fusion
 from .highlight import is_stop
 from .store import Filters, LexicalRetrieved, Snapshot
 
-#: Chinese headwords searched per English word or phrase (the dictionary's most direct first).
-CANDIDATES = 3
-#: English glosses searched per Chinese word.
-GLOSSES = 2
-#: The bridge's weight when the whole query was translated and the best passage holds every translation.
-MAX_BRIDGE_WEIGHT = 0.3
+
+@dataclass(frozen=True)
+class Rules:
+    """How queries are translated and weighed; the defaults are the measured best (docs/quality.md,
+    "Translation bridge", where ``python -m bench.translation_ablation`` varies each field)."""
+
+    candidates: int = 2  # Chinese headwords searched per English word or phrase (the most direct first)
+    glosses: int = 2  # English glosses searched per Chinese word
+    phrases: bool = True  # look up two- and three-word phrases ("stock exchange") before single words
+    inflections: bool = True  # try base forms ("students" → "student") of words that are no gloss
+    max_weight: float = 1.0  # the bridge's weight when the query is fully translated and matched
+    by_match: bool = True  # weigh the bridge also by how much of the translation its best passage holds
+
+
+#: The rules searches use.
+RULES = Rules()
 #: Script gap (0..1, as :func:`search.fusion.cjk_share` measures it) from which query and passages differ in language.
 CROSSING = 0.5
 #: Best bridge passages whose script is compared with the query's.
@@ -61,29 +71,31 @@ class Bridged:
     weight: float
 
 
-def translate(query: str, analyzer: Analyzer, words: Dictionary | None = None) -> Translation:
+def translate(query: str, analyzer: Analyzer, words: Dictionary | None = None, rules: Rules | None = None
+              ) -> Translation:
     """The query's words in the other language: Chinese for a mostly Latin-script query, English otherwise.
 
     Numbers and Latin-script names (GDP, 2008) are kept as they are in a
     translation to Chinese, where the passages hold them too.
     """
-    words = words or dictionary()
+    words, rules = words or dictionary(), rules or RULES
     if fusion.cjk_share(query) >= CROSSING:
-        return _to_english(query, analyzer, words)
-    return _to_chinese(query, words)
+        return _to_english(query, analyzer, words, rules)
+    return _to_chinese(query, words, rules)
 
 
-def _to_chinese(query: str, words: Dictionary) -> Translation:
+def _to_chinese(query: str, words: Dictionary, rules: Rules) -> Translation:
     tokens = _LATIN.findall(query)
     lowered = [t.lower() for t in tokens]
     terms: dict[str, None] = {}
     content = translated = 0
     position = 0
     while position < len(tokens):
-        for size in range(min(MAX_GLOSS_WORDS, len(tokens) - position), 1, -1):  # phrases first: "go public"
+        longest = min(MAX_GLOSS_WORDS if rules.phrases else 1, len(tokens) - position)
+        for size in range(longest, 1, -1):  # phrases first: "stock exchange"
             found = words.chinese(" ".join(lowered[position : position + size]))
             if found:
-                terms.update(dict.fromkeys(found[:CANDIDATES]))
+                terms.update(dict.fromkeys(found[: rules.candidates]))
                 content, translated, position = content + 1, translated + 1, position + size
                 break
         else:
@@ -95,8 +107,8 @@ def _to_chinese(query: str, words: Dictionary) -> Translation:
             if _kept_as_is(token):
                 terms[word] = None
                 translated += 1
-            elif found := _inflected(word, words.chinese):
-                terms.update(dict.fromkeys(found[:CANDIDATES]))
+            elif found := (_inflected(word, words.chinese) if rules.inflections else words.chinese(word)):
+                terms.update(dict.fromkeys(found[: rules.candidates]))
                 translated += 1
     return Translation(tuple(terms), translated / content if content else 0.0)
 
@@ -117,7 +129,7 @@ def _inflected(word: str, look_up: Callable[[str], tuple[str, ...]]) -> tuple[st
     return found
 
 
-def _to_english(query: str, analyzer: Analyzer, words: Dictionary) -> Translation:
+def _to_english(query: str, analyzer: Analyzer, words: Dictionary, rules: Rules) -> Translation:
     terms: dict[str, None] = {}
     content = translated = 0
     for word, _, _ in analyzer.words(query):
@@ -128,7 +140,7 @@ def _to_english(query: str, analyzer: Analyzer, words: Dictionary) -> Translatio
             terms[word] = None
             translated += 1
         elif found := words.english(word):
-            terms.update(dict.fromkeys(found[:GLOSSES]))
+            terms.update(dict.fromkeys(found[: rules.glosses]))
             translated += 1
     return Translation(tuple(terms), translated / content if content else 0.0)
 
@@ -145,5 +157,7 @@ def bridged(snap: Snapshot, query: str, n: int, filters: Filters | None) -> Brid
     gap = abs(fusion.cjk_share(query) - sum(fusion.cjk_share(r.text) for r in nearest) / max(len(nearest), 1))
     if gap < CROSSING:
         return None
-    weight = MAX_BRIDGE_WEIGHT * translation.covered * min(max(retrieved.coverage, 0.0), 1.0)
+    matched = min(max(retrieved.coverage, 0.0), 1.0) if RULES.by_match else 1.0
+    # capped like the query's own words, so the semantic side always keeps a say
+    weight = min(RULES.max_weight * translation.covered * matched, fusion.MAX_LEXICAL_WEIGHT)
     return Bridged(translation, retrieved, weight) if weight > 0 else None

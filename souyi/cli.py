@@ -174,6 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)")
     p.add_argument("--threads", type=int, default=4, help="request threads (default: %(default)s)")
+    p.add_argument("--no-translation", dest="translate", action="store_false", help=NO_TRANSLATION_HELP)
     p.add_argument("--model", default=None, help="embedding model; must be the one that built the index")
     return parser
 
@@ -429,7 +430,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     _check_store(args, target)
     for name in ("web", "waitress"):  # the URL served and start/stop are worth seeing without -v
         logging.getLogger(name).setLevel(logging.INFO)
-    app = create_app(target, {"SOUYI_MODEL": args.model})
+    app = create_app(target, {"SOUYI_MODEL": args.model, "SOUYI_TRANSLATE": args.translate})
     try:
         serve(app, host=args.host, port=args.port, threads=args.threads)
     except OSError as exc:

@@ -135,3 +135,24 @@ def test_cli_search_shows_what_the_query_was_also_searched_as(bilingual_index, c
     assert "公司" in json.loads(shown.stdout)["also_searched"]
     plain = subprocess.run([*command, "--no-translation"], capture_output=True, text=True, env=cli_env, check=True)
     assert "also searched" not in plain.stdout
+
+
+def test_the_page_and_the_api_show_the_translated_words(bilingual_index, bilingual):
+    from web import create_app
+
+    client = create_app(bilingual_index, {"SOUYI_SEARCHER": bilingual}).test_client()
+    query = "Which company was listed on the stock exchange?"
+    data = client.get("/api/search", query_string={"q": query, "mode": "lexical"}).get_json()
+    assert "公司" in data["also_searched"] and data["hits"][0]["translation_highlights"]
+    for lang, label in (("en", "Also searched:"), ("zh", "同时搜索了：")):
+        page = client.get("/", query_string={"q": query, "mode": "lexical", "lang": lang}).get_data(as_text=True)
+        assert label in page and '<mark class="translated">' in page
+
+
+def test_translated_spans_are_marked_apart_and_escaped():
+    from web.render import highlight
+
+    marked = str(highlight("ab<cd>ef", [(0, 2)], None, [(1, 5)]))
+    assert marked == '<mark>ab</mark><mark class="translated">&lt;cd</mark>&gt;ef'
+    assert str(highlight("ab<cd>ef", [(0, 2)], (1, 6), [(2, 5)])) == (
+        '<mark>a</mark><span class="answer"><mark>b</mark><mark class="translated">&lt;cd</mark>&gt;</span>ef')

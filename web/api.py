@@ -45,6 +45,7 @@ def search() -> Response:
         count=len(hits),
         next_offset=offset + k if more else None,
         hits=[hit.to_dict() for hit in hits],
+        also_searched=list(searcher.also_searched(query, filters)) if mode != "dense" else [],
     )
 
 

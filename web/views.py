@@ -45,7 +45,9 @@ def index() -> Response:
     hits = searcher.search(query, k=depth, mode=mode, offset=offset)
     took_ms = (time.perf_counter() - started) * 1000
     shown = hits[:k]
+    also = searcher.also_searched(query) if mode != "dense" else ()
     return render_page(
+        also_searched=also,
         query=query,
         hits=shown,
         took_ms=took_ms,
