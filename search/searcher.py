@@ -206,11 +206,11 @@ class Searcher:
             return [[] for _ in cleaned]
         depth = k + offset
         n_candidates = max(CANDIDATES, depth)
-        if mode == "lexical":
+        if mode == "lexical":  # the translation's BM25 on a worker while this thread runs the query's own
+            bridges = [self._lexical_pool.submit(_bridged, snap, q, n_candidates, wanted, translate) for q in cleaned]
             ranked = [
-                _ranked_lexical(_lexical(snap, q, n_candidates, wanted), _bridged(snap, q, n_candidates, wanted,
-                                                                                  translate))
-                for q in cleaned
+                _ranked_lexical(_lexical(snap, q, n_candidates, wanted), bridge.result())
+                for q, bridge in zip(cleaned, bridges, strict=True)
             ]
             return [self._hits(snap, q, r, offset, depth, None) for q, r in zip(cleaned, ranked, strict=True)]
         lexical = bridges = None
