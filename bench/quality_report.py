@@ -165,6 +165,7 @@ def _markdown(results: dict, ablation: dict, commit: str, date: str, perf_dir: P
             "sentence (float16), read only for candidates, never held in memory.",
             "",
         ]
+    lines += _translation_section(perf_dir / "translation.json")
     sizes_file = perf_dir / "passage_size.json"
     if sizes_file.is_file():
         lines += [
@@ -184,6 +185,36 @@ def _markdown(results: dict, ablation: dict, commit: str, date: str, perf_dir: P
                          f"{row['dense']:.4f} | {row['hybrid']:.4f} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _translation_section(path: Path) -> list[str]:
+    """The cross-language bridge's per-rule ablation and costs (bench.translation_ablation), if measured."""
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    costs = data["costs"]
+    lines = [
+        "## Translation bridge",
+        "",
+        f"English questions over Chinese passages ({data['collection']}), searched also by their CC-CEDICT "
+        "translations ([translation.md](translation.md)); each row changes one rule of the default "
+        "(`search.translate.Rules`), through `Searcher.search` with the same query vectors. "
+        f"Machine: {data['machine']}, shared with other work. "
+        "Command: `python -m bench.translation_ablation --index-root /tmp/souyi-quality`",
+        "",
+        "| " + " | ".join(data["columns"]) + " |",
+        "|---" * len(data["columns"]) + "|",
+    ]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in data["rows"]]
+    lines += [
+        "",
+        f"Costs: parsing the dictionary {costs['parse_seconds']} s once per process (on the first translated "
+        f"query, not at open), {costs['memory_mb']} MB held; opening a searcher "
+        f"{costs['open_seconds_median']} s (median of 3, model loading included, the dictionary not loaded); "
+        f"translating one question {costs['translate_ms_p50']} ms (p50).",
+        "",
+    ]
+    return lines
 
 
 if __name__ == "__main__":

@@ -130,6 +130,7 @@ def check_hits(hits: list[dict], k: int, offset: int) -> None:
         assert list(hit) == HIT_FIELDS
         assert hit["rank"] == offset + position + 1
         assert all(0 <= s < e <= len(hit["text"]) for s, e in hit["highlights"]), hit["highlights"]
+        assert all(0 <= s < e <= len(hit["text"]) for s, e in hit["translation_highlights"])
         assert hit["start"] <= hit["end"]
 
 
