@@ -113,6 +113,8 @@ def _markdown(results: dict, ablation: dict, commit: str, date: str, perf_dir: P
         "e5+USE RRF anchor rank every passage; the others rank the union of the e5 and BM25 top-100 lists, "
         "as the searcher does. e5 = multilingual-e5-small (primary model, FAISS), USE = USE-multilingual v3 "
         "(rescorer: passage and best-sentence cosines read from the index for the candidates only). "
+        "The questions are taken as plain text here (no query syntax, no translation bridge), so the default "
+        "row differs from the tables above where a question quotes a phrase or crosses languages. "
         "Command: `python -m bench.experiments.fusion_ablation ../shared/eval/xquad_zh-zh ../shared/eval/xquad_en-zh "
         "../shared/eval/cmrc2018_dev --index-root /tmp/souyi-quality`",
         "",
@@ -208,12 +210,25 @@ def _translation_section(path: Path) -> list[str]:
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in data["rows"]]
     lines += [
         "",
-        f"Costs: parsing the dictionary {costs['parse_seconds']} s once per process (on the first translated "
-        f"query, not at open), {costs['memory_mb']} MB held; opening a searcher "
+        f"Costs: parsing the dictionary {costs['parse_seconds']} s, once per installed dictionary (on the first "
+        f"translated query, not at open); later processes load its compiled copy from the cache folder in "
+        f"{costs.get('compiled_load_seconds', '?')} s; {costs['memory_mb']} MB held; opening a searcher "
         f"{costs['open_seconds_median']} s (median of 3, model loading included, the dictionary not loaded); "
         f"translating one question {costs['translate_ms_p50']} ms (p50).",
         "",
     ]
+    if data.get("effect"):
+        lines += [
+            "The bridge on every set, off and on, in the default (hybrid) and keyword modes: each question "
+            "searched both ways back to back (alternating which goes first), query embedding included, "
+            "k = 50 as `souyi eval` asks; *hits* is the mean number of hits returned, each of which costs "
+            "its highlights and answer sentence. Same command.",
+            "",
+            "| " + " | ".join(data["effect_columns"]) + " |",
+            "|---" * len(data["effect_columns"]) + "|",
+            *("| " + " | ".join(str(v) for v in row) + " |" for row in data["effect"]),
+            "",
+        ]
     return lines
 
 

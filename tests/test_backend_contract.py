@@ -523,3 +523,18 @@ def test_similar_bounds_k_like_search(searchers, store):
     for k in (0, MAX_DEPTH + 1, "5"):
         with pytest.raises(BadQuery):
             searchers[store].similar(seed, k=k)
+
+
+@pytest.mark.parametrize(("query", "doc", "translated"), [
+    ("software outsourcing income", "software.txt", {"软件", "外包"}),
+    ("高速铁路的火车多久一班", "rail.md", {"railway"}),
+])
+def test_a_query_crosses_languages_through_its_dictionary_words_in_both_stores(searchers, store, query, doc,
+                                                                                translated):
+    searcher = searchers[store]
+    hit = searcher.search(query, k=1, mode="lexical")[0]
+    assert hit.doc_id == doc
+    assert translated <= {hit.text[s:e].lower() for s, e in hit.translation_highlights}
+    assert translated <= set(searcher.also_searched(query))
+    assert doc not in [h.doc_id for h in searcher.search(query, k=5, mode="lexical", translate=False)]
+    assert _ranking(searcher, query, "hybrid", k=5) == _ranking(searchers["embedded"], query, "hybrid", k=5)

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from indexer.analyze import default_analyzer
-from indexer.bilingual import DICTIONARY_NAME, Dictionary, clean_gloss, dictionary
+from indexer.bilingual import DICTIONARY_NAME, Dictionary, clean_gloss, compiled_path, dictionary, load_dictionary
 from indexer.build import build_index
 from search import Searcher
 from search.translate import translate
@@ -59,6 +59,16 @@ def test_chinese_query_words_become_english_glosses():
 
 def test_the_dictionary_is_loaded_once_and_shared():
     assert dictionary() is dictionary()
+
+
+def test_the_compiled_copy_gives_the_parsed_dictionary_and_a_damaged_copy_is_parsed_again(tmp_path):
+    parsed = load_dictionary(tmp_path)  # no copy yet: parsed, and the copy written
+    copy = compiled_path(tmp_path)
+    assert copy.is_file() and [p.name for p in copy.parent.iterdir()] == [copy.name]  # no temp file left
+    assert load_dictionary(tmp_path).compiled == parsed.compiled == dictionary().compiled
+    copy.write_bytes(copy.read_bytes()[:1000])  # cut short, as by a full disk
+    assert load_dictionary(tmp_path).compiled == parsed.compiled
+    assert compiled_path(tmp_path).stat().st_size > 1000  # and written whole again
 
 
 @pytest.fixture(scope="module")

@@ -174,7 +174,7 @@ def openapi_spec() -> dict[str, Any]:
                                           "(empty when the query and the passages share a language)."},
                     },
                     "required": ["query", "mode", "k", "offset", "filters", "took_ms", "count", "next_offset",
-                                 "hits"],
+                                 "hits", "also_searched"],
                 },
                 "Health": {
                     "type": "object",
