@@ -302,11 +302,17 @@ def test_milvus_search_reads_each_row_and_term_count_once(searchers, monkeypatch
     client = index.client
     monkeypatch.setattr(index, "client", Counting())
     query = "茶农合作社统一收购鲜叶"  # terms no other test searches for
-    first = searcher.search(query)
+    first = searcher.search(query, translate=False)
     assert sorted(calls) == ["describe_collection", "query", "search", "search"]  # state, term counts, 2 searches
     calls.clear()
-    assert searcher.search(query) == first
+    assert searcher.search(query, translate=False) == first
     assert sorted(calls) == ["describe_collection", "search", "search"]
+    calls.clear()
+    searcher.search(query)  # the English translation: its term counts once, and one more search
+    assert sorted(calls) == ["describe_collection", "query", "search", "search", "search"]
+    calls.clear()
+    searcher.search(query)
+    assert sorted(calls) == ["describe_collection", "search", "search", "search"]
 
 
 def test_milvus_searches_keep_their_generation_while_a_writer_commits(embedder, tmp_path, monkeypatch):
