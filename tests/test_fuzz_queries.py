@@ -263,8 +263,8 @@ def cli_searcher(monkeypatch, sample_index, searcher):
     Opening an index loads the model (seconds); test_cli.py covers that step,
     so here the CLI gets the already open Searcher for the same index.
     """
-    def reuse(index, model=None):
-        assert str(index) == str(sample_index) and model is None
+    def reuse(index, model=None, *, translate=True):
+        assert str(index) == str(sample_index) and model is None and translate is searcher.translate
         return searcher
 
     monkeypatch.setattr(cli.Searcher, "open", staticmethod(reuse))
