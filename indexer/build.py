@@ -22,6 +22,7 @@ import numpy as np
 
 from . import ann as ann_index
 from .analyze import Analyzer, default_analyzer
+from .bilingual import dictionary_config
 from .documents import MAX_DOCUMENT_CHARS, SUPPORTED_SUFFIXES, SourceFile, find_sources, read_document
 from .embedding import DEFAULT_RESCORER, Embedder, load_embedder
 from .errors import DocumentError
@@ -255,6 +256,7 @@ def _new_manifest(embedder: Embedder, analyzer: Analyzer, passage_size: int, ann
         "model": {"id": embedder.model_id, "dim": embedder.dim, "normalized": True, "metric": "inner_product"},
         "rescorer": {"id": rescorer.model_id, "dim": rescorer.dim} if rescorer else None,
         "analyzer": analyzer.config(),
+        "translation": dictionary_config(),
         "bm25": {"k1": 1.2, "b": 0.75},
         "split": {"passage_size": passage_size, "ascii_unit": ASCII_UNIT},
     }

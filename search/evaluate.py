@@ -92,9 +92,11 @@ def evaluate(
     progress: bool = False,
     passage_size: int = DEFAULT_PASSAGE_SIZE,
     milvus: MilvusTarget | None = None,
+    translate: bool = True,
 ) -> dict:
     """Index the collection (or reuse ``index_dir``) and measure each mode.
 
+    ``translate=False`` measures without the cross-language bridge.
     Returns the JSON object that ``souyi eval --json`` prints.
     """
     with tempfile.TemporaryDirectory(prefix="souyi-eval-") as tmp:
@@ -106,7 +108,7 @@ def evaluate(
                 milvus=milvus,
             )
             index_seconds = round(report.seconds, 2)
-        searcher = Searcher.open(target, model)
+        searcher = Searcher.open(target, model, translate=translate)
         result = {
             "collection": collection.name,
             "n_docs": len(collection.documents),

@@ -25,13 +25,16 @@ class Results:
     ``total`` is the length of the result list the page was cut from (at most
     :data:`~search.query.MAX_DEPTH`: paging never goes deeper); ``facets``
     maps each field asked for to ``(value, count)`` pairs over that whole list,
-    most frequent first (ties by value), at most :data:`FACET_VALUES` each.
+    most frequent first (ties by value), at most :data:`FACET_VALUES` each;
+    ``also_searched`` the query's dictionary translations searched too
+    (:mod:`search.translate`; empty when the bridge did not cross languages).
     """
 
     hits: tuple[Hit, ...]
     total: int
     facets: Facets = field(default_factory=dict)
     parsed: ParsedQuery | None = None
+    also_searched: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """The JSON-ready form: hits as :meth:`Hit.to_dict`, facets as ``[value, count]`` pairs."""

@@ -30,6 +30,7 @@ from .results import Results, count_facets
 from .similar import similar_hits
 from .store import Filters, LexicalRetrieved, Snapshot, Store, Within
 from .syntax import ParsedQuery
+from .translate import Bridged, bridged
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class _Ranked:
     dense_rank: dict[int, int]
     lexical_rank: dict[int, int]
     sentences: dict[int, SentenceVectors]  # rescorer vectors of the candidates (empty without a rescorer)
+    bridge: Bridged | None = None  # the query's translated words, when they were searched too
 
 
 _NOTHING = _Ranked(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), {}, {}, {})
@@ -80,9 +82,11 @@ class Searcher:
     """
 
     def __init__(
-        self, store: Store, embedder: Embedder, rescorer: Embedder | None = None, *, follow_model: bool = False
+        self, store: Store, embedder: Embedder, rescorer: Embedder | None = None, *, follow_model: bool = False,
+        translate: bool = True,
     ) -> None:
         self.follow_model = follow_model
+        self.translate = translate  # the default of search(translate=...)
         self.embedder, self.rescorer = self._models_for(store, embedder, rescorer)
         self.store = store
         self._identity = directory_stamp(store.path)
@@ -139,12 +143,15 @@ class Searcher:
         self.store, self.embedder, self.rescorer, self._identity = store, embedder, rescorer, identity
 
     @classmethod
-    def open(cls, index_dir: str | os.PathLike[str], model: str | Embedder | None = None) -> Searcher:
+    def open(
+        cls, index_dir: str | os.PathLike[str], model: str | Embedder | None = None, *, translate: bool = True
+    ) -> Searcher:
         """Open the index at ``index_dir``.
 
         ``model`` defaults to the model that built the index (and then follows
         a rebuild with another one); naming another one raises
-        :class:`~indexer.errors.ModelMismatch` before any search.
+        :class:`~indexer.errors.ModelMismatch` before any search.  ``translate=False``
+        turns the cross-language bridge off for every search of this searcher.
         """
         store = open_store(index_dir)
         if model is None or isinstance(model, str):
@@ -153,7 +160,7 @@ class Searcher:
             embedder = load_embedder(model or store.model_id)
         else:
             embedder = model
-        return cls(store, embedder, follow_model=model is None)
+        return cls(store, embedder, follow_model=model is None, translate=translate)
 
     @property
     def size(self) -> int:
@@ -171,6 +178,7 @@ class Searcher:
         mode: str = "hybrid",
         offset: int = 0,
         filters: Mapping[str, object] | None = None,
+        translate: bool | None = None,
     ) -> list[Hit]:
         """The ``k`` best passages for ``query`` after skipping ``offset``.
 
@@ -181,9 +189,12 @@ class Searcher:
         ``title`` or metadata field equals the value given (or one of a list
         of values).  Raises :class:`~indexer.errors.BadQuery` for an empty or
         over-long query or bad ``k``/``offset``/``mode``/``filters``; asking
-        for more than exists returns fewer.
+        for more than exists returns fewer.  ``translate=False`` turns off the
+        cross-language bridge (:mod:`search.translate`): an English query over
+        Chinese passages is otherwise also searched by its Chinese translations
+        (None: the searcher's default, see :meth:`open`).
         """
-        return self.search_many([query], k=k, mode=mode, offset=offset, filters=filters)[0]
+        return self.search_many([query], k=k, mode=mode, offset=offset, filters=filters, translate=translate)[0]
 
     def search_many(
         self,
@@ -192,11 +203,13 @@ class Searcher:
         mode: str = "hybrid",
         offset: int = 0,
         filters: Mapping[str, object] | None = None,
+        translate: bool | None = None,
     ) -> list[list[Hit]]:
         """Batch form of :meth:`search`: one list of hits per query."""
+        translate = self.translate if translate is None else translate
         k, offset = check_paging(k, offset)
         depth = k + offset
-        _, found = self._run(queries, mode, filters, max(CANDIDATES, depth), offset, depth)
+        _, found = self._run(queries, mode, filters, max(CANDIDATES, depth), offset, depth, translate)
         return [hits for hits, _, _ in found]
 
     def query(
@@ -207,6 +220,7 @@ class Searcher:
         offset: int = 0,
         filters: Mapping[str, object] | None = None,
         facets: Sequence[str] = (),
+        translate: bool | None = None,
     ) -> Results:
         """Like :meth:`search`, plus the total and facet counts of the whole result list.
 
@@ -217,14 +231,16 @@ class Searcher:
         """
         k, offset = check_paging(k, offset)
         names = _check_facets(facets)
-        snap, ((hits, ranked, parsed),) = self._run([query], mode, filters, MAX_DEPTH, offset, k + offset)
+        translate = self.translate if translate is None else translate
+        snap, ((hits, ranked, parsed),) = self._run([query], mode, filters, MAX_DEPTH, offset, k + offset, translate)
         ids = [int(p) for p in ranked.ids[:MAX_DEPTH]]
         counted = count_facets(snap.passages(ids).values(), names) if names and ids else {}
-        return Results(tuple(hits), len(ids), {name: counted.get(name, []) for name in names}, parsed)
+        also = ranked.bridge.translation.terms if ranked.bridge else ()
+        return Results(tuple(hits), len(ids), {name: counted.get(name, []) for name in names}, parsed, also)
 
     def _run(
         self, queries: Sequence[str], mode: str, filters: Mapping[str, object] | None, n_candidates: int,
-        offset: int, depth: int,
+        offset: int, depth: int, translate: bool,
     ) -> tuple[Snapshot, list[tuple[list[Hit], _Ranked, ParsedQuery]]]:
         """Parse, constrain, rank and show ``queries`` on one snapshot: hits, ranked list and parse of each."""
         cleaned = [clean_query(q) for q in queries]
@@ -238,24 +254,38 @@ class Searcher:
         ]
         free = [i for i, r in enumerate(ranked) if r is None]
         rescorer_vectors: dict[int, np.ndarray] = {}
-        if mode == "lexical":
+        if mode == "lexical":  # both BM25 queries in this thread: a worker's hand-off costs more than either
             for i in free:
-                ranked[i] = _ranked_lexical(_lexical(snap, plans[i], n_candidates))
+                ranked[i] = _ranked_lexical(_lexical(snap, plans[i], n_candidates),
+                                            _bridged(snap, plans[i], n_candidates, translate))
         elif free:
-            lexical = {}
+            lexical, bridges = {}, {}
             if mode == "hybrid":  # BM25 on a worker while this thread embeds the queries
                 lexical = {i: self._lexical_pool.submit(_lexical, snap, plans[i], n_candidates) for i in free}
+                bridges = {i: self._lexical_pool.submit(_bridged, snap, plans[i], n_candidates, translate)
+                           for i in free}
             texts = [plans[i].text for i in free]
             vectors = self.embedder.encode_queries(texts)
             if self.rescorer:
                 rescorer_vectors = dict(zip(free, self.rescorer.encode_queries(texts), strict=True))
             for i, vector in zip(free, vectors, strict=True):
                 ranked[i] = _rank(snap, plans[i], vector, rescorer_vectors.get(i), n_candidates,
-                                  lexical[i].result() if i in lexical else None)
+                                  lexical[i].result() if i in lexical else None,
+                                  bridges[i].result() if i in bridges else None)
         return snap, [
             (self._hits(snap, plan, r, offset, depth, rescorer_vectors.get(i)), r, plan.parsed)
             for i, (plan, r) in enumerate(zip(plans, ranked, strict=True))
         ]
+
+    def also_searched(self, query: str, filters: Mapping[str, object] | None = None) -> tuple[str, ...]:
+        """The translated words :meth:`search` also searches ``query`` as (empty when the bridge is off or
+        does not cross languages), for "also searched: …" lines."""
+        if not self.translate:
+            return ()
+        snap = self._snapshot()
+        plan = _plan(snap, clean_query(query), _check_filters(filters))
+        found = _bridged(snap, plan, CANDIDATES, True) if plan.text and not plan.nothing else None
+        return found.translation.terms if found else ()
 
     def _hits(
         self, snap: Snapshot, plan: _Plan, ranked: _Ranked, offset: int, depth: int,
@@ -268,6 +298,7 @@ class Searcher:
         shown = plan.text or " ".join(p.text for p in plan.parsed.phrases)
         terms = query_terms(shown, snap.analyzer) if shown else ()
         phrases = tuple(p.text for p in plan.parsed.phrases)
+        translated = _longest_first(ranked.bridge.translation.terms) if ranked.bridge else ()
         sentences = ranked.sentences
         if rescorer_vector is None and self.rescorer is not None and shown:  # keyword mode: answers use sentences
             rescorer_vector = self.rescorer.encode_queries([shown])[0]
@@ -297,6 +328,7 @@ class Searcher:
                     heading=rec.heading,
                     meta=rec.meta,
                     answer=answer_span(rec.text, spans, sentences.get(pid), rescorer_vector),
+                    translation_highlights=highlight_spans(translated, rec.text),
                 )
             )
         return hits
@@ -385,9 +417,27 @@ def _lexical(snap: Snapshot, plan: _Plan, n: int) -> LexicalRetrieved:
     return snap.lexical(snap.analyzer.tokens(plan.text), n, plan.filters, plan.within)
 
 
-def _ranked_lexical(lexical: LexicalRetrieved) -> _Ranked:
-    """Keyword mode: BM25's own order and scores."""
-    return _Ranked(lexical.ids, lexical.scores, {}, _ranks(lexical.ids), {})
+def _bridged(snap: Snapshot, plan: _Plan, n: int, translate: bool) -> Bridged | None:
+    """The ``n`` best BM25 candidates of the plan's free text translated, inside its constraints, when the
+    bridge is on and crosses languages (phrases, exclusions and field values are never translated)."""
+    return bridged(snap, plan.text, n, plan.filters, plan.within) if translate else None
+
+
+def _longest_first(terms: tuple[str, ...]) -> tuple[str, ...]:
+    """Highlight terms in the order :func:`~search.highlight.highlight_spans` wants them (longest match wins)."""
+    return tuple(sorted({t.lower() for t in terms}, key=lambda t: (-len(t), t)))
+
+
+def _ranked_lexical(lexical: LexicalRetrieved, bridge: Bridged | None = None) -> _Ranked:
+    """Keyword mode: BM25's own order and scores, mixed with the translation's when it was searched too."""
+    if bridge is None:
+        return _Ranked(lexical.ids, lexical.scores, {}, _ranks(lexical.ids), {})
+    candidates = np.union1d(lexical.ids, bridge.retrieved.ids).astype(np.int64)
+    own = fusion.lexical_weight(lexical.coverage) if len(lexical.ids) else 0.0
+    fused = fusion.combine(lexical.scores_of(candidates), bridge.retrieved.scores_of(candidates),
+                           bridge.weight / (bridge.weight + own))
+    order = np.lexsort((candidates, -fused))
+    return _Ranked(candidates[order], fused[order], {}, _ranks(lexical.ids), {}, bridge)
 
 
 def _ranks(ids: np.ndarray) -> dict[int, int]:
@@ -402,18 +452,21 @@ def _rank(
     rescorer_vector: np.ndarray | None,
     n_candidates: int,
     lexical: LexicalRetrieved | None,
+    bridge: Bridged | None = None,
 ) -> _Ranked:
     """Candidates of one query, best first, with the score shown for each.
 
     ``vector`` is the query under the primary model, ``rescorer_vector`` under
     the rescorer (None without one); ``lexical`` is BM25's retrieval (None in
-    semantic mode).
+    semantic mode); ``bridge`` is BM25's retrieval of the query's translation
+    (None when it is off or does not cross languages).
     """
     query = plan.text
     dense = snap.dense(vector, n_candidates, plan.filters, plan.within)
     dense_rank = _ranks(dense.ids)
     lexical_rank = {} if lexical is None else _ranks(lexical.ids)
-    candidates = np.array(sorted(set(dense_rank) | set(lexical_rank)), dtype=np.int64)
+    bridge_ids = set() if bridge is None else {int(p) for p in bridge.retrieved.ids}
+    candidates = np.array(sorted(set(dense_rank) | set(lexical_rank) | bridge_ids), dtype=np.int64)
     if not len(candidates):
         return _Ranked(candidates, np.zeros(0, dtype=np.float32), {}, {}, {})
     parts, sentences, share = [dense.scores_of(candidates)], {}, 0.0
@@ -426,8 +479,10 @@ def _rank(
     if lexical is not None:
         weight = fusion.lexical_weight(lexical.coverage) if len(lexical.ids) else 0.0
         fused = fusion.combine(fused, lexical.scores_of(candidates), weight)
+    if bridge is not None:
+        fused = fusion.combine(fused, bridge.retrieved.scores_of(candidates), bridge.weight)
     order = np.lexsort((candidates, -fused))
-    return _Ranked(candidates[order], fused[order], dense_rank, lexical_rank, sentences)
+    return _Ranked(candidates[order], fused[order], dense_rank, lexical_rank, sentences, bridge)
 
 
 def _rescored(

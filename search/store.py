@@ -216,5 +216,7 @@ def snapshot_info(manifest: dict, store: str, *, passages: int, documents: int, 
         "format_version": manifest["format_version"],
         "generation": generation,
         "analyzer": manifest["analyzer"],
+        # the dictionary of the cross-language bridge when the index was built (None: built before it existed)
+        "translation": manifest.get("translation"),
         "backend": store,
     }

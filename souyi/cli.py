@@ -51,6 +51,10 @@ _EXIT_CODES = (
 )
 
 
+NO_TRANSLATION_HELP = ("do not also search the query's dictionary translations (an English query over Chinese "
+                       "passages, or the reverse; see docs/translation.md)")
+
+
 def default_index_dir() -> Path:
     """Where the sample index lives unless ``--index`` or ``$SOUYI_INDEX`` says otherwise."""
     if os.environ.get("SOUYI_INDEX"):
@@ -157,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     p.epilog = SYNTAX_HELP
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="highlight matches with terminal colours (default: when printing to a terminal)")
+    p.add_argument("--no-translation", dest="translate", action="store_false", help=NO_TRANSLATION_HELP)
 
     p = sub.add_parser("eval", help="measure retrieval quality on a test collection",
                        description="Index a collection (corpus.jsonl, queries.jsonl, qrels.tsv) in a temporary "
@@ -169,6 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--passage-size", type=int, default=DEFAULT_PASSAGE_SIZE,
                    help="longest passage when indexing the corpus (default: %(default)s)")
+    p.add_argument("--no-translation", dest="translate", action="store_false", help=NO_TRANSLATION_HELP)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("migrate", help="copy an embedded index into Milvus without re-embedding",
@@ -193,6 +199,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--facet", action="append", default=None, metavar="FIELD",
                    help="list result counts per value of FIELD beside the results (doc, title or a metadata field; "
                    "repeatable; default: doc)")
+    p.add_argument("--no-translation", dest="translate", action="store_false", help=NO_TRANSLATION_HELP)
     p.add_argument("--model", default=None, help="embedding model; must be the one that built the index")
     cli_read.add_parsers(sub, index_help)
     cli_optimize.add_parser(sub, index_help)
@@ -365,25 +372,29 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_search(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
     _check_store(args, target)
-    searcher = Searcher.open(target, args.model)
+    searcher = Searcher.open(target, args.model, translate=args.translate)
+    filters = parse_filters(args.filter)
     results = None
     if args.facet:
-        results = searcher.query(args.query, k=args.k, mode=args.mode, offset=args.offset,
-                                 filters=parse_filters(args.filter), facets=args.facet)
+        results = searcher.query(args.query, k=args.k, mode=args.mode, offset=args.offset, filters=filters,
+                                 facets=args.facet)
         hits = list(results.hits)
+        also = results.also_searched
     else:
-        hits = searcher.search(args.query, k=args.k, mode=args.mode, offset=args.offset,
-                               filters=parse_filters(args.filter))
+        hits = searcher.search(args.query, k=args.k, mode=args.mode, offset=args.offset, filters=filters)
+        also = searcher.also_searched(args.query, filters) if args.mode != "dense" else ()
     if args.json:
         # argv's undecodable bytes arrive as lone surrogates, which stdout cannot print: shown escaped
         query = args.query.encode("utf-8", "backslashreplace").decode("utf-8")
         payload = {"query": query, "mode": args.mode, "k": args.k, "offset": args.offset,
-                   "hits": [hit.to_dict() for hit in hits]}
+                   "hits": [hit.to_dict() for hit in hits], "also_searched": list(also)}
         if results is not None:
             payload.update({key: value for key, value in results.to_dict().items() if key != "hits"})
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return EXIT_OK
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    if also:
+        print(f"also searched: {' '.join(also)}\n")
     if not hits:
         print("no results")
     for hit in hits:
@@ -397,7 +408,7 @@ def _format_hit(hit: Hit, color: bool) -> str:
     head = f"{hit.rank:>3}. [{hit.score:.4f}] {hit.doc_id} ¶{hit.paragraph} passage {hit.passage_id}"
     if hit.heading:
         head += f" · {hit.heading}"
-    body = paint(hit.text, hit.highlights, color, hit.answer).replace("\n", "\n     ")
+    body = paint(hit.text, hit.highlights + hit.translation_highlights, color, hit.answer).replace("\n", "\n     ")
     if hit.answer and not color:  # without ANSI the answer sentence is repeated on a line of its own
         body += "\n     » " + hit.text[hit.answer[0] : hit.answer[1]].replace("\n", " ")
     return f"{head}\n     {body}\n"
@@ -421,7 +432,8 @@ def paint(text: str, spans: Sequence[tuple[int, int]], color: bool, answer: tupl
 def _cmd_eval(args: argparse.Namespace) -> int:
     collection = load_collection(args.collection)
     result = evaluate(collection, modes=args.mode or MODES, index_dir=args.index, model=args.model,
-                      progress=_show_progress(args), passage_size=args.passage_size, milvus=_milvus_target(args))
+                      progress=_show_progress(args), passage_size=args.passage_size, milvus=_milvus_target(args),
+                      translate=args.translate)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return EXIT_OK
@@ -460,7 +472,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     _check_store(args, target)
     for name in ("web", "waitress"):  # the URL served and start/stop are worth seeing without -v
         logging.getLogger(name).setLevel(logging.INFO)
-    app = create_app(target, {"SOUYI_MODEL": args.model, "SOUYI_FACETS": tuple(args.facet or ("doc",))})
+    app = create_app(target, {"SOUYI_MODEL": args.model, "SOUYI_FACETS": tuple(args.facet or ("doc",)),
+                              "SOUYI_TRANSLATE": args.translate})
     try:
         serve(app, host=args.host, port=args.port, threads=args.threads)
     except OSError as exc:

@@ -302,11 +302,17 @@ def test_milvus_search_reads_each_row_and_term_count_once(searchers, monkeypatch
     client = index.client
     monkeypatch.setattr(index, "client", Counting())
     query = "茶农合作社统一收购鲜叶"  # terms no other test searches for
-    first = searcher.search(query)
+    first = searcher.search(query, translate=False)
     assert sorted(calls) == ["describe_collection", "query", "search", "search"]  # state, term counts, 2 searches
     calls.clear()
-    assert searcher.search(query) == first
+    assert searcher.search(query, translate=False) == first
     assert sorted(calls) == ["describe_collection", "search", "search"]
+    calls.clear()
+    searcher.search(query)  # the English translation: its term counts once, and one more search
+    assert sorted(calls) == ["describe_collection", "query", "search", "search", "search"]
+    calls.clear()
+    searcher.search(query)
+    assert sorted(calls) == ["describe_collection", "search", "search", "search"]
 
 
 def test_milvus_searches_keep_their_generation_while_a_writer_commits(embedder, tmp_path, monkeypatch):
@@ -523,3 +529,18 @@ def test_similar_bounds_k_like_search(searchers, store):
     for k in (0, MAX_DEPTH + 1, "5"):
         with pytest.raises(BadQuery):
             searchers[store].similar(seed, k=k)
+
+
+@pytest.mark.parametrize(("query", "doc", "translated"), [
+    ("software outsourcing income", "software.txt", {"软件", "外包"}),
+    ("高速铁路的火车多久一班", "rail.md", {"railway"}),
+])
+def test_a_query_crosses_languages_through_its_dictionary_words_in_both_stores(searchers, store, query, doc,
+                                                                                translated):
+    searcher = searchers[store]
+    hit = searcher.search(query, k=1, mode="lexical")[0]
+    assert hit.doc_id == doc
+    assert translated <= {hit.text[s:e].lower() for s, e in hit.translation_highlights}
+    assert translated <= set(searcher.also_searched(query))
+    assert doc not in [h.doc_id for h in searcher.search(query, k=5, mode="lexical", translate=False)]
+    assert _ranking(searcher, query, "hybrid", k=5) == _ranking(searchers["embedded"], query, "hybrid", k=5)

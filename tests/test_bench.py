@@ -38,6 +38,7 @@ from bench import (
     reliability,
     rescore_cost,
     synth_index,
+    translation_ablation,
 )
 from bench.experiments import fold_check, fusion_ablation, levers_table, lexical_variants, passage_size
 from indexer.embedding import QUERY_PRECISION_ENV, RUNTIME_ENV
@@ -226,6 +227,19 @@ def test_quality_report_measures_and_renders(ablation, eval_dir, tmp_path):
     first = page.read_text(encoding="utf-8")
     quality_report.main(["--render-only", "--out", str(page), "--perf-dir", str(tmp_path)])
     assert page.read_text(encoding="utf-8") == first
+
+
+def test_translation_ablation_rows_and_rendering(ablation, eval_dir, tmp_path):
+    root, _ = ablation
+    out = tmp_path / "translation.json"
+    translation_ablation.main(["--eval-dir", str(eval_dir), "--index-root", str(root), "--out", str(out)])
+    data = _read(out)
+    assert [row[0] for row in data["rows"]][1:] == list(translation_ablation.VARIANTS)
+    assert data["costs"]["memory_mb"] > 0
+    page = tmp_path / "quality.md"
+    quality_report.main(["--eval-dir", str(eval_dir), "--collections", "xquad_en-zh", "--index-root", str(root),
+                         "--out", str(page), "--perf-dir", str(tmp_path)])
+    assert "## Translation bridge" in page.read_text(encoding="utf-8")
 
 
 def test_rescore_cost_times_each_part(ablation, eval_dir, tmp_path):

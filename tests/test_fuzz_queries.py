@@ -130,6 +130,7 @@ def check_hits(hits: list[dict], k: int, offset: int) -> None:
         assert list(hit) == HIT_FIELDS
         assert hit["rank"] == offset + position + 1
         assert all(0 <= s < e <= len(hit["text"]) for s, e in hit["highlights"]), hit["highlights"]
+        assert all(0 <= s < e <= len(hit["text"]) for s, e in hit["translation_highlights"])
         assert hit["start"] <= hit["end"]
 
 
@@ -262,8 +263,8 @@ def cli_searcher(monkeypatch, sample_index, searcher):
     Opening an index loads the model (seconds); test_cli.py covers that step,
     so here the CLI gets the already open Searcher for the same index.
     """
-    def reuse(index, model=None):
-        assert str(index) == str(sample_index) and model is None
+    def reuse(index, model=None, *, translate=True):
+        assert str(index) == str(sample_index) and model is None and translate is searcher.translate
         return searcher
 
     monkeypatch.setattr(cli.Searcher, "open", staticmethod(reuse))

@@ -44,6 +44,8 @@ SETTINGS = (
     Setting("SOUYI_SEARCHER", None, "an already open search.Searcher to serve (the index is not opened again)"),
     Setting("SOUYI_EMBEDDER", None, "an embedder object to open the index with (saves loading the model again)"),
     Setting("SOUYI_MODEL", None, "model name to open the index with; default: the model recorded in the index"),
+    Setting("SOUYI_TRANSLATE", True, "also search a query's dictionary translations across languages "
+            "(docs/translation.md); False turns the bridge off"),
     Setting("SOUYI_OPEN_AT_START", True, "open the index in create_app, so the first search is fast"),
     Setting("SOUYI_RETRY_SECONDS", 5.0, "while the index cannot be opened, try again at most this often"),
     Setting("SOUYI_PAGE_SIZE", 10, "results per page on the search page (the k parameter overrides it, 1 to 50)"),
@@ -83,7 +85,7 @@ def create_app(index_path: str | os.PathLike[str], config: dict[str, Any] | None
     app.json.sort_keys = False  # hits keep the field order of search.Hit
     model = settings["SOUYI_EMBEDDER"] or settings["SOUYI_MODEL"]
     engine = Engine(index_path, searcher=settings["SOUYI_SEARCHER"], model=model,
-                    retry_seconds=float(settings["SOUYI_RETRY_SECONDS"]))
+                    retry_seconds=float(settings["SOUYI_RETRY_SECONDS"]), translate=bool(settings["SOUYI_TRANSLATE"]))
     app.extensions["souyi"] = engine
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)

@@ -38,8 +38,10 @@ def search() -> Response:
     if facets:  # the whole result list is ranked: its length and facet counts come with the page
         results = searcher.query(query, k=k, mode=mode, offset=offset, filters=filters, facets=facets)
         hits, counted = list(results.hits), {"total": results.total, "facets": results.to_dict()["facets"]}
+        also = results.also_searched
     else:
         hits = searcher.search(query, k=k, mode=mode, offset=offset, filters=filters)
+        also = searcher.also_searched(query, filters) if mode != "dense" else ()
     more = len(hits) == k and offset + k < min(MAX_DEPTH, searcher.size)
     return jsonify(
         **counted,
@@ -52,6 +54,7 @@ def search() -> Response:
         count=len(hits),
         next_offset=offset + k if more else None,
         hits=[hit.to_dict() for hit in hits],
+        also_searched=list(also),
     )
 
 

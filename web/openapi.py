@@ -53,6 +53,11 @@ HIT_PROPERTIES: dict[str, dict[str, Any]] = {
         "description": "[start, end) span of `text`: the sentence that best answers the query, or null.",
         "items": _INT, "minItems": 2, "maxItems": 2,
     },
+    "translation_highlights": {
+        "type": "array",
+        "description": "[start, end) character spans of `text` that match the query's translated words.",
+        "items": {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2},
+    },
 }
 
 
@@ -164,9 +169,12 @@ def openapi_spec() -> dict[str, Any]:
                                    "pairs over the result list, most frequent first.",
                                    "additionalProperties": {"type": "array", "items": {
                                        "type": "array", "prefixItems": [{"type": "string"}, _INT]}}},
+                        "also_searched": {"type": "array", "items": {"type": "string"},
+                                          "description": "The query's dictionary translations, searched too "
+                                          "(empty when the query and the passages share a language)."},
                     },
                     "required": ["query", "mode", "k", "offset", "filters", "took_ms", "count", "next_offset",
-                                 "hits"],
+                                 "hits", "also_searched"],
                 },
                 "Health": {
                     "type": "object",
@@ -181,6 +189,9 @@ def openapi_spec() -> dict[str, Any]:
                         "segments": {**_INT, "description": "Segments of the searched generation (embedded "
                                      "store only; `souyi optimize` merges them)."},
                         "analyzer": {"type": "object", "description": "Tokenizer settings of the index."},
+                        "translation": {"type": ["object", "null"],
+                                        "description": "The translation dictionary recorded when the index was "
+                                        "built (name, package, version), or null for an older index."},
                         "backend": {"type": "string", "description": "Storage engine: `embedded` (FAISS + SQLite) "
                                     "or `milvus`."},
                     },

@@ -46,6 +46,7 @@ def index() -> Response:
     took_ms = (time.perf_counter() - started) * 1000
     kept = _kept_args()
     return render_page(
+        also_searched=results.also_searched,
         query=query,
         hits=list(results.hits),
         took_ms=took_ms,
