@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from indexer.build import embedding_text
+from indexer.pipeline import embedding_text
 from indexer.records import DocumentRecord, NewPassage
 from indexer.split import split_document
 from indexer.store import IndexReader, IndexWriter

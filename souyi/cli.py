@@ -102,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--max-chars", type=int, default=MAX_DOCUMENT_CHARS, metavar="N",
                        help="refuse a document with more characters of text than this (default: %(default)s)")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--fast", action="store_true",
+                       help="a new index built in fast mode: int8 passage vectors, no per-sentence rescorer vectors; "
+                       "several times faster, slightly lower quality (docs/quality.md, \"Fast indexing\")")
 
     p = sub.add_parser("remove", help="remove documents from an index, in one atomic batch")
     p.add_argument("docs", nargs="+", metavar="DOC", help="document names, as `souyi list` shows them")
@@ -147,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--passage-size", type=int, default=DEFAULT_PASSAGE_SIZE,
                    help="longest passage when indexing the corpus (default: %(default)s)")
+    p.add_argument("--fast", action="store_true", help="index the corpus in fast mode (as `souyi index --fast`)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("migrate", help="copy an embedded index into Milvus without re-embedding",
@@ -286,7 +290,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     report = build(args.paths, target, model=args.model, passage_size=args.passage_size, userdict=args.userdict,
                    meta=parse_filters(args.meta), include=args.include, exclude=args.exclude,
                    progress=_show_progress(args), ann=args.ann, milvus=_milvus_target(args), max_chars=args.max_chars,
-                   rescorer=args.rescorer)
+                   rescorer=args.rescorer, fast=args.fast)
     for message in report.refused:
         print(f"souyi: refused: {message}", file=sys.stderr)
     if args.command == "add":
@@ -380,7 +384,8 @@ def paint(text: str, spans: Sequence[tuple[int, int]], color: bool, answer: tupl
 def _cmd_eval(args: argparse.Namespace) -> int:
     collection = load_collection(args.collection)
     result = evaluate(collection, modes=args.mode or MODES, index_dir=args.index, model=args.model,
-                      progress=_show_progress(args), passage_size=args.passage_size, milvus=_milvus_target(args))
+                      progress=_show_progress(args), passage_size=args.passage_size, milvus=_milvus_target(args),
+                      fast=args.fast)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return EXIT_OK

@@ -25,6 +25,7 @@ from bench import (
     corpus_ops,
     embed_quality,
     embed_throughput,
+    index_speed,
     latency,
     lexical_throughput,
     load_test,
@@ -278,6 +279,19 @@ def test_embed_throughput(eval_dir, tmp_path, embedder):
                            "--passages", "8", "--rounds", "1", "--queries", "2", "--out", str(out)])
     rows = {row[0]: row for row in _read(out)["rows"]}
     assert rows["souyi onnx-fp32"][3] > 0.99  # the same vectors as torch
+
+
+def test_index_speed_times_every_mode_and_each_stage(eval_dir, tmp_path, embedder):
+    out, stages = tmp_path / "index_speed.json", tmp_path / "index_stages.json"
+    index_speed.main(["--corpus", str(eval_dir / "cmrc2018_dev" / "corpus.jsonl"), "--files", "2", "--rounds", "1",
+                      "--txtai-path", str(tmp_path / "no-txtai"), "--out", str(out), "--stages-out", str(stages)])
+    rows = {row[0]: row for row in _read(out)["rows"]}
+    assert set(rows) == set(index_speed.SOUYI_SYSTEMS)  # txtai absent from that path: its rows left out
+    assert all(row[1] > 0 and row[3] is None for row in rows.values())
+    seconds = dict(_read(stages)["rows"])
+    assert {"split", "analyze", "e5", "rescorer passages", "rescorer sentences", "BM25", "FAISS", "fsync",
+            "SQLite (rest of the writer)"} <= seconds.keys()
+    assert seconds["e5"] > 0 and seconds["fsync"] > 0
 
 
 def test_lexical_throughput(eval_dir, tmp_path):
