@@ -25,6 +25,7 @@ from bench import (
     corpus_ops,
     embed_quality,
     embed_throughput,
+    fast_quality,
     index_speed,
     latency,
     lexical_throughput,
@@ -292,6 +293,15 @@ def test_index_speed_times_every_mode_and_each_stage(eval_dir, tmp_path, embedde
     assert {"split", "analyze", "e5", "rescorer passages", "rescorer sentences", "BM25", "FAISS", "fsync",
             "SQLite (rest of the writer)"} <= seconds.keys()
     assert seconds["e5"] > 0 and seconds["fsync"] > 0
+
+
+def test_fast_quality_measures_both_builds_of_each_set(eval_dir, tmp_path, embedder):
+    out = tmp_path / "fast_quality.json"
+    fast_quality.main([str(eval_dir / "xquad_zh-zh"), "--out", str(out)])
+    (row,) = json.loads(out.read_text(encoding="utf-8"))
+    assert row["collection"] == "xquad_zh-zh" and row["n_passages"] > 0
+    assert row["hybrid change"] == round(row["fast hybrid"] - row["default hybrid"], 4)
+    assert 0 < row["fast hybrid"] <= 1 and 0 < row["default hybrid"] <= 1
 
 
 def test_lexical_throughput(eval_dir, tmp_path):
