@@ -27,7 +27,7 @@ from .index_dir import LOCK_TIMEOUT, index_exists
 from .pipeline import FAST_KEY, FAST_PASSAGE_PRECISION, fast_manifest, stage_documents
 from .records import DocumentRecord, StoredDocument
 from .split import ASCII_UNIT, DEFAULT_PASSAGE_SIZE
-from .stores import MilvusTarget, Writer, open_writer, replace_index
+from .stores import MilvusTarget, open_writer, replace_index
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def build_from_documents(
         create = {**_new_manifest(embedder, analyzer, passage_size, ann, second),
                   **(milvus.manifest() if milvus else {}), **(fast_manifest(embedder) if fast else {})}
         with open_writer(staging, create=create, userdict=Path(userdict) if userdict else None) as writer:
-            _stage(writer, documents, embedder, analyzer, passage_size, progress, second)
+            stage_documents(writer, documents, embedder, analyzer, passage_size, progress, second)
             generation = writer.commit()
             counts = writer.manifest["counts"]
         replace_index(staging, target)
@@ -186,7 +186,7 @@ def add_documents(
         known = writer.documents()
         refused: list[str] = []
         documents = _read(sources, known, meta or {}, refused, max_chars)
-        _stage(writer, documents, embedder, analyzer, size, progress, second)
+        stage_documents(writer, documents, embedder, analyzer, size, progress, second)
         generation = writer.commit()
         counts = writer.manifest["counts"]
     updated = sum(doc.name in known for doc in documents)
@@ -274,17 +274,3 @@ def _sidecar(path: Path) -> dict:
         raise DocumentError(f"{sidecar}: must hold a JSON object of metadata fields")
     return fields
 
-
-def _stage(
-    writer: Writer,
-    documents: Sequence[DocumentRecord],
-    embedder: Embedder,
-    analyzer: Analyzer,
-    passage_size: int,
-    progress: bool,
-    rescorer: Embedder | None = None,
-) -> None:
-    """Split, embed, rescore, tokenize and stage ``documents`` (the pipeline: :mod:`indexer.pipeline`),
-    the way the index was built (fast mode or not)."""
-    fast = bool(writer.manifest.get(FAST_KEY))
-    stage_documents(writer, documents, embedder, analyzer, passage_size, progress, rescorer, fast=fast)

@@ -61,14 +61,14 @@ def stage_documents(
     passage_size: int,
     progress: bool,
     rescorer: Embedder | None = None,
-    *,
-    fast: bool = False,
 ) -> None:
     """Split, embed, rescore and tokenize ``documents`` and stage them in ``writer``.
 
-    ``fast`` leaves out the rescorer's sentence vectors (``embedder`` is
-    already the fast one: see :func:`indexer.embedding.load_embedder`).
+    An index built in fast mode (its manifest says so) gets no rescorer
+    sentence vectors; ``embedder`` is already the fast one there (see
+    :func:`indexer.embedding.load_embedder`).
     """
+    fast = bool(writer.manifest.get(FAST_KEY))
     split = [
         [NewPassage(c.paragraph, c.start, c.end, c.heading, c.text) for c in split_document(doc.text, passage_size)]
         for doc in documents
