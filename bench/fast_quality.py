@@ -25,7 +25,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("collections", nargs="+", type=Path)
     add_out(parser, "fast_quality")
     args = parser.parse_args(argv)
-    rows = []
     for path in args.collections:
         collection = load_collection(path)
         row: dict = {"collection": collection.name}
@@ -36,10 +35,9 @@ def main(argv: list[str] | None = None) -> None:
             row["n_passages"] = result["n_passages"]
         row["hybrid change"] = round(row["fast hybrid"] - row["default hybrid"], 4)
         print(json.dumps(row), flush=True)
-        rows.append(row)
-    fresh = {row["collection"] for row in rows}
-    merged = [row for row in read_json(args.out, []) if row["collection"] not in fresh] + rows
-    write_json(args.out, sorted(merged, key=lambda row: row["collection"]))
+        # merged after every set: a run stopped early keeps the sets it finished
+        kept = [old for old in read_json(args.out, []) if old["collection"] != row["collection"]]
+        write_json(args.out, sorted([*kept, row], key=lambda r: r["collection"]))
 
 
 if __name__ == "__main__":
