@@ -31,10 +31,10 @@ PAIRS = [("torch", "torch"), ("torch", "onnx-int8"), ("onnx-int8", "onnx-int8"),
 MODES = ("hybrid", "dense", "lexical")
 
 
-def run_eval(collection: Path, index: Path, query_backend: str) -> dict:
-    """What ``souyi eval <collection> --index <index> --json`` prints with queries on ``query_backend``."""
-    os.environ[RUNTIME_ENV] = query_backend  # read by load_embedder, for the build and for the searcher
-    os.environ[QUERY_PRECISION_ENV] = "int8" if query_backend == "onnx-int8" else "fp32"
+def run_eval(collection: Path, index: Path, query_runtime: str) -> dict:
+    """What ``souyi eval <collection> --index <index> --json`` prints with queries on ``query_runtime``."""
+    os.environ[RUNTIME_ENV] = query_runtime  # read by load_embedder, for the build and for the searcher
+    os.environ[QUERY_PRECISION_ENV] = "int8" if query_runtime == "onnx-int8" else "fp32"
     return evaluate(load_collection(collection), index_dir=index)
 
 
@@ -51,14 +51,14 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:
         collection = args.eval_dir / name
         for pair in args.pairs:
-            index_backend, query_backend = pair.split(":")
-            index = collection_index(collection, args.work, index_backend)
+            index_runtime, query_runtime = pair.split(":")
+            index = collection_index(collection, args.work, index_runtime)
             if not (index / "manifest.json").is_file():  # built by the first eval, with the index backend
-                run_eval(collection, index, index_backend)
-            result = run_eval(collection, index, query_backend)
+                run_eval(collection, index, index_runtime)
+            result = run_eval(collection, index, query_runtime)
             store = args.work / "results.json"  # raw results of every run so far, so runs can be split up
             results = json.loads(store.read_text()) if store.is_file() else {}
-            results[f"{name} {index_backend} {query_backend}"] = result
+            results[f"{name} {index_runtime} {query_runtime}"] = result
             store.write_text(json.dumps(results, indent=2))
             write_report(results, args.out)
 
@@ -67,10 +67,10 @@ def write_report(results: dict, out: Path) -> None:
     """Render every stored result as the docs/perf table, with differences to torch/torch."""
     rows = []
     for key, result in sorted(results.items()):
-        name, index_backend, query_backend = key.split(" ")
+        name, index_runtime, query_runtime = key.split(" ")
         # the same index queried in float32: what the query backend alone changes
-        reference = results.get(f"{name} {index_backend} torch") or results.get(f"{name} {index_backend} onnx-fp32")
-        row = [name, index_backend, query_backend]
+        reference = results.get(f"{name} {index_runtime} torch") or results.get(f"{name} {index_runtime} onnx-fp32")
+        row = [name, index_runtime, query_runtime]
         for mode in MODES:
             mrr = result["modes"][mode]["mrr@10"]
             row += [mrr, round(mrr - reference["modes"][mode]["mrr@10"], 4) if reference else None]

@@ -113,6 +113,8 @@ def _markdown(results: dict, ablation: dict, commit: str, date: str, perf_dir: P
         "e5+USE RRF anchor rank every passage; the others rank the union of the e5 and BM25 top-100 lists, "
         "as the searcher does. e5 = multilingual-e5-small (primary model, FAISS), USE = USE-multilingual v3 "
         "(rescorer: passage and best-sentence cosines read from the index for the candidates only). "
+        "The questions are taken as plain text here (no query syntax, no translation bridge), so the default "
+        "row differs from the tables above where a question quotes a phrase or crosses languages. "
         "Command: `python -m bench.experiments.fusion_ablation ../shared/eval/xquad_zh-zh ../shared/eval/xquad_en-zh "
         "../shared/eval/cmrc2018_dev --index-root /tmp/souyi-quality`",
         "",
@@ -165,6 +167,7 @@ def _markdown(results: dict, ablation: dict, commit: str, date: str, perf_dir: P
             "sentence (float16), read only for candidates, never held in memory.",
             "",
         ]
+    lines += _translation_section(perf_dir / "translation.json")
     sizes_file = perf_dir / "passage_size.json"
     if sizes_file.is_file():
         lines += [
@@ -209,6 +212,46 @@ def _fast_section(path: Path) -> list[str]:
                      f"{row['fast dense']:.4f} | {row['default hybrid']:.4f} | {row['fast hybrid']:.4f} | "
                      f"{row['hybrid change']:+.4f} | {row['default index s']} | {row['fast index s']} |")
     lines += ["", "Index times were measured while other jobs ran; their ratio, not their size, is the point.", ""]
+def _translation_section(path: Path) -> list[str]:
+    """The cross-language bridge's per-rule ablation and costs (bench.translation_ablation), if measured."""
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    costs = data["costs"]
+    lines = [
+        "## Translation bridge",
+        "",
+        f"English questions over Chinese passages ({data['collection']}), searched also by their CC-CEDICT "
+        "translations ([translation.md](translation.md)); each row changes one rule of the default "
+        "(`search.translate.Rules`), through `Searcher.search` with the same query vectors. "
+        f"Machine: {data['machine']}, shared with other work. "
+        "Command: `python -m bench.translation_ablation --index-root /tmp/souyi-quality`",
+        "",
+        "| " + " | ".join(data["columns"]) + " |",
+        "|---" * len(data["columns"]) + "|",
+    ]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in data["rows"]]
+    lines += [
+        "",
+        f"Costs: parsing the dictionary {costs['parse_seconds']} s, once per installed dictionary (on the first "
+        f"translated query, not at open); later processes load its compiled copy from the cache folder in "
+        f"{costs.get('compiled_load_seconds', '?')} s; {costs['memory_mb']} MB held; opening a searcher "
+        f"{costs['open_seconds_median']} s (median of 3, model loading included, the dictionary not loaded); "
+        f"translating one question {costs['translate_ms_p50']} ms (p50).",
+        "",
+    ]
+    if data.get("effect"):
+        lines += [
+            "The bridge on every set, off and on, in the default (hybrid) and keyword modes: each question "
+            "searched both ways back to back (alternating which goes first), query embedding included, "
+            "k = 50 as `souyi eval` asks; *hits* is the mean number of hits returned, each of which costs "
+            "its highlights and answer sentence. Same command.",
+            "",
+            "| " + " | ".join(data["effect_columns"]) + " |",
+            "|---" * len(data["effect_columns"]) + "|",
+            *("| " + " | ".join(str(v) for v in row) + " |" for row in data["effect"]),
+            "",
+        ]
     return lines
 
 

@@ -144,14 +144,18 @@ class _FoldTable(dict):
         self._traditional = traditional
 
     def __missing__(self, code: int) -> int:
-        ch = chr(code)
-        folded = unicodedata.normalize("NFKC", ch).lower()
-        out = folded if len(folded) == 1 else ch
-        if self._traditional:
-            out = RADICALS.get(out, out)
-            out = T2S.get(out, out)
-        self[code] = ord(out)
+        self[code] = ord(_fold_char(chr(code), self._traditional))
         return self[code]
+
+
+def _fold_char(ch: str, traditional: bool = True) -> str:
+    """What :func:`normalize` turns one character into (always one character)."""
+    folded = unicodedata.normalize("NFKC", ch).lower()
+    out = folded if len(folded) == 1 else ch
+    if traditional:
+        out = RADICALS.get(out, out)
+        out = T2S.get(out, out)
+    return out
 
 
 _FOLD = _FoldTable(traditional=True)
@@ -167,6 +171,37 @@ def normalize(text: str, *, fold_traditional: bool = True) -> str:
     if text.isascii():
         return text.lower()
     return text.translate(_FOLD if fold_traditional else _FOLD_WIDTH_CASE)
+
+
+#: Code points scanned for characters that fold into another: through CJK extension H, past which
+#: nothing folds (no compatibility, radical or traditional form lives there).
+_FOLDING_RANGE = 0x323B0
+
+
+@lru_cache(maxsize=1)
+def _fold_sources() -> dict[str, str]:
+    """Folded character → every character :func:`normalize` turns into it (itself included), for the
+    characters that some *other* character folds into; built once, on first use, by one pass over Unicode."""
+    sources: dict[str, list[str]] = {}
+    for code in range(_FOLDING_RANGE):
+        ch = chr(code)
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        out = _fold_char(ch)
+        if out != ch:
+            sources.setdefault(out, [out]).append(ch)
+    return {target: "".join(dict.fromkeys(chars)) for target, chars in sources.items()}
+
+
+def fold_sources(ch: str) -> str:
+    """Every character that :func:`normalize` folds into ``ch`` (a folded character): ``ch`` itself, its
+    traditional forms, its full-width and upper-case forms, its radical forms.
+
+    What lets a pattern written for folded text run on the raw text instead
+    (``search.constraints``): folding is one character to one, so the raw text
+    matches a class of these characters exactly where the folded text matches ``ch``.
+    """
+    return _fold_sources().get(ch, ch)
 
 
 def fold_config() -> dict:

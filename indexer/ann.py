@@ -154,16 +154,43 @@ class Allowed:
     """
 
     def __init__(self, ids: np.ndarray) -> None:
-        self.ids = np.unique(np.asarray(ids, dtype=np.int64))
-        size = int(self.ids[-1]) + 1 if len(self.ids) else 0
+        ids = np.asarray(ids, dtype=np.int64)
+        # ids from a store come sorted: checking is linear, np.unique would hash them all again
+        self._ids = ids if bool(np.all(ids[1:] > ids[:-1])) else np.unique(ids)
+        self._kept_of, self._removed, self._count = None, None, len(self._ids)
+        size = int(self._ids[-1]) + 1 if len(self._ids) else 0
         bits = np.zeros(size, dtype=bool)
-        bits[self.ids] = True
+        bits[self._ids] = True
         self._bitmap = np.packbits(bits, bitorder="little")  # the selector reads this buffer: keep it alive
         # its size argument is the bitmap's length in bytes: ids past the end are not members
         self.selector = faiss.IDSelectorBitmap(len(self._bitmap), faiss.swig_ptr(self._bitmap))
 
+    @property
+    def ids(self) -> np.ndarray:
+        """The allowed ids, sorted (for a set made by :meth:`without`, worked out when first asked)."""
+        if self._kept_of is not None:
+            source = self._kept_of.ids
+            self._ids = source[~np.isin(source, self._removed, assume_unique=True)]
+            self._kept_of = None
+        return self._ids
+
     def __len__(self) -> int:
-        return len(self.ids)
+        return self._count
+
+    def without(self, removed: np.ndarray) -> Allowed:
+        """These ids minus ``removed`` (sorted), at the cost of the removed ones: the bitmap is copied and
+        their bits cleared, so excluding a few passages from a large allowed set stays cheap."""
+        removed = np.asarray(removed, dtype=np.int64)
+        if not len(removed) or not len(self):
+            return self
+        at = np.searchsorted(self.ids, removed)
+        present = removed[(at < len(self.ids)) & (self.ids[np.minimum(at, len(self.ids) - 1)] == removed)]
+        out = Allowed.__new__(Allowed)
+        out._bitmap = self._bitmap.copy()
+        np.bitwise_and.at(out._bitmap, present >> 3, ~np.left_shift(1, present & 7).astype(np.uint8))
+        out.selector = faiss.IDSelectorBitmap(len(out._bitmap), faiss.swig_ptr(out._bitmap))
+        out._kept_of, out._removed, out._count = self, present, len(self.ids) - len(present)
+        return out
 
 
 def search(

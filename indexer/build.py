@@ -20,9 +20,11 @@ from pathlib import Path
 
 from . import ann as ann_index
 from .analyze import Analyzer, default_analyzer
+from .bilingual import dictionary_config
 from .documents import MAX_DOCUMENT_CHARS, SUPPORTED_SUFFIXES, SourceFile, find_sources, read_document
 from .embedding import DEFAULT_RESCORER, Embedder, load_embedder
 from .errors import DocumentError
+from .identity import check_name_prefix, conflict, documents_to_remove
 from .index_dir import LOCK_TIMEOUT, index_exists
 from .pipeline import FAST_KEY, FAST_PASSAGE_PRECISION, fast_manifest, stage_documents
 from .records import DocumentRecord, StoredDocument
@@ -49,6 +51,10 @@ class BuildReport:
     unchanged: int = 0  # documents skipped because nothing changed
     removed: int = 0
     generation: int = 0
+    #: names of documents refused because another source already holds the name (also in ``refused``)
+    conflicts: tuple[str, ...] = field(default=())
+    #: names of the documents removed (``remove_documents``)
+    removed_names: tuple[str, ...] = field(default=())
 
 
 def build_index(
@@ -68,6 +74,7 @@ def build_index(
     rescorer: str | None = DEFAULT_RESCORER,
     max_chars: int = MAX_DOCUMENT_CHARS,
     fast: bool = False,
+    name_prefix: str = "",
 ) -> BuildReport:
     """Index the files at ``paths`` (files or folders) into a fresh index at ``index_path``.
 
@@ -78,6 +85,9 @@ def build_index(
     names the second model whose passage and sentence vectors rerank
     candidates and find answer sentences (:mod:`indexer.rescore`); None
     leaves it out.  ``fast`` builds in fast mode (:mod:`indexer.pipeline`).
+    Documents are named by their path relative to the folder given (a file
+    given directly: its file name), under ``name_prefix`` if one is given
+    (:mod:`indexer.identity`).
 
     A file that cannot be read or decoded, or holds more than ``max_chars``
     characters of text, is left out and reported in
@@ -86,7 +96,8 @@ def build_index(
     ``index_path`` is replaced only once the new one is complete.
     """
     refused: list[str] = []
-    documents = _read(_select(find_sources(paths), include, exclude), {}, meta or {}, refused, max_chars)
+    sources = _named(_select(find_sources(paths), include, exclude), name_prefix)
+    documents = _read(sources, {}, meta or {}, refused, [], max_chars)
     if not documents:
         reason = refused[0] if refused else f"no {', '.join(SUPPORTED_SUFFIXES)} files found"
         raise DocumentError(f"no document could be indexed: {reason}")
@@ -153,19 +164,25 @@ def add_documents(
     rescorer: str | None = DEFAULT_RESCORER,
     max_chars: int = MAX_DOCUMENT_CHARS,
     fast: bool = False,
+    name_prefix: str = "",
+    replace: bool = False,
 ) -> BuildReport:
     """Add files and folders to the index at ``index_path`` in one atomic batch.
 
-    A document already indexed under the same name is replaced when its
-    content changed and skipped when it did not (same size and mtime: not
-    even read; same SHA-256: not re-embedded).  The index is created if it
+    A document already indexed under the same name *from the same source
+    file* is replaced when its content changed and skipped when it did not
+    (same size and mtime: not even read; same SHA-256: not re-embedded).  A
+    name already held by a document read from *another* source is refused
+    (listed in :attr:`BuildReport.refused` and :attr:`BuildReport.conflicts`)
+    unless ``replace`` is true; ``name_prefix`` puts the batch's names under a
+    folder-like label so that both can stay (:mod:`indexer.identity`).  The index is created if it
     does not exist (with ``model``, ``passage_size``, ``userdict``, ``ann`` and
     ``rescorer``); an existing index keeps its own model, passage size, user
     dictionary, vector index choice and rescorer, and ``fast`` (fast mode) likewise.
     """
     started = time.perf_counter()
     target = Path(index_path)
-    sources = _select(find_sources(paths), include, exclude)
+    sources = _named(_select(find_sources(paths), include, exclude), name_prefix)
     create = None
     if not index_exists(target):
         embedder = embedder or load_embedder(model, precision=FAST_PASSAGE_PRECISION if fast else None)
@@ -185,7 +202,8 @@ def add_documents(
         second = load_embedder(second["id"]) if second else None
         known = writer.documents()
         refused: list[str] = []
-        documents = _read(sources, known, meta or {}, refused, max_chars)
+        conflicts: list[str] = []
+        documents = _read(sources, known, meta or {}, refused, None if replace else conflicts, max_chars)
         stage_documents(writer, documents, embedder, analyzer, size, progress, second)
         generation = writer.commit()
         counts = writer.manifest["counts"]
@@ -193,28 +211,34 @@ def add_documents(
     return BuildReport(
         target, counts["documents"], counts["passages"], time.perf_counter() - started, tuple(refused),
         added=len(documents) - updated, updated=updated, unchanged=len(sources) - len(documents) - len(refused),
-        generation=generation,
+        generation=generation, conflicts=tuple(conflicts),
     )
 
 
 def remove_documents(
     names: Iterable[str], index_path: str | Path, *, lock_timeout: float = LOCK_TIMEOUT
 ) -> BuildReport:
-    """Remove documents by name in one atomic batch; unknown names raise :class:`DocumentError`."""
+    """Remove documents in one atomic batch, each given by name or by the path it was added from.
+
+    A path (relative to the current directory, or absolute) designates the
+    document read from that file, or every document read from below that
+    folder; a name as ``souyi list`` shows it wins over a path.  A target that
+    designates nothing raises :class:`DocumentError` and nothing is removed.
+    :attr:`BuildReport.removed_names` lists what went.
+    """
     started = time.perf_counter()
     target = Path(index_path)
     with open_writer(target, lock_timeout=lock_timeout) as writer:
-        known = writer.documents()
-        wanted = list(dict.fromkeys(names))
-        unknown = [name for name in wanted if name not in known]
-        if unknown:
-            raise DocumentError(f"no document named {unknown[0]!r} in {target}; see: souyi list --index {target}")
+        try:
+            wanted = documents_to_remove(names, writer.documents())
+        except DocumentError as exc:
+            raise DocumentError(f"{exc} --index {target}") from None
         for name in wanted:
             writer.remove(name)
         generation = writer.commit()
         counts = writer.manifest["counts"]
     return BuildReport(target, counts["documents"], counts["passages"], time.perf_counter() - started,
-                       removed=len(wanted), generation=generation)
+                       removed=len(wanted), generation=generation, removed_names=tuple(wanted))
 
 
 def _new_manifest(embedder: Embedder, analyzer: Analyzer, passage_size: int, ann: str,
@@ -224,6 +248,7 @@ def _new_manifest(embedder: Embedder, analyzer: Analyzer, passage_size: int, ann
         "model": {"id": embedder.model_id, "dim": embedder.dim, "normalized": True, "metric": "inner_product"},
         "rescorer": {"id": rescorer.model_id, "dim": rescorer.dim} if rescorer else None,
         "analyzer": analyzer.config(),
+        "translation": dictionary_config(),
         "bm25": {"k1": 1.2, "b": 0.75},
         "split": {"passage_size": passage_size, "ascii_unit": ASCII_UNIT},
     }
@@ -239,15 +264,37 @@ def _select(sources: list[SourceFile], include: Sequence[str], exclude: Sequence
     ]
 
 
+def _named(sources: list[SourceFile], name_prefix: str) -> list[SourceFile]:
+    """``sources`` with their names under ``name_prefix`` (checked; nothing changes without one)."""
+    prefix = check_name_prefix(name_prefix)
+    return [dataclasses.replace(s, name=prefix + s.name) for s in sources] if prefix else sources
+
+
 def _read(
-    sources: list[SourceFile], known: dict[str, StoredDocument], meta: dict, refused: list[str], max_chars: int
+    sources: list[SourceFile],
+    known: dict[str, StoredDocument],
+    meta: dict,
+    refused: list[str],
+    conflicts: list[str] | None,
+    max_chars: int,
 ) -> list[DocumentRecord]:
-    """Read the sources that are new or changed; record refusals instead of stopping."""
+    """Read the sources that are new or changed; record refusals instead of stopping.
+
+    With a ``conflicts`` list, a source whose name another source holds is
+    refused and its name recorded there; with None it replaces that document.
+    """
     documents = []
     for source in sources:
         try:
             stat = source.path.stat()
             old = known.get(source.name)
+            clash = old and conflict(source.name, old, str(source.path.resolve()))
+            if clash and conflicts is not None:
+                logger.warning("skipped %s", clash)
+                refused.append(clash)
+                conflicts.append(source.name)
+                continue
+            old = None if clash else old  # a replaced document of another source is never "unchanged"
             fields = {**meta, **_sidecar(source.path)}
             if old and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns) and old.meta == fields:
                 continue

@@ -57,3 +57,17 @@ class IndexBusy(SearchError):
     """Another process is writing the index; only one writer at a time."""
 
     status = 409
+
+
+class NotInIndex(SearchError, LookupError):
+    """A document or passage id that the open index does not hold (ids come only from the index)."""
+
+    status = 404
+
+
+class DocumentNotFound(NotInIndex):
+    """No document of that name in the index's committed state."""
+
+
+class PassageNotFound(NotInIndex):
+    """No passage of that id in the index's committed state."""

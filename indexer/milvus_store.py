@@ -173,7 +173,14 @@ class MilvusIndex(ManifestFacts):
         self.passages_name = milvus["physical"]
         self.docs_name = f"{self.passages_name}_docs"
         self.terms_name = f"{self.passages_name}_terms"
+        self.texts_name = f"{self.passages_name}_texts"
         self.client = connect(self.uri)
+        # indexes made before the texts collection existed rebuild a document's text from its passages
+        self.has_texts = bool(self.client.has_collection(self.texts_name))
+
+    def collections(self) -> tuple[str, ...]:
+        """The names of this index's collections."""
+        return (self.passages_name, self.docs_name, self.terms_name, *([self.texts_name] if self.has_texts else []))
 
 
     def state(self) -> dict:
@@ -189,7 +196,7 @@ class MilvusIndex(ManifestFacts):
 
     def load(self) -> None:
         """Load the collections into memory (needed after a Milvus server restarts)."""
-        for name in (self.passages_name, self.docs_name, self.terms_name):
+        for name in self.collections():
             self.client.load_collection(name)
 
     def scan(self, collection: str, expr: str, fields: list[str]) -> Iterator[dict]:
@@ -238,15 +245,38 @@ class MilvusIndex(ManifestFacts):
     def documents_at(self, state: dict) -> dict[str, StoredDocument]:
         """The documents visible in ``state``, by name."""
         rows = self.scan(self.docs_name, visible(state, "name"), _DOC_FIELDS)
-        docs = {
-            r["name"]: StoredDocument(r["name"], r["title"], r["source"], r["sha256"], int(r["size"]),
-                                      int(r["mtime_ns"]), r["meta"], int(r["passages"]), float(r["indexed_at"]))
-            for r in rows
-        }
+        docs = {r["name"]: _stored_document(r) for r in rows}
         return dict(sorted(docs.items()))
+
+    def document_at(self, state: dict, name: str) -> tuple[StoredDocument, str | None, list[PassageRecord]] | None:
+        """One document visible in ``state`` by name: its facts, decoded text and passages in text order.
+
+        None: no such document.  The text is None for an index made before the
+        texts collection existed; the caller rebuilds it from the passages.
+        """
+        where = f"name in {literal([name])} and {visible(state, 'name')}"
+        found = self.client.query(self.docs_name, filter=where, output_fields=_DOC_FIELDS, limit=1)
+        if not found:
+            return None
+        rows = self.scan(self.passages_name, f"doc in {literal([name])} and {visible(state)}", _PASSAGE_FIELDS)
+        passages = sorted((passage_record(row) for row in rows), key=lambda p: (p.start, p.passage_id))
+        return _stored_document(found[0]), self._text_at(state, name), passages
+
+    def _text_at(self, state: dict, name: str) -> str | None:
+        """The decoded text of document ``name`` in ``state``, joined from its parts (None: not kept)."""
+        if not self.has_texts:
+            return None
+        rows = self.scan(self.texts_name, f"name in {literal([name])} and {visible(state, 'name')}", ["part", "text"])
+        return "".join(row["text"] for row in sorted(rows, key=lambda row: row["part"]))
 
     def close(self) -> None:
         self.client.close()
+
+
+def _stored_document(row: dict) -> StoredDocument:
+    """The document in a docs row read with ``_DOC_FIELDS``."""
+    return StoredDocument(row["name"], row["title"], row["source"], row["sha256"], int(row["size"]),
+                          int(row["mtime_ns"]), row["meta"], int(row["passages"]), float(row["indexed_at"]))
 
 
 def passage_record(row: dict) -> PassageRecord:
@@ -364,6 +394,8 @@ class MilvusWriter(LockedWriter, MilvusIndex):
                     self.client.insert(self.passages_name, chunk)
                     chunk = []
             documents.append(_document_row(doc, new, len(staged), now))
+            if self.has_texts:
+                self._insert(self.texts_name, _text_rows(doc, new))
         self._insert(self.passages_name, chunk)
         self._insert(self.docs_name, documents)
         for row in gone:
@@ -434,6 +466,8 @@ class MilvusWriter(LockedWriter, MilvusIndex):
             names = literal(retired[i : i + IN_CHUNK])
             self.client.delete(self.passages_name, filter=f"doc in {names} and gen < {gen}")
             self.client.delete(self.docs_name, filter=f"name in {names} and gen < {gen}")
+            if self.has_texts:
+                self.client.delete(self.texts_name, filter=f"name in {names} and gen < {gen}")
         self.client.delete(self.terms_name, filter="df == 0")
         if retired:
             self._set_state(dict(self._state, retired=[]))
@@ -446,7 +480,7 @@ class MilvusWriter(LockedWriter, MilvusIndex):
         batch.  Milvus seals segments by itself too, and rate-limits flush
         calls, so a refused flush only costs speed and is logged.
         """
-        for name in (self.passages_name, self.docs_name, self.terms_name):
+        for name in self.collections():
             try:
                 self.client.flush(name)
             except Exception as exc:  # MilvusException subclasses, see state()
@@ -458,6 +492,8 @@ class MilvusWriter(LockedWriter, MilvusIndex):
             gen = self.generation
             self.client.delete(self.passages_name, filter=f"gen > {gen}")
             self.client.delete(self.docs_name, filter=f"gen > {gen}")
+            if self.has_texts:
+                self.client.delete(self.texts_name, filter=f"gen > {gen}")
             changed = list(self.scan(self.terms_name, f"gen > {gen}", _TERM_FIELDS))
             prev = {row["key"]: int(row["prev"]) for row in changed}
             self._write_frequencies(prev, prev, gen)
@@ -532,7 +568,15 @@ class MilvusWriter(LockedWriter, MilvusIndex):
         terms.add_field("prev", types.INT64)  # ... before generation gen
         terms.add_field("gen", types.INT64)
         terms.add_field("dummy", types.FLOAT_VECTOR, dim=2)
-        for name, schema in ((self.docs_name, docs), (self.terms_name, terms)):
+        texts = client.create_schema(auto_id=True, enable_dynamic_field=False)  # a document's text, in parts
+        texts.add_field("id", types.INT64, is_primary=True)
+        texts.add_field("gen", types.INT64)
+        texts.add_field("name", types.VARCHAR, max_length=_NAME_MAX)
+        texts.add_field("part", types.INT64)
+        texts.add_field("text", types.VARCHAR, max_length=_TEXT_MAX)
+        texts.add_field("dummy", types.FLOAT_VECTOR, dim=2)
+        self.has_texts = True
+        for name, schema in ((self.docs_name, docs), (self.terms_name, terms), (self.texts_name, texts)):
             index = client.prepare_index_params()
             index.add_index("dummy", index_type="FLAT", metric_type="L2")
             client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
@@ -591,12 +635,23 @@ def _document_row(doc: DocumentRecord, gen: int, passages: int, now: float) -> d
             "meta": doc.meta, "dummy": [0.0, 0.0]}
 
 
+#: Characters per row of the texts collection: at 4 UTF-8 bytes a character at most, within Milvus's VARCHAR limit.
+TEXT_PART_CHARS = _TEXT_MAX // 4
+
+
+def _text_rows(doc: DocumentRecord, gen: int) -> list[dict]:
+    """Rows of the texts collection holding ``doc``'s decoded text, in parts numbered from 0."""
+    return [{"gen": gen, "name": doc.name, "part": number, "text": doc.text[at : at + TEXT_PART_CHARS],
+             "dummy": [0.0, 0.0]}
+            for number, at in enumerate(range(0, len(doc.text), TEXT_PART_CHARS))]
+
+
 def drop_collections(manifest: dict) -> None:
     """Drop the Milvus collections of an index (after ``souyi index`` replaced it, or a temporary eval index)."""
     client = connect(manifest["milvus"]["uri"])
     try:
         base = manifest["milvus"]["physical"]
-        for name in (base, f"{base}_docs", f"{base}_terms"):
+        for name in (base, f"{base}_docs", f"{base}_terms", f"{base}_texts"):
             with contextlib.suppress(Exception):
                 client.drop_collection(name)
     finally:

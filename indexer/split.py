@@ -63,7 +63,7 @@ def split_document(text: str, max_size: int = DEFAULT_PASSAGE_SIZE) -> list[Chun
     chunks: list[Chunk] = []
     heading = ""
     pending: Chunk | None = None  # a heading line not yet followed by a body
-    for number, (start, end) in enumerate(_paragraphs(text), start=1):
+    for number, (start, end) in enumerate(paragraph_spans(text), start=1):
         line = text[start:end]
         marker = _MD_HEADING.match(line)
         if marker or _looks_like_heading(line):
@@ -126,7 +126,7 @@ class _Sizer:
         return low
 
 
-def _paragraphs(text: str) -> list[tuple[int, int]]:
+def paragraph_spans(text: str) -> list[tuple[int, int]]:
     """Offsets of the non-empty lines of ``text``, stripped of white space."""
     spans = []
     for match in re.finditer(r"[^\r\n]+", text):

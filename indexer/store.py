@@ -529,6 +529,14 @@ class IndexReader(ManifestFacts):
         )
         return {row[0]: PassageRecord(*row[:8], json.loads(row[8])) for row in rows}
 
+    def passage_texts(self, passage_ids: Iterable[int]) -> dict[int, str]:
+        """The text of passages by id (ids that do not exist are left out), nothing else read."""
+        ids = [int(i) for i in passage_ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return dict(self._query(f"SELECT passage_id, text FROM passages WHERE passage_id IN ({marks})", ids))
+
     def sentence_vectors(self, passage_ids: Iterable[int]) -> dict[int, SentenceVectors]:
         """Rescoring vectors of passages by id (absent: none stored, or no rescorer)."""
         ids = [int(i) for i in passage_ids]
@@ -559,6 +567,31 @@ class IndexReader(ManifestFacts):
         """The documents of this generation, by name."""
         with self._database() as conn:
             return _documents(conn, self.generation)
+
+    def document(self, name: str) -> tuple[StoredDocument, str, list[PassageRecord]] | None:
+        """One document of this generation by name: its facts, decoded text and passages in text order.
+
+        None when no such document is visible; ``name`` is only ever compared
+        with stored names, so no name can reach the file system.
+        """
+        rows = self._query(
+            f"SELECT d.doc_id, d.name, d.title, d.source, d.sha256, d.size, d.mtime_ns, d.meta, d.indexed_at, d.text "
+            f"FROM documents d WHERE d.name = ? AND {_visible('d', self.generation)}",
+            (name,),
+        )
+        if not rows:
+            return None
+        key, *facts, meta, indexed_at, text = rows[0]
+        fields = json.loads(meta)  # the document's metadata, which each of its passages carries
+        passages = [
+            PassageRecord(*row[:8], fields)
+            for row in self._query(
+                f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d USING (doc_id) "
+                f"WHERE p.doc_id = ? AND {_visible('p', self.generation)} ORDER BY p.start, p.passage_id",
+                (key,),
+            )
+        ]
+        return StoredDocument(*facts, fields, len(passages), indexed_at), text, passages
 
     def filtered_ids(self, filters: dict[str, object]) -> np.ndarray:
         """Sorted ids of the passages whose document matches every filter.

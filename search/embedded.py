@@ -11,12 +11,13 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import faiss
 import numpy as np
 
 from indexer import ann
-from indexer.analyze import Analyzer
+from indexer.analyze import BIGRAM_PREFIX, Analyzer
 from indexer.bm25 import BM25Index
 from indexer.errors import IndexFormatError
 from indexer.index_dir import Stamp
@@ -24,7 +25,7 @@ from indexer.records import PassageRecord, SentenceVectors
 from indexer.store import IndexReader
 
 from . import fusion
-from .store import FilterCache, Filters, snapshot_info
+from .store import FieldValues, FilterCache, Filters, StoredText, Within, restriction_key, snapshot_info
 
 logger = logging.getLogger(__name__)
 
@@ -91,28 +92,94 @@ class EmbeddedSnapshot:
         return snapshot_info(manifest, "embedded", passages=self.size, documents=manifest["counts"]["documents"],
                              generation=manifest["generation"])
 
-    def _allowed(self, filters: Filters | None) -> _Allowed | None:
-        """The passages passing ``filters`` (None: no filters), cached per snapshot: a user paging
-        through one filtered search asks for the same filter again and again."""
-        if not filters:
-            return None
-        return self._filtered.get(filters, self._find_allowed)
+    @cached_property
+    def _metadata(self) -> FieldValues:
+        return FieldValues(doc.meta for doc in self.reader.documents().values())
 
-    def _find_allowed(self, filters: Filters) -> _Allowed:
+    def field_names(self) -> frozenset[str]:
+        return self._metadata.names
+
+    def field_values(self, field: str) -> frozenset[str]:
+        return self._metadata.of(field)
+
+    def _allowed(self, filters: Filters | None, within: Within | None = None) -> _Allowed | None:
+        """The passages passing ``filters`` and ``within`` (None: no restriction), cached per snapshot:
+        a user paging through one filtered search asks for the same filter again and again."""
+        if not filters and within is None:
+            return None
+        if within is None:
+            return self._filtered.get(restriction_key(filters, None), lambda: self._filtered_by(filters))
+        return self._filtered.get(restriction_key(filters, within), lambda: self._find_allowed(filters, within))
+
+    def _filtered_by(self, filters: Filters) -> _Allowed:
         ids = self.reader.filtered_ids(dict(filters))
         return _Allowed(ann.Allowed(ids), np.isin(self.bm25.row_ids, ids))
 
-    def matches_nothing(self, filters: Filters | None) -> bool:
-        allowed = self._allowed(filters)
+    @cached_property
+    def _everything(self) -> _Allowed:
+        """Every passage, as a restriction: what an exclusion without filters removes passages from."""
+        return _Allowed(ann.Allowed(self.bm25.row_ids), np.ones(self.bm25.n_rows, dtype=bool))
+
+    def _find_allowed(self, filters: Filters | None, within: Within) -> _Allowed:
+        """``filters`` narrowed by ``within``.  Phrase and exclusion ids come from the postings, so each has
+        a BM25 row; an exclusion only clears the bits of its passages (no pass over every id)."""
+        base = self._allowed(filters) if filters else self._everything
+        if within.include is None:
+            rows = base.rows.copy()
+            rows[self.bm25.rows_of(within.exclude)] = False
+            return _Allowed(base.dense.without(within.exclude), rows)
+        include = within.include[base.rows[self.bm25.rows_of(within.include)]]
+        ids = np.setdiff1d(include, within.exclude, assume_unique=True)
+        rows = np.zeros(self.bm25.n_rows, dtype=bool)
+        rows[self.bm25.rows_of(ids)] = True
+        return _Allowed(ann.Allowed(ids), rows)
+
+    def matches_nothing(self, filters: Filters | None, within: Within | None = None) -> bool:
+        allowed = self._allowed(filters, within)
         return self.size == 0 or (allowed is not None and not len(allowed.dense))
 
-    def dense(self, vector: np.ndarray, n: int, filters: Filters | None) -> _Dense:
-        allowed = self._allowed(filters)
+    def dense(self, vector: np.ndarray, n: int, filters: Filters | None, within: Within | None = None) -> _Dense:
+        allowed = self._allowed(filters, within)
         ids, scores = ann.search(self.vectors, vector, min(n, self.size), None if allowed is None else allowed.dense)
         return _Dense(ids, scores, self.vectors, vector)
 
-    def lexical(self, terms: list[str], n: int, filters: Filters | None) -> _Lexical:
-        allowed = self._allowed(filters)
+    def holding(self, terms: list[str]) -> np.ndarray:
+        ids = self.bm25.row_ids
+        numbers = [self.bm25.terms.get(term) for term in dict.fromkeys(terms)]
+        if None in numbers:
+            return ids[:0]
+        postings = sorted((self.bm25.rows[self.bm25.offsets[t] : self.bm25.offsets[t + 1]] for t in numbers), key=len)
+        if not postings:
+            return ids
+        rows = postings[0]
+        for more in postings[1:]:  # rarest first: each intersection is at most as large as the rarest list
+            rows = np.intersect1d(rows, more, assume_unique=True)
+        return ids[rows]
+
+    @cached_property
+    def _bigrams_of(self) -> dict[str, list[int]]:
+        """Character -> numbers of the bigram terms holding it (built on first use: one pass over the terms)."""
+        found: dict[str, list[int]] = {}
+        for term, number in self.bm25.terms.items():
+            if term.startswith(BIGRAM_PREFIX):
+                for char in set(term[len(BIGRAM_PREFIX) :]):
+                    found.setdefault(char, []).append(number)
+        return found
+
+    def holding_character(self, char: str) -> np.ndarray | None:
+        numbers = self._bigrams_of.get(char, [])
+        if char in self.bm25.terms:
+            numbers = [*numbers, self.bm25.terms[char]]
+        offsets = self.bm25.offsets
+        rows = [self.bm25.rows[offsets[t] : offsets[t + 1]] for t in numbers]
+        return self.bm25.row_ids[np.unique(np.concatenate(rows))] if rows else self.bm25.row_ids[:0]
+
+    def first(self, n: int, filters: Filters | None, within: Within | None = None) -> np.ndarray:
+        allowed = self._allowed(filters, within)
+        return (self.bm25.row_ids if allowed is None else allowed.dense.ids)[:n]
+
+    def lexical(self, terms: list[str], n: int, filters: Filters | None, within: Within | None = None) -> _Lexical:
+        allowed = self._allowed(filters, within)
         rows, scores = self.bm25.top(terms, n, None if allowed is None else allowed.rows)
         coverage = 0.0
         if len(rows):
@@ -123,8 +190,24 @@ class EmbeddedSnapshot:
     def passages(self, ids: list[int]) -> dict[int, PassageRecord]:
         return self.reader.passages(ids)
 
+    def passage_texts(self, ids: list[int]) -> dict[int, str]:
+        return self.reader.passage_texts(ids)
+
     def sentence_vectors(self, ids: list[int]) -> dict[int, SentenceVectors]:
         return self.reader.sentence_vectors(ids)
+
+    def passage_vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        found = {}
+        for pid in ids:
+            try:  # FAISS holds exactly the passages of this generation
+                found[pid] = self.vectors.reconstruct(int(pid))
+            except RuntimeError:
+                continue
+        return found
+
+    def document(self, name: str) -> StoredText | None:
+        found = self.reader.document(name)
+        return None if found is None else StoredText(*found)
 
 
 class EmbeddedStore:

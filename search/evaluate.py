@@ -93,10 +93,12 @@ def evaluate(
     passage_size: int = DEFAULT_PASSAGE_SIZE,
     milvus: MilvusTarget | None = None,
     fast: bool = False,
+    translate: bool = True,
 ) -> dict:
     """Index the collection (or reuse ``index_dir``) and measure each mode; ``fast`` builds the index
     in fast mode (:mod:`indexer.pipeline`).
 
+    ``translate=False`` measures without the cross-language bridge.
     Returns the JSON object that ``souyi eval --json`` prints.
     """
     with tempfile.TemporaryDirectory(prefix="souyi-eval-") as tmp:
@@ -108,7 +110,7 @@ def evaluate(
                 milvus=milvus, fast=fast,
             )
             index_seconds = round(report.seconds, 2)
-        searcher = Searcher.open(target, model)
+        searcher = Searcher.open(target, model, translate=translate)
         result = {
             "collection": collection.name,
             "n_docs": len(collection.documents),

@@ -75,10 +75,15 @@ def cjk_share(text: str) -> float:
 def rescorer_share(query: str, passages: Sequence[str]) -> float:
     """The rescorer's share for this query: :data:`MAX_RESCORER_SHARE` × the script gap (0..1)
     between the query and the passages it is about to be compared with."""
+    return MAX_RESCORER_SHARE * min(script_gap(query, passages), 1.0)
+
+
+def script_gap(query: str, passages: Sequence[str]) -> float:
+    """How far apart (0..1) the query's script is from the passages' on average: near 1 when an English
+    query meets Chinese passages, near 0 when both share a language (0 without passages)."""
     if not passages:
         return 0.0
-    gap = abs(cjk_share(query) - sum(cjk_share(p) for p in passages) / len(passages))
-    return MAX_RESCORER_SHARE * min(gap, 1.0)
+    return abs(cjk_share(query) - sum(map(cjk_share, passages)) / len(passages))
 
 
 def semantic(parts: list[np.ndarray], share: float = 0.0) -> np.ndarray:

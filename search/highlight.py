@@ -33,7 +33,7 @@ def query_terms(query: str, analyzer: Analyzer) -> tuple[str, ...]:
     """The strings to look for in passages, longest first."""
     words = {w for w, _, _ in analyzer.words(query)}
     bigrams = {b[len(BIGRAM_PREFIX) :] for b, _, _ in analyzer.bigrams(query)}
-    content = [w for w in words if not _is_stop(w)]
+    content = [w for w in words if not is_stop(w)]
     terms = set(content) | {b for b in bigrams if not (set(b) & _STOP_CHARS)}
     meaningful = {t for t in terms if len(t) > 1 or t.isascii()}
     if not meaningful:  # a one-character or all-stop-word query: show what there is
@@ -41,7 +41,7 @@ def query_terms(query: str, analyzer: Analyzer) -> tuple[str, ...]:
     return tuple(sorted(meaningful, key=lambda t: (-len(t), t)))
 
 
-def _is_stop(word: str) -> bool:
+def is_stop(word: str) -> bool:
     return word in _STOP_WORDS or (len(word) == 1 and word in _STOP_CHARS)
 
 
@@ -70,3 +70,14 @@ def highlight_spans(terms: tuple[str, ...], text: str) -> tuple[tuple[int, int],
             spans.append([start, end])
         position = start + 1  # overlapping terms (豹队 inside 黑豹队) extend the span
     return tuple((s, e) for s, e in spans)
+
+
+def merge_spans(*groups: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """The union of several groups of spans, overlapping or touching ones merged, in order."""
+    merged: list[list[int]] = []
+    for start, end in sorted(span for group in groups for span in group):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return tuple((s, e) for s, e in merged)

@@ -20,6 +20,9 @@ class Hit:
     document's metadata fields.  ``answer`` is the ``(start, end)`` span in
     ``text`` of the sentence that best answers the query (``None`` when no
     sentence relates to it, e.g. a keyword search whose words are absent).
+    ``translation_highlights`` are the spans of the query's translated words
+    (an English query's Chinese translations in a Chinese passage), in the
+    form of ``highlights``; empty when the query was not translated.
     """
 
     passage_id: int
@@ -37,10 +40,12 @@ class Hit:
     heading: str = ""
     meta: dict = field(default_factory=dict)  # the document's user fields (--meta, sidecar JSON)
     answer: tuple[int, int] | None = None
+    translation_highlights: tuple[tuple[int, int], ...] = ()  # spans of the query's translated words
 
     def to_dict(self) -> dict:
         """A JSON-ready dict with stable keys (documented in the README)."""
         data = asdict(self)
         data["highlights"] = [list(span) for span in self.highlights]
         data["answer"] = list(self.answer) if self.answer else None
+        data["translation_highlights"] = [list(span) for span in self.translation_highlights]
         return data

@@ -40,6 +40,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,7 @@ from indexer.milvus_store import (
 from indexer.records import PassageRecord, SentenceVectors
 
 from . import fusion
-from .store import FilterCache, Filters, snapshot_info
+from .store import FieldValues, FilterCache, Filters, StoredText, Within, restriction_key, snapshot_info
 
 logger = logging.getLogger(__name__)
 
@@ -184,31 +185,63 @@ class MilvusSnapshot:
                              generation=int(self.state["generation"]))
         return {**info, "collection": manifest["milvus"]["collection"]}
 
-    def _expr(self, filters: Filters | None) -> str:
+    @cached_property
+    def _metadata(self) -> FieldValues:
+        return FieldValues(doc.meta for doc in self.index.documents_at(self.state).values())
+
+    def field_names(self) -> frozenset[str]:
+        return self._metadata.names
+
+    def field_values(self, field: str) -> frozenset[str]:
+        return self._metadata.of(field)
+
+    def _expr(self, filters: Filters | None, within: Within | None = None) -> str:
         clauses = [self._visible]
         for key, values in sorted((filters or {}).items()):
             clauses.append(f"array_contains_any(tags, {literal(filter_tags(key, v) for v in values)})")
+        if within is not None:
+            if within.include is not None:
+                clauses.append(f"id in {literal(within.include.tolist())}")
+            if len(within.exclude):
+                clauses.append(f"id not in {literal(within.exclude.tolist())}")
         return " and ".join(clauses)
 
-    def matches_nothing(self, filters: Filters | None) -> bool:
+    def matches_nothing(self, filters: Filters | None, within: Within | None = None) -> bool:
         if self.size == 0:
             return True
-        if not filters:
+        if not filters and within is None:
             return False
-        return self._nothing.get(filters, lambda wanted: not self.index.has_passage(self._expr(wanted)))
+        return self._nothing.get(restriction_key(filters, within),
+                                 lambda: not self.index.has_passage(self._expr(filters, within)))
 
-    def dense(self, vector: np.ndarray, n: int, filters: Filters | None) -> _Dense:
-        ids, scores = self._search("vector", vector.astype(np.float32).tolist(), n, filters, "IP")
+    def dense(self, vector: np.ndarray, n: int, filters: Filters | None, within: Within | None = None) -> _Dense:
+        ids, scores = self._search("vector", vector.astype(np.float32).tolist(), n, filters, "IP", within)
         return _Dense(ids, scores, self, vector)
 
-    def lexical(self, terms: list[str], n: int, filters: Filters | None) -> _Lexical:
+    def holding(self, terms: list[str]) -> np.ndarray:
+        # every stored key is 16 hex digits between spaces, so a substring match is a whole-key match
+        clauses = [self._visible, *(f'lexical like "%{term_key(term)}%"' for term in dict.fromkeys(terms))]
+        return self._ids(" and ".join(clauses))
+
+    def holding_character(self, char: str) -> None:
+        return None  # terms are stored hashed: the bigrams holding a character cannot be listed
+
+    def first(self, n: int, filters: Filters | None, within: Within | None = None) -> np.ndarray:
+        return self._ids(self._expr(filters, within))[:n]
+
+    def _ids(self, expr: str) -> np.ndarray:
+        """Sorted ids of every passage matching ``expr``."""
+        return np.array(sorted(int(row["id"]) for row in self.index.scan(self.index.passages_name, expr, ["id"])),
+                        dtype=np.int64)
+
+    def lexical(self, terms: list[str], n: int, filters: Filters | None, within: Within | None = None) -> _Lexical:
         distinct = sorted(set(terms))
         keys = {term: term_key(term) for term in distinct}
         bm25 = self._bm25(list(keys.values()))
         empty = np.zeros(0, dtype=np.int64)
         if not distinct or not self.size:
             return _Lexical(empty, np.zeros(0, np.float32), 0.0, bm25, self)
-        found, _ = self._search("sparse", " ".join(keys.values()), n, filters, "BM25")
+        found, _ = self._search("sparse", " ".join(keys.values()), n, filters, "BM25", within)
         rows = self.rows(found)
         known = {pid: bm25.score(row.terms) for pid, row in rows.items()}
         ranked = sorted((pid for pid, s in known.items() if s > 0), key=lambda pid: (-known[pid], pid))
@@ -235,12 +268,13 @@ class MilvusSnapshot:
         params = self.index.manifest["bm25"]
         return _BM25(idf, float(params["k1"]), float(params["b"]), total / n if n and total else 1.0)
 
-    def _search(self, field: str, data: object, n: int, filters: Filters | None, metric: str):
+    def _search(self, field: str, data: object, n: int, filters: Filters | None, metric: str,
+                within: Within | None = None):
         """The ``n`` best candidates by ``field``; their rows are kept for scoring and showing them."""
         limit = min(n, self.size)
         if limit <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        hits = self.index.search(field, data, limit, self._expr(filters), metric)
+        hits = self.index.search(field, data, limit, self._expr(filters, within), metric)
         self._rows.put({int(h["id"]): _Row.of(h) for h in hits})
         ids = np.array([int(h["id"]) for h in hits], dtype=np.int64)
         return ids, np.array([float(h["distance"]) for h in hits], dtype=np.float32)
@@ -266,12 +300,24 @@ class MilvusSnapshot:
     def passages(self, ids: list[int]) -> dict[int, PassageRecord]:
         return {pid: row.record for pid, row in self.rows(ids).items()}
 
+    def passage_texts(self, ids: list[int]) -> dict[int, str]:
+        return {pid: row.record.text for pid, row in self.rows(ids).items()}
+
     def sentence_vectors(self, ids: list[int]) -> dict[int, SentenceVectors]:
         rescorer = self.index.manifest.get("rescorer")
         if not ids or not rescorer:
             return {}
         return {pid: decode_rescore(row.rescore, int(rescorer["dim"])) for pid, row in self.rows(ids).items()
                 if row.rescore}
+
+    def passage_vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        # read with this generation's filter: a passage of a batch being written is not one of this state
+        rows = self.index.get(self.index.passages_name, "id", [int(i) for i in ids], ["id", "vector"], self._visible)
+        return {int(r["id"]): np.asarray(r["vector"], dtype=np.float32) for r in rows}
+
+    def document(self, name: str) -> StoredText | None:
+        found = self.index.document_at(self.state, name)
+        return None if found is None else StoredText(*found)
 
 
 class MilvusStore:

@@ -14,14 +14,16 @@ lexical side found still needs its dense score, and vice versa.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
 from indexer.analyze import Analyzer
-from indexer.records import PassageRecord, SentenceVectors
+from indexer.records import PassageRecord, SentenceVectors, StoredDocument
 
 #: Validated filters: field name → accepted values.
 Filters = Mapping[str, tuple[str, ...]]
@@ -29,6 +31,53 @@ Filters = Mapping[str, tuple[str, ...]]
 FILTER_CACHE = 64
 
 _Found = TypeVar("_Found")
+
+
+@dataclass(frozen=True, eq=False)
+class Within:
+    """Passages a search is confined to besides its filters: what a query's phrases and exclusions resolve to.
+
+    Resolved once per search by :mod:`search.constraints` (the same for every
+    store); each store turns it into its own restriction (a FAISS bitmap and a
+    BM25 row mask, or a Milvus ``id in`` expression).
+    """
+
+    include: np.ndarray | None  # sorted passage ids every hit must be among (None: no such restriction)
+    exclude: np.ndarray  # sorted passage ids no hit may be
+    key: Hashable  # the constraints resolved (phrases, exclusions): identifies the restriction within a snapshot
+
+
+def field_text(value: object) -> str:
+    """A metadata value as filters compare it and facets show it: as SQLite's ``CAST(... AS TEXT)`` writes it."""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class FieldValues:
+    """The metadata keys of one generation's documents and the distinct values of each (as :func:`field_text`).
+
+    What ``field:`` in a query may name, and what a range is matched
+    against; both stores build it once per snapshot from their documents.
+    """
+
+    def __init__(self, metas: Iterable[Mapping[str, object]]) -> None:
+        values: dict[str, set[str]] = {}
+        for meta in metas:
+            for key, value in meta.items():
+                values.setdefault(key, set()).add(field_text(value))
+        self.names = frozenset(values)
+        self._values = {key: frozenset(found) for key, found in values.items()}
+
+    def of(self, field: str) -> frozenset[str]:
+        return self._values.get(field, frozenset())
+
+
+def restriction_key(filters: Filters | None, within: Within | None) -> tuple:
+    """What identifies a restriction of one snapshot, for :class:`FilterCache`."""
+    return tuple(sorted((filters or {}).items())), None if within is None else within.key
 
 
 class Retrieved(Protocol):
@@ -47,6 +96,15 @@ class LexicalRetrieved(Retrieved, Protocol):
     coverage: float  # share of the query's IDF mass present in the best passage (0..1)
 
 
+@dataclass(frozen=True)
+class StoredText:
+    """One document as a store holds it: its facts, decoded text and passages."""
+
+    document: StoredDocument
+    text: str | None  # None: the store keeps no decoded text (Milvus), see search.documents
+    passages: list[PassageRecord]
+
+
 class Snapshot(Protocol):
     """One committed, consistent state of an index; all reads of one search use one snapshot."""
 
@@ -59,20 +117,48 @@ class Snapshot(Protocol):
     def info(self) -> dict:
         """Counts, model and format facts for health checks."""
 
-    def matches_nothing(self, filters: Filters | None) -> bool:
-        """True when ``filters`` leave no passage (so a search can stop early)."""
+    def field_names(self) -> frozenset[str]:
+        """The metadata keys the documents of this state hold (what ``field:`` in a query may name)."""
 
-    def dense(self, vector: np.ndarray, n: int, filters: Filters | None) -> Retrieved:
+    def field_values(self, field: str) -> frozenset[str]:
+        """The distinct values (as :func:`field_text`) of metadata key ``field``: what a range is matched against."""
+
+    def matches_nothing(self, filters: Filters | None, within: Within | None = None) -> bool:
+        """True when ``filters`` (and ``within``) leave no passage (so a search can stop early)."""
+
+    def dense(self, vector: np.ndarray, n: int, filters: Filters | None, within: Within | None = None) -> Retrieved:
         """The ``n`` nearest passages to ``vector`` (inner product)."""
 
-    def lexical(self, terms: list[str], n: int, filters: Filters | None) -> LexicalRetrieved:
+    def lexical(
+        self, terms: list[str], n: int, filters: Filters | None, within: Within | None = None
+    ) -> LexicalRetrieved:
         """The ``n`` best BM25 passages for the analyzed query ``terms``."""
+
+    def holding(self, terms: list[str]) -> np.ndarray:
+        """Sorted ids of the passages whose analyzed terms include every one of ``terms`` (all passages for none)."""
+
+    def holding_character(self, char: str) -> np.ndarray | None:
+        """Sorted ids of the passages holding the Chinese character ``char`` among their terms (in a bigram
+        or as a word of its own), or None when this store cannot tell without reading every passage."""
+
+    def first(self, n: int, filters: Filters | None, within: Within | None = None) -> np.ndarray:
+        """The ``n`` smallest ids of the passages passing ``filters`` and ``within`` (document order)."""
 
     def passages(self, ids: list[int]) -> dict[int, PassageRecord]:
         """Stored text and metadata of passages ``ids`` (missing ids are absent)."""
 
+    def passage_texts(self, ids: list[int]) -> dict[int, str]:
+        """The text alone of passages ``ids`` (missing ids are absent): what a phrase check reads, without the
+        document facts :meth:`passages` joins in."""
+
     def sentence_vectors(self, ids: list[int]) -> dict[int, SentenceVectors]:
         """The rescorer's vectors of passages ``ids`` (empty when the index has no rescorer)."""
+
+    def passage_vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        """The stored dense vectors of passages ``ids`` of this state (others are absent)."""
+
+    def document(self, name: str) -> StoredText | None:
+        """The document named ``name`` in this state (None: there is none)."""
 
 
 class Store(Protocol):
@@ -105,12 +191,11 @@ class FilterCache(Generic[_Found]):
         self._size = size
         self._found: dict[tuple, _Found] = {}
 
-    def get(self, filters: Filters, find: Callable[[Filters], _Found]) -> _Found:
-        """``find(filters)``, computed once per distinct ``filters``."""
-        key = tuple(sorted(filters.items()))
+    def get(self, key: Hashable, find: Callable[[], _Found]) -> _Found:
+        """``find()``, computed once per distinct ``key`` (see :func:`restriction_key`)."""
         found = self._found.get(key)
         if found is None:
-            found = find(filters)
+            found = find()
             if len(self._found) >= self._size:
                 self._found.clear()
             self._found[key] = found
@@ -127,5 +212,7 @@ def snapshot_info(manifest: dict, store: str, *, passages: int, documents: int, 
         "format_version": manifest["format_version"],
         "generation": generation,
         "analyzer": manifest["analyzer"],
+        # the dictionary of the cross-language bridge when the index was built (None: built before it existed)
+        "translation": manifest.get("translation"),
         "backend": store,
     }

@@ -23,6 +23,7 @@ from indexer.errors import (
     IndexNotFound,
     ModelMismatch,
     ModelUnavailableError,
+    NotInIndex,
     SearchError,
 )
 from indexer.index_dir import index_exists
@@ -32,11 +33,13 @@ from indexer.split import DEFAULT_PASSAGE_SIZE
 from search import MODES, Hit, Searcher, parse_filters
 from search.evaluate import evaluate, load_collection
 
-from . import SAMPLE_DIR, __version__
+from . import SAMPLE_DIR, __version__, cli_read
+from .cli_facets import SYNTAX_HELP, facet_lines
 
 logger = logging.getLogger("souyi")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INDEX, EXIT_MODEL, EXIT_BUSY = 0, 1, 2, 3, 4, 5
+EXIT_NOT_IN_INDEX = 6
 _EXIT_CODES = (
     (BadQuery, EXIT_USAGE),
     (IndexNotFound, EXIT_INDEX),
@@ -44,7 +47,12 @@ _EXIT_CODES = (
     (ModelMismatch, EXIT_MODEL),
     (ModelUnavailableError, EXIT_MODEL),
     (IndexBusy, EXIT_BUSY),
+    (NotInIndex, EXIT_NOT_IN_INDEX),
 )
+
+
+NO_TRANSLATION_HELP = ("do not also search the query's dictionary translations (an English query over Chinese "
+                       "passages, or the reverse; see docs/translation.md)")
 
 
 def default_index_dir() -> Path:
@@ -60,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="souyi",
         description="搜义 souyi: semantic + full-text search over Chinese and English documents, offline.",
         epilog="Exit codes: 0 ok, 1 error, 2 bad usage or query, 3 index missing or unreadable, 4 model problem, "
-        "5 index busy (another writer).",
+        "5 index busy (another writer), 6 no such document or passage in the index.",
     )
     parser.add_argument("--version", action="version", version=f"souyi {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
@@ -73,7 +81,10 @@ def _parser() -> argparse.ArgumentParser:
          "be read is refused and named, and the others are indexed (exit code 1 tells that some were refused)."),
         ("add", "add or update documents in an index, in one atomic batch",
          "Add files and folders to an index (created if missing). A changed file replaces its old passages; an "
-         "unchanged one is skipped without being read. The batch becomes visible whole, or not at all."),
+         "unchanged one is skipped without being read. The batch becomes visible whole, or not at all. "
+         "A document is named by its path relative to the folder given (a file given directly: its file name), "
+         "and the index records the file it was read from: a name already held by a document read from ANOTHER "
+         "file is refused (exit code 1) unless --replace is given; --name-prefix keeps both."),
     ):
         p = sub.add_parser(name, help=summary, description=description)
         p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)")
@@ -101,13 +112,23 @@ def _parser() -> argparse.ArgumentParser:
                        "ranking and the answer sentence of each hit); smaller and faster to build")
         p.add_argument("--max-chars", type=int, default=MAX_DOCUMENT_CHARS, metavar="N",
                        help="refuse a document with more characters of text than this (default: %(default)s)")
+        p.add_argument("--name-prefix", default="", metavar="PREFIX",
+                       help="put the batch's names under PREFIX/ (e.g. --name-prefix 2009 names 2009/port.txt), so "
+                       "that files of several folders with the same relative paths can all be indexed")
+        if name == "add":
+            p.add_argument("--replace", action="store_true",
+                           help="replace a document of the same name even if it was read from another file")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
         p.add_argument("--fast", action="store_true",
                        help="a new index built in fast mode: int8 passage vectors, no per-sentence rescorer vectors; "
                        "several times faster, slightly lower quality (docs/quality.md, \"Fast indexing\")")
 
-    p = sub.add_parser("remove", help="remove documents from an index, in one atomic batch")
-    p.add_argument("docs", nargs="+", metavar="DOC", help="document names, as `souyi list` shows them")
+    p = sub.add_parser("remove", help="remove documents from an index, in one atomic batch",
+                       description="Remove documents in one atomic batch. Each DOC is a document name as `souyi "
+                       "list` shows it, or the path a document was added from (relative or absolute): a file removes "
+                       "the document read from it, a folder every document read from below it. A name wins over a "
+                       "path. If any DOC matches nothing, nothing is removed (exit code 1).")
+    p.add_argument("docs", nargs="+", metavar="DOC", help="document names, or the files and folders they came from")
     p.add_argument("--index", type=Path, default=None, help=index_help)
     _store_args(p)
 
@@ -115,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=Path, default=None, help=index_help)
     _store_args(p)
     p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.add_argument("--source", action="store_true", help="also show the file each document was read from")
 
     p = sub.add_parser("check", help="check that the database, vectors and BM25 index agree",
                        description="Check the index: SQLite integrity, and that FAISS and BM25 hold exactly the "
@@ -136,8 +158,13 @@ def _parser() -> argparse.ArgumentParser:
                    "for any of several values, different keys must all match")
     p.add_argument("--model", default=None, help="embedding model; must be the one that built the index")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--facet", action="append", default=[], metavar="FIELD",
+                   help="after the hits, count the results per value of FIELD (doc, title or a metadata field; "
+                   "repeatable); with --json: \"total\" and \"facets\"")
+    p.epilog = SYNTAX_HELP
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="highlight matches with terminal colours (default: when printing to a terminal)")
+    p.add_argument("--no-translation", dest="translate", action="store_false", help=NO_TRANSLATION_HELP)
 
     p = sub.add_parser("eval", help="measure retrieval quality on a test collection",
                        description="Index a collection (corpus.jsonl, queries.jsonl, qrels.tsv) in a temporary "
@@ -151,6 +178,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--passage-size", type=int, default=DEFAULT_PASSAGE_SIZE,
                    help="longest passage when indexing the corpus (default: %(default)s)")
     p.add_argument("--fast", action="store_true", help="index the corpus in fast mode (as `souyi index --fast`)")
+    p.add_argument("--no-translation", dest="translate", action="store_false", help=NO_TRANSLATION_HELP)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("migrate", help="copy an embedded index into Milvus without re-embedding",
@@ -172,7 +200,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)")
     p.add_argument("--threads", type=int, default=4, help="request threads (default: %(default)s)")
+    p.add_argument("--facet", action="append", default=None, metavar="FIELD",
+                   help="list result counts per value of FIELD beside the results (doc, title or a metadata field; "
+                   "repeatable; default: doc)")
+    p.add_argument("--no-translation", dest="translate", action="store_false", help=NO_TRANSLATION_HELP)
     p.add_argument("--model", default=None, help="embedding model; must be the one that built the index")
+    cli_read.add_parsers(sub, index_help)
     return parser
 
 
@@ -290,7 +323,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
     report = build(args.paths, target, model=args.model, passage_size=args.passage_size, userdict=args.userdict,
                    meta=parse_filters(args.meta), include=args.include, exclude=args.exclude,
                    progress=_show_progress(args), ann=args.ann, milvus=_milvus_target(args), max_chars=args.max_chars,
-                   rescorer=args.rescorer, fast=args.fast)
+                   rescorer=args.rescorer, fast=args.fast, name_prefix=args.name_prefix,
+                   **({"replace": args.replace} if args.command == "add" else {}))
     for message in report.refused:
         print(f"souyi: refused: {message}", file=sys.stderr)
     if args.command == "add":
@@ -303,6 +337,8 @@ def _cmd_remove(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
     _check_store(args, target)
     report = remove_documents(args.docs, target)
+    for name in report.removed_names:
+        print(f"removed {name}")
     print(f"removed {report.removed}; {report.documents} documents, {report.passages} passages in {target}")
     return EXIT_OK
 
@@ -318,7 +354,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for doc in documents:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(doc.indexed_at))
         extra = f"  {json.dumps(doc.meta, ensure_ascii=False)}" if doc.meta else ""
-        print(f"{doc.passages:>8}  {when:<19}  {doc.name}  ({doc.title}){extra}")
+        source = f"  <- {doc.source}" if args.source else ""
+        print(f"{doc.passages:>8}  {when:<19}  {doc.name}  ({doc.title}){extra}{source}")
     print(f"{len(documents)} documents")
     return EXIT_OK
 
@@ -338,29 +375,43 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_search(args: argparse.Namespace) -> int:
     target = args.index or default_index_dir()
     _check_store(args, target)
-    searcher = Searcher.open(target, args.model)
-    hits = searcher.search(args.query, k=args.k, mode=args.mode, offset=args.offset,
-                           filters=parse_filters(args.filter))
+    searcher = Searcher.open(target, args.model, translate=args.translate)
+    filters = parse_filters(args.filter)
+    results = None
+    if args.facet:
+        results = searcher.query(args.query, k=args.k, mode=args.mode, offset=args.offset, filters=filters,
+                                 facets=args.facet)
+        hits = list(results.hits)
+        also = results.also_searched
+    else:
+        hits = searcher.search(args.query, k=args.k, mode=args.mode, offset=args.offset, filters=filters)
+        also = searcher.also_searched(args.query, filters) if args.mode != "dense" else ()
     if args.json:
         # argv's undecodable bytes arrive as lone surrogates, which stdout cannot print: shown escaped
         query = args.query.encode("utf-8", "backslashreplace").decode("utf-8")
         payload = {"query": query, "mode": args.mode, "k": args.k, "offset": args.offset,
-                   "hits": [hit.to_dict() for hit in hits]}
+                   "hits": [hit.to_dict() for hit in hits], "also_searched": list(also)}
+        if results is not None:
+            payload.update({key: value for key, value in results.to_dict().items() if key != "hits"})
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return EXIT_OK
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    if also:
+        print(f"also searched: {' '.join(also)}\n")
     if not hits:
         print("no results")
     for hit in hits:
         print(_format_hit(hit, color))
+    if results is not None:
+        print("\n".join(facet_lines(results)))
     return EXIT_OK
 
 
 def _format_hit(hit: Hit, color: bool) -> str:
-    head = f"{hit.rank:>3}. [{hit.score:.4f}] {hit.doc_id} ¶{hit.paragraph}"
+    head = f"{hit.rank:>3}. [{hit.score:.4f}] {hit.doc_id} ¶{hit.paragraph} passage {hit.passage_id}"
     if hit.heading:
         head += f" · {hit.heading}"
-    body = paint(hit.text, hit.highlights, color, hit.answer).replace("\n", "\n     ")
+    body = paint(hit.text, hit.highlights + hit.translation_highlights, color, hit.answer).replace("\n", "\n     ")
     if hit.answer and not color:  # without ANSI the answer sentence is repeated on a line of its own
         body += "\n     » " + hit.text[hit.answer[0] : hit.answer[1]].replace("\n", " ")
     return f"{head}\n     {body}\n"
@@ -385,7 +436,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     collection = load_collection(args.collection)
     result = evaluate(collection, modes=args.mode or MODES, index_dir=args.index, model=args.model,
                       progress=_show_progress(args), passage_size=args.passage_size, milvus=_milvus_target(args),
-                      fast=args.fast)
+                      fast=args.fast, translate=args.translate)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return EXIT_OK
@@ -424,7 +475,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     _check_store(args, target)
     for name in ("web", "waitress"):  # the URL served and start/stop are worth seeing without -v
         logging.getLogger(name).setLevel(logging.INFO)
-    app = create_app(target, {"SOUYI_MODEL": args.model})
+    app = create_app(target, {"SOUYI_MODEL": args.model, "SOUYI_FACETS": tuple(args.facet or ("doc",)),
+                              "SOUYI_TRANSLATE": args.translate})
     try:
         serve(app, host=args.host, port=args.port, threads=args.threads)
     except OSError as exc:
@@ -462,3 +514,4 @@ _COMMANDS = {
     "serve": _cmd_serve,
     "migrate": _cmd_migrate,
 }
+_COMMANDS.update(cli_read.commands(lambda args: Searcher.open(args.index or default_index_dir(), args.model)))

@@ -123,3 +123,13 @@ def test_cli_index_takes_the_kind(tmp_path, cache_dir, monkeypatch, capsys):
     assert json.loads((tmp_path / "i" / "manifest.json").read_text())["ann"]["requested"] == "flat"
     with pytest.raises(SystemExit):
         cli_main(["index", str(SAMPLE_DIR), "--index", str(tmp_path / "j"), "--ann", "hnsw"])
+
+
+def test_allowed_without_clears_only_the_removed_ids():
+    base = ann.Allowed(np.array([1, 3, 5, 8, 13, 21], dtype=np.int64))
+    fewer = base.without(np.array([3, 4, 21], dtype=np.int64))  # 4 is not a member
+    assert len(fewer) == 4 and fewer.ids.tolist() == [1, 5, 8, 13]
+    assert base.ids.tolist() == [1, 3, 5, 8, 13, 21]  # the original is untouched
+    members = [i for i in range(25) if fewer.selector.is_member(i)]
+    assert members == [1, 5, 8, 13]
+    assert base.without(np.zeros(0, dtype=np.int64)) is base

@@ -9,6 +9,7 @@ one does on the same documents.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -301,11 +302,17 @@ def test_milvus_search_reads_each_row_and_term_count_once(searchers, monkeypatch
     client = index.client
     monkeypatch.setattr(index, "client", Counting())
     query = "茶农合作社统一收购鲜叶"  # terms no other test searches for
-    first = searcher.search(query)
+    first = searcher.search(query, translate=False)
     assert sorted(calls) == ["describe_collection", "query", "search", "search"]  # state, term counts, 2 searches
     calls.clear()
-    assert searcher.search(query) == first
+    assert searcher.search(query, translate=False) == first
     assert sorted(calls) == ["describe_collection", "search", "search"]
+    calls.clear()
+    searcher.search(query)  # the English translation: its term counts once, and one more search
+    assert sorted(calls) == ["describe_collection", "query", "search", "search", "search"]
+    calls.clear()
+    searcher.search(query)
+    assert sorted(calls) == ["describe_collection", "search", "search", "search"]
 
 
 def test_milvus_searches_keep_their_generation_while_a_writer_commits(embedder, tmp_path, monkeypatch):
@@ -362,3 +369,194 @@ def test_fast_mode_is_kept_by_the_store_and_answers_by_words(store, embedder, tm
     with open_writer(target) as writer:
         assert writer.manifest["fast"] == {"passage_runtime": "onnx-int8", "sentence_vectors": False}
         assert writer.manifest["counts"]["documents"] == len(DOCS) + 1
+SYNTAX_QUERIES = ['"服务外包" 收入', '服务 -"电子商务"', '"集装箱" year:2009', "year:2008..2009 服务",
+                  'year>=2008 -港口', '“西湖龍井”', '"high-speed railway" trains', "region:ningbo", "year<2009"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_query_syntax_gives_the_same_results_on_both_stores(searchers, mode):
+    for query in SYNTAX_QUERIES:
+        results = {store: searchers[store].query(query, k=20, mode=mode, facets=["doc", "year"])
+                   for store in ("embedded", "milvus")}
+        embedded, milvus = results["embedded"], results["milvus"]
+        assert [(h.passage_id, h.highlights) for h in milvus.hits] == [
+            (h.passage_id, h.highlights) for h in embedded.hits], (mode, query)
+        assert (milvus.total, milvus.facets) == (embedded.total, embedded.facets), (mode, query)
+        assert embedded.hits, query
+
+
+def test_query_syntax_constraints_hold(searchers, store):
+    searcher = searchers[store]
+    assert {h.doc_id for h in searcher.query('"服务外包"', k=20).hits} == {"software.txt"}
+    assert "software.txt" not in {h.doc_id for h in searcher.query("软件 -外包", k=20).hits}
+    assert {h.doc_id for h in searcher.query("year:2008..2009 港口", k=20).hits} == {"harbor.txt", "software.txt"}
+    assert {h.doc_id for h in searcher.query("year>2008 软件", k=20).hits} == {"harbor.txt"}
+    only = searcher.query("year:2009", k=20, facets=["year", "region"])
+    assert {h.doc_id for h in only.hits} == {"harbor.txt"}
+    assert only.facets == {"year": [("2009", only.total)], "region": [("ningbo", only.total)]}
+    assert searcher.query("year:1990..1999 港口", k=20).hits == ()
+
+
+def test_a_name_held_by_another_source_is_refused_then_replaced_only_when_asked(build, embedder, tmp_path):
+    first = _corpus(tmp_path / "b", {"notes.txt": "钱塘江海塘\n\n钱塘江海塘始建于唐代，历代不断加固。"})
+    second = _corpus(tmp_path / "a", {"notes.txt": "西溪湿地\n\n西溪湿地位于杭州城西，水网密布，是城市中的湿地公园。"})
+    index = build(first)
+    report = add_documents([second], index, embedder=embedder)
+    assert report.conflicts == ("notes.txt",) and report.added == report.updated == 0
+    assert str(second / "notes.txt") in report.refused[0] and str(first / "notes.txt") in report.refused[0]
+    (doc,) = list_documents(index)
+    assert doc.source == str((first / "notes.txt").resolve())  # nothing replaced
+    assert Searcher.open(index, embedder).search("钱塘江海塘", mode="lexical")[0].doc_id == "notes.txt"
+
+    kept = add_documents([second], index, embedder=embedder, name_prefix="a")
+    assert kept.added == 1 and sorted(d.name for d in list_documents(index)) == ["a/notes.txt", "notes.txt"]
+    replaced = add_documents([second], index, embedder=embedder, replace=True)
+    assert replaced.updated == 1 and not replaced.conflicts
+    sources = {d.name: d.source for d in list_documents(index)}
+    assert sources["notes.txt"] == str((second / "notes.txt").resolve())
+    # the same source again is the same document: unchanged, not a conflict
+    again = add_documents([second], index, embedder=embedder)
+    assert (again.unchanged, again.conflicts, again.refused) == (1, (), ())
+
+
+def test_remove_by_name_or_by_the_path_a_document_came_from(build, tmp_path, monkeypatch):
+    corpus = _corpus(tmp_path / "docs")
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "x.txt").write_text("子目录里的文件，写的是海宁潮。", encoding="utf-8")
+    index = build(corpus)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DocumentError, match="nothing-here"):
+        remove_documents(["docs/nothing-here.txt"], index)
+    assert len(list_documents(index)) == len(DOCS) + 1  # nothing removed
+    assert remove_documents(["docs/tea.txt"], index).removed_names == ("tea.txt",)  # relative path
+    assert remove_documents([str(corpus / "harbor.txt")], index).removed_names == ("harbor.txt",)  # absolute
+    assert remove_documents(["docs/sub"], index).removed_names == ("sub/x.txt",)  # a folder: all below it
+    assert remove_documents(["rail.md"], index).removed_names == ("rail.md",)  # the name as listed
+    assert [d.name for d in list_documents(index)] == ["software.txt"]
+
+
+def test_name_prefix_is_a_label_not_a_path(build, embedder, tmp_path):
+    corpus = _corpus(tmp_path / "docs", {"tea.txt": DOCS["tea.txt"]})
+    index = build(corpus)
+    for bad in ("../up", "a/../b", "a\\b", "x\x00y"):
+        with pytest.raises(DocumentError, match="name prefix"):
+            add_documents([corpus], index, embedder=embedder, name_prefix=bad)
+    assert add_documents([corpus], index, embedder=embedder, name_prefix="/2009/").added == 1
+    assert sorted(d.name for d in list_documents(index)) == ["2009/tea.txt", "tea.txt"]
+
+
+def test_document_holds_its_passages_paragraphs_and_outline(searchers, store):
+    doc = searchers[store].document("harbor.txt")
+    assert (doc.name, doc.title, doc.metadata) == ("harbor.txt", "宁波舟山港", {"year": 2009, "region": "ningbo"})
+    assert doc.indexed_at > 0 and doc.passages
+    hits = {h.passage_id: h for h in searchers[store].search("集装箱吞吐量", k=20, filters={"doc": "harbor.txt"})}
+    for passage in doc.passages:  # offsets point into the text and paragraphs are numbered as hits number them
+        hit = hits.get(passage.passage_id)
+        if hit is not None:
+            assert doc.text[passage.start : passage.end] == hit.text
+            assert passage.paragraph == hit.paragraph
+        paragraph = doc.paragraphs[passage.paragraph - 1]
+        assert paragraph.number == passage.paragraph and paragraph.start <= passage.start < paragraph.end
+    assert [h.text for h in doc.outline] == ["宁波舟山港"]
+    assert doc.text[doc.outline[0].offset :].startswith("宁波舟山港")
+    assert doc.outline[0].passage_id == doc.passages[0].passage_id
+    assert not doc.text_rebuilt and doc.text == DOCS["harbor.txt"]  # both stores keep the decoded text
+
+
+def test_document_is_the_same_in_both_stores(searchers):
+    embedded, milvus = (searchers[s].document("rail.md") for s in ("embedded", "milvus"))
+    assert milvus == dataclasses.replace(embedded, indexed_at=milvus.indexed_at)
+    assert [(p.paragraph, p.start, p.end, p.heading) for p in milvus.passages] == \
+        [(p.paragraph, p.start, p.end, p.heading) for p in embedded.passages]
+    assert [p.number for p in milvus.paragraphs] == [p.number for p in embedded.paragraphs]
+    assert [h.text for h in milvus.outline] == [h.text for h in embedded.outline] == ["High-speed rail"]
+    assert embedded.text.startswith("# High-speed rail")
+
+
+def test_a_milvus_index_without_texts_rebuilds_the_text_from_its_passages(embedder, tmp_path):
+    """Milvus indexes made before the texts collection: offsets, paragraphs and outline as if the text were kept."""
+    from indexer.milvus_store import connect
+
+    index = tmp_path / "index"
+    build_index([_corpus(tmp_path / "docs")], index, embedder=embedder, milvus=_milvus(tmp_path))
+    kept = Searcher.open(index, embedder)
+    expected = {name: kept.document(name) for name in DOCS}
+    kept.close()
+    client = connect(str(tmp_path / "milvus.db"))
+    client.drop_collection(next(name for name in client.list_collections() if name.endswith("_texts")))
+    client.close()
+    searcher = Searcher.open(index, embedder)
+    for name, document in expected.items():
+        rebuilt = searcher.document(name)
+        assert rebuilt.text_rebuilt and len(rebuilt.text) == len(document.text)
+        assert rebuilt.passages == document.passages
+        assert [p.number for p in rebuilt.paragraphs] == [p.number for p in document.paragraphs]
+        assert [(h.text, h.passage_id) for h in rebuilt.outline] == [(h.text, h.passage_id) for h in document.outline]
+        assert [rebuilt.text[p.start : p.end] for p in rebuilt.passages] == \
+            [document.text[p.start : p.end] for p in document.passages]
+    searcher.close()
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "<script>alert(1)</script>", "a\x00b", "x" * 100_000,
+                                  "bad\udcffname", "", "HARBOR.TXT"])
+def test_unknown_document_is_a_typed_error(searchers, store, name):
+    from search import DocumentNotFound, SearchError
+
+    with pytest.raises(DocumentNotFound) as caught:
+        searchers[store].document(name)
+    assert isinstance(caught.value, SearchError) and caught.value.status == 404
+
+
+def test_similar_returns_neighbours_of_other_documents_without_the_passage_itself(searchers, store):
+    searcher = searchers[store]
+    seed = searcher.search("宁波舟山港的集装箱吞吐量", k=1, mode="dense")[0]
+    others = searcher.similar(seed.passage_id, k=3)
+    assert [h.rank for h in others] == [1, 2, 3] and len({h.doc_id for h in others}) >= 1
+    assert all(h.doc_id != seed.doc_id for h in others)
+    assert [h.score for h in others] == sorted((h.score for h in others), reverse=True)
+    everything = searcher.similar(seed.passage_id, k=50, same_document=True)
+    assert seed.passage_id not in {h.passage_id for h in everything}
+    assert len(everything) == searcher.size - 1
+    assert [(h.passage_id, h.score) for h in others] == \
+        [(h.passage_id, h.score) for h in everything if h.doc_id != seed.doc_id][:3]
+
+
+def test_similar_ranks_alike_in_both_stores(searchers):
+    ranked = {}
+    for name, searcher in searchers.items():
+        seed = searcher.search("龙井茶怎么炒制", k=1)[0].passage_id
+        ranked[name] = [(h.doc_id, h.paragraph, round(h.score, 4)) for h in searcher.similar(seed, k=5,
+                                                                                             same_document=True)]
+    assert ranked["embedded"] == ranked["milvus"] and ranked["embedded"]
+
+
+@pytest.mark.parametrize("passage_id", [10**9, -1, "3", True, 1.5])
+def test_similar_refuses_unknown_or_bad_passage_ids(searchers, store, passage_id):
+    from search import BadQuery, PassageNotFound
+
+    with pytest.raises(PassageNotFound if passage_id == 10**9 else BadQuery):
+        searchers[store].similar(passage_id)
+
+
+def test_similar_bounds_k_like_search(searchers, store):
+    from search import MAX_DEPTH, BadQuery
+
+    seed = searchers[store].search("软件外包收入", k=1)[0].passage_id
+    for k in (0, MAX_DEPTH + 1, "5"):
+        with pytest.raises(BadQuery):
+            searchers[store].similar(seed, k=k)
+
+
+@pytest.mark.parametrize(("query", "doc", "translated"), [
+    ("software outsourcing income", "software.txt", {"软件", "外包"}),
+    ("高速铁路的火车多久一班", "rail.md", {"railway"}),
+])
+def test_a_query_crosses_languages_through_its_dictionary_words_in_both_stores(searchers, store, query, doc,
+                                                                                translated):
+    searcher = searchers[store]
+    hit = searcher.search(query, k=1, mode="lexical")[0]
+    assert hit.doc_id == doc
+    assert translated <= {hit.text[s:e].lower() for s, e in hit.translation_highlights}
+    assert translated <= set(searcher.also_searched(query))
+    assert doc not in [h.doc_id for h in searcher.search(query, k=5, mode="lexical", translate=False)]
+    assert _ranking(searcher, query, "hybrid", k=5) == _ranking(searchers["embedded"], query, "hybrid", k=5)

@@ -23,6 +23,7 @@ from bench import (
     bm25_scale,
     common,
     corpus_ops,
+    document_view,
     embed_quality,
     embed_throughput,
     fast_quality,
@@ -34,9 +35,11 @@ from bench import (
     performance_report,
     quality_report,
     query_bound,
+    query_syntax,
     reliability,
     rescore_cost,
     synth_index,
+    translation_ablation,
 )
 from bench.experiments import fold_check, fusion_ablation, levers_table, lexical_variants, passage_size
 from indexer.embedding import QUERY_PRECISION_ENV, RUNTIME_ENV
@@ -211,6 +214,19 @@ def test_quality_report_measures_and_renders(ablation, eval_dir, tmp_path):
     assert page.read_text(encoding="utf-8") == first
 
 
+def test_translation_ablation_rows_and_rendering(ablation, eval_dir, tmp_path):
+    root, _ = ablation
+    out = tmp_path / "translation.json"
+    translation_ablation.main(["--eval-dir", str(eval_dir), "--index-root", str(root), "--out", str(out)])
+    data = _read(out)
+    assert [row[0] for row in data["rows"]][1:] == list(translation_ablation.VARIANTS)
+    assert data["costs"]["memory_mb"] > 0
+    page = tmp_path / "quality.md"
+    quality_report.main(["--eval-dir", str(eval_dir), "--collections", "xquad_en-zh", "--index-root", str(root),
+                         "--out", str(page), "--perf-dir", str(tmp_path)])
+    assert "## Translation bridge" in page.read_text(encoding="utf-8")
+
+
 def test_rescore_cost_times_each_part(ablation, eval_dir, tmp_path):
     root, _ = ablation
     index = common.collection_index(eval_dir / "xquad_en-zh", root)
@@ -322,3 +338,31 @@ def test_performance_report_renders_only_perf_tables(tmp_path):
     assert all(f"\n## {table['title']}\n" in text for table in tables)
     assert text.count("\n```sh\n") == len(tables)
     assert "(performance.png)" not in text or (tmp_path / "performance.png").is_file()
+
+
+def test_query_syntax_rows_and_worst_phrases(synth, eval_dir, tmp_path):
+    index, _ = synth
+    out = tmp_path / "query_syntax.json"
+    query_syntax.main(["--index", str(index), "--queries", "3", "--warmup", "1", "--worst-runs", "1",
+                       "--eval-dir", str(eval_dir), "--out", str(out)])
+    table = _read(out)
+    assert common.is_perf_table(table)
+    names = [row[1] for row in table["rows"]]
+    assert names[:6] == ["hybrid", "hybrid, one exclusion", "phrase", "hybrid + phrase", "facet counting, 1,000 hits",
+                         "query() with facets"]
+    character, digit = table["rows"][-2:]
+    assert character[1].startswith("worst phrase, one character") and character[4] == 0  # postings alone
+    assert digit[1] == "worst phrase, a lone digit (1)" and digit[4] == digit[0]  # every passage read
+
+
+def test_document_view_times_pages_and_similar(synth, eval_dir, tmp_path):
+    index, _ = synth
+    out = tmp_path / "document_view.json"
+    document_view.main(["--work", str(tmp_path / "work"), "--chars", "15000", "--repeats", "1",
+                        "--scale-index", str(index), "--passages", "3", "--eval-dir", str(eval_dir), "--out", str(out)])
+    table = _read(out)
+    assert common.is_perf_table(table)
+    rows = {row[0]: row for row in table["rows"]}
+    page = rows["/doc: long document, passage in the middle"]
+    assert 14_000 < page[1] <= 15_000 and 0 < page[4] < 1000  # characters; KB of HTML
+    assert [row[1] for row in table["rows"] if row[0].startswith("similar")] == [240, 240]

@@ -117,3 +117,59 @@ def test_search_page_in_headless_chromium(sample_index, cli_env, tmp_path):
         finally:
             context.close()
         stop_with_ctrl_c(proc, tmp_path / "serve.log")
+
+
+SYNTAX_DOCS = {
+    "park-2009.txt": ("园区年报\n\n软件园的企业数量继续增长，园区为初创企业提供办公场地和人才公寓。"
+                      "电子商务企业也在软件园集聚。"),
+    "park-2010.txt": "园区年报\n\n軟件園引进了三家研发中心，軟件園的出口收入创新高。",
+    "port-2010.txt": "港口年报\n\n宁波舟山港的集装箱吞吐量创新高，软件园为港口开发了调度系统。",
+    "tea-2010.txt": "茶叶\n\n龙井茶通过电子商务平台销售，茶农收入增加。",
+}
+
+
+def test_query_syntax_chips_and_facets_in_chromium(embedder, cli_env, tmp_path):
+    """A phrase with an exclusion typed into the box, a facet value clicked, a chip removed: all plain links."""
+    from indexer.build import build_index
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in SYNTAX_DOCS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+        year = name.split("-")[1].split(".")[0]
+        (folder / f"{name}.meta.json").write_text(f'{{"year": {year}}}', encoding="utf-8")
+    index = tmp_path / "index"
+    build_index([folder], index, embedder=embedder)
+    serve_args = ("--index", str(index), "--facet", "year", "--facet", "doc")
+    with (
+        running_server(cli_env, tmp_path / "serve.log", *serve_args) as (base, proc),
+        sync_playwright() as playwright,
+    ):
+        context = launch(playwright, tmp_path / "profile", locale="en-US", viewport=PHONE, java_script_enabled=False)
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.goto(base + "/?lang=en")
+            page.locator("#q").fill('"软件园" -电子商务')
+            page.locator("#q").press("Enter")
+            page.wait_for_url(lambda url: "q=" in url)
+            expect(page.locator(".chip")).to_have_count(2)
+            assert [c.strip() for c in page.locator(".chip span:first-child").all_inner_texts()] == [
+                '"软件园"', "-电子商务"]
+            docs = page.locator(".result .doc").all_inner_texts()
+            assert sorted(docs) == ["park-2010.txt", "port-2010.txt"]  # 軟件園 folds to 软件园; park-2009 excluded
+            expect(page.locator(".facet").first).to_contain_text("2010")
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+            page.locator(".facet a", has_text="port-2010.txt").click()  # narrow to one document
+            page.wait_for_url(lambda url: "doc:" in query_of(url)["q"][0])
+            expect(page.locator(".chip")).to_have_count(3)
+            assert page.locator(".result .doc").all_inner_texts() == ["port-2010.txt"]
+
+            page.locator(".chip", has_text="-电子商务").click()  # widen again: the exclusion is gone
+            page.wait_for_url(lambda url: "电子商务" not in query_of(url)["q"][0])
+            expect(page.locator(".chip")).to_have_count(2)
+            assert page.locator(".result .doc").all_inner_texts() == ["port-2010.txt"]
+            expect(page.locator(".syntax-help summary")).to_have_text("Search syntax")
+        finally:
+            context.close()
+        stop_with_ctrl_c(proc, tmp_path / "serve.log")

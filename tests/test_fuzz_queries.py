@@ -130,6 +130,7 @@ def check_hits(hits: list[dict], k: int, offset: int) -> None:
         assert list(hit) == HIT_FIELDS
         assert hit["rank"] == offset + position + 1
         assert all(0 <= s < e <= len(hit["text"]) for s, e in hit["highlights"]), hit["highlights"]
+        assert all(0 <= s < e <= len(hit["text"]) for s, e in hit["translation_highlights"])
         assert hit["start"] <= hit["end"]
 
 
@@ -166,8 +167,8 @@ http_filters = st.lists(st.one_of(st.builds(lambda a, b: f"{a}:{b}", http_text, 
 
 
 def _http_int(raw: str | None, default: int, low: int, high: int) -> int | None:
-    """The documented integer rule (plain digits, in range); None when refused."""
-    if raw is None or raw == "":
+    """The documented integer rule (plain digits, in range; left out for the default); None when refused."""
+    if raw is None:
         return default
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 7 or not low <= int(raw) <= high:
         return None
@@ -181,8 +182,8 @@ def expected_http_status(q: str | None, k: str | None, offset: str | None, mode:
     offset_value = _http_int(offset, 0, 0, MAX_DEPTH - 1)
     if (
         q is None or not q.strip() or len(q) > MAX_QUERY_CHARS
-        or k_value is None or offset_value is None or k_value + offset_value > MAX_DEPTH
-        or (mode not in (None, "", *MODES, "semantic", "keyword"))
+        or k_value is None or offset_value is None  # past position MAX_DEPTH a page is cut, not refused
+        or (mode not in (None, *MODES, "semantic", "keyword"))
         or len(filter_items) > 20 or any(not item.partition(":")[0].strip() or ":" not in item for item in filter_items)
         or any(ch < " " or ch == "\x7f" for item in filter_items for ch in item)
         or must_be_empty(q)
@@ -262,8 +263,8 @@ def cli_searcher(monkeypatch, sample_index, searcher):
     Opening an index loads the model (seconds); test_cli.py covers that step,
     so here the CLI gets the already open Searcher for the same index.
     """
-    def reuse(index, model=None):
-        assert str(index) == str(sample_index) and model is None
+    def reuse(index, model=None, *, translate=True):
+        assert str(index) == str(sample_index) and model is None and translate is searcher.translate
         return searcher
 
     monkeypatch.setattr(cli.Searcher, "open", staticmethod(reuse))

@@ -197,8 +197,10 @@ def test_api_paging(client):
         ({"q": "软件", "k": str(MAX_DEPTH + 1)}, f"k must be from 1 to {MAX_DEPTH}"),
         ({"q": "软件", "offset": "-3"}, "offset must be a whole number"),
         ({"q": "软件", "offset": "abc"}, "offset must be a whole number"),
-        ({"q": "软件", "k": "10", "offset": str(MAX_DEPTH - 5)}, f"offset + k must be at most {MAX_DEPTH}"),
+        ({"q": "软件", "offset": str(MAX_DEPTH)}, f"offset must be from 0 to {MAX_DEPTH - 1}"),
         ({"q": "软件", "mode": "fuzzy"}, "mode must be one of"),
+        ({"q": "软件", "mode": ""}, "mode is empty"),
+        ({"q": "软件", "k": ""}, "k is empty"),
         ({"q": "软件", "filter": "no-separator"}, "KEY:VALUE"),
         ({"q": "软件", "filter": ":value"}, "KEY:VALUE"),
         ({"q": "软件", "filter": [f"k{i}:v" for i in range(21)]}, "at most 20 filters"),
@@ -207,6 +209,11 @@ def test_api_paging(client):
 def test_api_bad_parameters_are_400_json(client, params, words):
     body = error_json(client.get("/api/search", query_string=params), 400)
     assert words in body["message"]
+
+
+def test_api_cuts_a_page_at_the_end_of_the_result_list(client):
+    body = client.get("/api/search", query_string={"q": "软件", "k": "10", "offset": str(MAX_DEPTH - 3)}).get_json()
+    assert body["k"] == 3 and body["offset"] == MAX_DEPTH - 3 and body["next_offset"] is None
 
 
 def test_unknown_api_route_is_404_json(client):
@@ -241,7 +248,9 @@ def test_openapi_describes_the_real_api(app, client):
     assert {"/api/search", "/api/health", "/api/openapi.json"} <= set(spec["paths"])
     assert list(spec["components"]["schemas"]["Hit"]["properties"]) == HIT_FIELDS
     results = client.get("/api/search?q=软件&k=1").get_json()
-    assert set(results) == set(spec["components"]["schemas"]["Results"]["properties"])
+    assert set(results) == set(spec["components"]["schemas"]["Results"]["required"])
+    faceted = client.get("/api/search?q=软件&k=1&facets=doc,title").get_json()
+    assert set(faceted) == set(spec["components"]["schemas"]["Results"]["properties"])  # adds total and facets
     health = client.get("/api/health").get_json()
     assert set(health) == set(spec["components"]["schemas"]["Health"]["properties"])
 
@@ -637,3 +646,31 @@ def test_serve_without_an_index_builds_the_sample_one(tmp_path, cli_env):
         assert "building the sample index" in log.read_text()
         assert (target / "manifest.json").is_file()
         stop_with_ctrl_c(proc, log)
+
+
+def test_api_facets_and_query_syntax(client):
+    plain = client.get("/api/search?q=软件&k=3").get_json()
+    faceted = client.get("/api/search?q=软件&k=3&facets=doc").get_json()
+    assert faceted["hits"] and {k: v for k, v in faceted.items() if k not in ("total", "facets", "took_ms")} == {
+        k: v for k, v in plain.items() if k != "took_ms"} | {"hits": faceted["hits"]}
+    assert faceted["facets"] == {"doc": [[faceted["hits"][0]["doc_id"], faceted["total"]]]}
+    phrase = client.get('/api/search?q="服务外包"%20-阿里巴巴&k=50').get_json()
+    assert phrase["hits"] and all("服务外包" in h["text"] and "阿里巴巴" not in h["text"] for h in phrase["hits"])
+    missing = client.get("/api/search?q=软件&facets=%01")
+    assert missing.status_code == 400
+
+
+def test_chips_and_facets_of_hostile_text_stay_text(hostile_index, embedder):
+    client = create_app(hostile_index, {"SOUYI_EMBEDDER": embedder, "SOUYI_FACETS": ("title", "doc")}).test_client()
+    response = client.get("/", query_string={"q": '"脚本" -"<b onclick=alert(1)>" script', "mode": "lexical"})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert_no_active_markup(html)
+    assert 'class="chip"' in html and 'class="facet"' in html
+    assert "&lt;script&gt;" in html  # the title, a facet value, shown as text
+    assert "&lt;b onclick=alert(1)&gt;" in html  # the hostile exclusion, a chip, shown as text
+
+
+def test_facet_setting_must_be_a_list_of_names(sample_index):
+    with pytest.raises(ValueError, match="SOUYI_FACETS"):
+        create_app(sample_index, {"SOUYI_FACETS": "doc", "SOUYI_OPEN_AT_START": False})

@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Flask, Response
 
-from . import api, errors, views
+from . import api, documents, errors, reading_api, views
 from .engine import Engine
 from .render import highlight
 from .request import SouyiRequest
@@ -44,9 +44,13 @@ SETTINGS = (
     Setting("SOUYI_SEARCHER", None, "an already open search.Searcher to serve (the index is not opened again)"),
     Setting("SOUYI_EMBEDDER", None, "an embedder object to open the index with (saves loading the model again)"),
     Setting("SOUYI_MODEL", None, "model name to open the index with; default: the model recorded in the index"),
+    Setting("SOUYI_TRANSLATE", True, "also search a query's dictionary translations across languages "
+            "(docs/translation.md); False turns the bridge off"),
     Setting("SOUYI_OPEN_AT_START", True, "open the index in create_app, so the first search is fast"),
     Setting("SOUYI_RETRY_SECONDS", 5.0, "while the index cannot be opened, try again at most this often"),
     Setting("SOUYI_PAGE_SIZE", 10, "results per page on the search page (the k parameter overrides it, 1 to 50)"),
+    Setting("SOUYI_FACETS", ("doc",), "fields whose result counts the search page lists beside the results "
+            "(doc, title or metadata fields; souyi serve --facet)"),
     Setting("SOUYI_MAX_URL_QUERY", 16 * 1024, "longest query string accepted, in bytes; longer is a 400"),
     Setting("MAX_CONTENT_LENGTH", 16 * 1024, "largest request body accepted, in bytes; larger is a 413"),
 )
@@ -81,10 +85,13 @@ def create_app(index_path: str | os.PathLike[str], config: dict[str, Any] | None
     app.json.sort_keys = False  # hits keep the field order of search.Hit
     model = settings["SOUYI_EMBEDDER"] or settings["SOUYI_MODEL"]
     engine = Engine(index_path, searcher=settings["SOUYI_SEARCHER"], model=model,
-                    retry_seconds=float(settings["SOUYI_RETRY_SECONDS"]))
+                    retry_seconds=float(settings["SOUYI_RETRY_SECONDS"]), translate=bool(settings["SOUYI_TRANSLATE"]))
     app.extensions["souyi"] = engine
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(reading_api.bp)
+    app.register_blueprint(documents.bp)
+    app.add_template_global(documents.doc_url, "doc_url")
     app.add_template_filter(highlight, "highlight")
     app.before_request(errors.check_request_size)
     app.after_request(_add_security_headers)
@@ -104,6 +111,9 @@ def _settings(config: dict[str, Any]) -> dict[str, Any]:
     page_size = config.get("SOUYI_PAGE_SIZE", 10)
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= views.MAX_PAGE_SIZE:
         raise ValueError(f"SOUYI_PAGE_SIZE must be a whole number from 1 to {views.MAX_PAGE_SIZE}")
+    facets = config.get("SOUYI_FACETS", ())
+    if isinstance(facets, str) or not all(isinstance(name, str) and name for name in facets):
+        raise ValueError("SOUYI_FACETS must be a list of field names, e.g. ('doc', 'year')")
     return {**{s.name: s.default for s in SETTINGS}, **config}
 
 

@@ -14,7 +14,7 @@ from search import MAX_DEPTH
 
 from .engine import current_engine
 from .openapi import openapi_spec
-from .params import check_depth, parse_filter_args, parse_int, parse_mode, parse_query
+from .params import given, parse_facets, parse_filter_args, parse_int, parse_mode, parse_query
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -27,15 +27,24 @@ def search() -> Response:
     started = time.perf_counter()  # took_ms covers the whole answer: checks, (re)opening, search
     args = request.args
     query = parse_query(args.get("q"))
-    mode = parse_mode(args.get("mode"))
-    k = parse_int("k", args.get("k"), DEFAULT_K, 1, MAX_DEPTH)
-    offset = parse_int("offset", args.get("offset"), 0, 0, MAX_DEPTH - 1)
-    check_depth(k, offset)
+    mode = parse_mode(given("mode", args.get("mode")))
+    k = parse_int("k", given("k", args.get("k")), DEFAULT_K, 1, MAX_DEPTH)
+    offset = parse_int("offset", given("offset", args.get("offset")), 0, 0, MAX_DEPTH - 1)
+    k = min(k, MAX_DEPTH - offset)  # the result list ends at MAX_DEPTH: a page past it is cut, not refused
     filters = parse_filter_args(args.getlist("filter"))
+    facets = parse_facets(args.get("facets"))
     searcher = current_engine().searcher()
-    hits = searcher.search(query, k=k, mode=mode, offset=offset, filters=filters)
+    counted = {}
+    if facets:  # the whole result list is ranked: its length and facet counts come with the page
+        results = searcher.query(query, k=k, mode=mode, offset=offset, filters=filters, facets=facets)
+        hits, counted = list(results.hits), {"total": results.total, "facets": results.to_dict()["facets"]}
+        also = results.also_searched
+    else:
+        hits = searcher.search(query, k=k, mode=mode, offset=offset, filters=filters)
+        also = searcher.also_searched(query, filters) if mode != "dense" else ()
     more = len(hits) == k and offset + k < min(MAX_DEPTH, searcher.size)
     return jsonify(
+        **counted,
         query=query,
         mode=mode,
         k=k,
@@ -45,6 +54,7 @@ def search() -> Response:
         count=len(hits),
         next_offset=offset + k if more else None,
         hits=[hit.to_dict() for hit in hits],
+        also_searched=list(also),
     )
 
 

@@ -48,8 +48,10 @@ class Engine:
         searcher: Searcher | None = None,
         model: object = None,
         retry_seconds: float = 5.0,
+        translate: bool = True,
     ) -> None:
         self.index_path = Path(index_path)
+        self._translate = translate
         self._model = model
         self._retry_seconds = retry_seconds
         self._lock = threading.Lock()
@@ -71,7 +73,7 @@ class Engine:
             if failure is not None and failure[0] == stamp and time.monotonic() - failure[1] < self._retry_seconds:
                 raise failure[2]
             try:
-                searcher = Searcher.open(self.index_path, self._model)
+                searcher = Searcher.open(self.index_path, self._model, translate=self._translate)
             except SearchError as exc:
                 self._failure = (stamp, time.monotonic(), exc)
                 logger.warning("index unavailable: %s", exc)

@@ -12,9 +12,21 @@ from typing import Any
 
 from search import MAX_DEPTH, MAX_FILTERS, MAX_QUERY_CHARS, MODES
 
+from . import openapi_reading
 from .params import MODE_ALIASES
 
 _INT = {"type": "integer"}
+#: What the server takes as blank (Python's whitespace) or drops (control characters and non-characters:
+#: search.clean_query), spelled out because JSON Schema's \s is not Python's.  (A URL cannot carry a lone
+#: surrogate: invalid UTF-8 is decoded to U+FFFD, a visible character.)
+_BLANK = "\\x00-\\x20\\x7f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufffe\\uffff"
+_CONTROL = "\\x00-\\x1f\\x7f"
+#: A query needs one character that is neither blank nor dropped (a pattern matches anywhere in the string).
+QUERY_PATTERN = f"[^{_BLANK}]"
+#: ``KEY:VALUE``: a key with a visible character and no colon, then anything; no control characters.
+FILTER_PATTERN = f"^[^:{_CONTROL}]*[^:{_BLANK}][^:{_CONTROL}]*:[^{_CONTROL}]*$"
+#: Facet field names, comma-separated; no control characters.
+FACETS_PATTERN = f"^[^{_CONTROL}]*$"
 _NULLABLE_INT = {"type": ["integer", "null"]}
 
 HIT_PROPERTIES: dict[str, dict[str, Any]] = {
@@ -40,6 +52,11 @@ HIT_PROPERTIES: dict[str, dict[str, Any]] = {
         "type": ["array", "null"],
         "description": "[start, end) span of `text`: the sentence that best answers the query, or null.",
         "items": _INT, "minItems": 2, "maxItems": 2,
+    },
+    "translation_highlights": {
+        "type": "array",
+        "description": "[start, end) character spans of `text` that match the query's translated words.",
+        "items": {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2},
     },
 }
 
@@ -69,13 +86,22 @@ def openapi_spec() -> dict[str, Any]:
                     "summary": "Search the index",
                     "parameters": [
                         {"name": "q", "in": "query", "required": True, "description":
-                         f"The query, Chinese or English, at most {MAX_QUERY_CHARS} characters.",
-                         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS}},
-                        {"name": "k", "in": "query", "description": "Number of hits.",
+                         f"The query, Chinese or English, at most {MAX_QUERY_CHARS} characters. It may hold "
+                         '"exact phrases" (also “…” 「…」), -word and -"phrase" exclusions, doc:NAME, title:VALUE, '
+                         "FIELD:VALUE for a metadata field of the index, and ranges FIELD:A..B, FIELD>=X, FIELD<X "
+                         "over numbers or ISO dates; a field the index does not hold is text "
+                         "(docs/query-syntax.md). Refused with 400 besides what the schema says: a query of nothing "
+                         'but empty phrases (""), more than ' f"{MAX_FILTERS} constraints and filter values "
+                         "together, and a range over a metadata field whose bound is neither a number nor an ISO "
+                         "date.",
+                         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS,
+                                    "pattern": QUERY_PATTERN}},
+                        {"name": "k", "in": "query", "description": "Number of hits. The result list ends at "
+                         f"position {MAX_DEPTH}: k is cut to {MAX_DEPTH} - offset when it asks for more (the answer's "
+                         "k says how many were asked for after that).",
                          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_DEPTH, "default": 10}},
-                        {"name": "offset", "in": "query",
-                         "description": f"Hits to skip first (paging); offset + k is at most {MAX_DEPTH}.",
-                         "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                        {"name": "offset", "in": "query", "description": "Hits to skip first (paging).",
+                         "schema": {"type": "integer", "minimum": 0, "maximum": MAX_DEPTH - 1, "default": 0}},
                         {"name": "mode", "in": "query", "description":
                          "hybrid (default), dense (alias semantic) or lexical (alias keyword).",
                          "schema": {"type": "string", "enum": modes, "default": "hybrid"}},
@@ -83,7 +109,12 @@ def openapi_spec() -> dict[str, Any]:
                          "KEY:VALUE, repeatable: only documents whose name (doc), title or metadata field KEY "
                          f"equals VALUE; a repeated key means any of its values, different keys must all match "
                          f"(at most {MAX_FILTERS}).",
-                         "schema": {"type": "array", "items": {"type": "string"}}, "explode": True},
+                         "schema": {"type": "array", "maxItems": MAX_FILTERS,
+                                    "items": {"type": "string", "pattern": FILTER_PATTERN}}, "explode": True},
+                        {"name": "facets", "in": "query", "description":
+                         "Comma-separated field names (doc, title or metadata fields): the answer adds total and "
+                         f"facets, counted over the whole result list (at most {MAX_DEPTH} passages).",
+                         "schema": {"type": "string", "pattern": FACETS_PATTERN}, "example": "doc,year"},
                     ],
                     "responses": {
                         "200": {"description": "The hits, best first.",
@@ -114,6 +145,7 @@ def openapi_spec() -> dict[str, Any]:
                                           "content": {"application/json": {}}}},
                 }
             },
+            **openapi_reading.PATHS,
         },
         "components": {
             "schemas": {
@@ -131,9 +163,18 @@ def openapi_spec() -> dict[str, Any]:
                         "next_offset": {**_NULLABLE_INT,
                                         "description": "offset of the next page, or null when there is none."},
                         "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+                        "total": {**_INT, "description": f"With facets: the length of the result list (at most "
+                                  f"{MAX_DEPTH})."},
+                        "facets": {"type": "object", "description": "With facets: per field asked, [value, count] "
+                                   "pairs over the result list, most frequent first.",
+                                   "additionalProperties": {"type": "array", "items": {
+                                       "type": "array", "prefixItems": [{"type": "string"}, _INT]}}},
+                        "also_searched": {"type": "array", "items": {"type": "string"},
+                                          "description": "The query's dictionary translations, searched too "
+                                          "(empty when the query and the passages share a language)."},
                     },
                     "required": ["query", "mode", "k", "offset", "filters", "took_ms", "count", "next_offset",
-                                 "hits"],
+                                 "hits", "also_searched"],
                 },
                 "Health": {
                     "type": "object",
@@ -146,6 +187,9 @@ def openapi_spec() -> dict[str, Any]:
                         "format_version": _INT,
                         "generation": {**_INT, "description": "Committed batch being searched."},
                         "analyzer": {"type": "object", "description": "Tokenizer settings of the index."},
+                        "translation": {"type": ["object", "null"],
+                                        "description": "The translation dictionary recorded when the index was "
+                                        "built (name, package, version), or null for an older index."},
                         "backend": {"type": "string", "description": "Storage engine: `embedded` (FAISS + SQLite) "
                                     "or `milvus`."},
                     },
@@ -160,6 +204,7 @@ def openapi_spec() -> dict[str, Any]:
                     },
                     "required": ["status", "error", "message"],
                 },
+                **openapi_reading.SCHEMAS,
             }
         },
     }

@@ -32,6 +32,17 @@ def parse_query(raw: str | None) -> str:
     return raw
 
 
+def given(name: str, raw: str | None) -> str | None:
+    """``raw`` unless it is present but empty (the JSON API's parameters are left out for their default).
+
+    The page's forms may send empty fields; an API client sending ``k=`` has a
+    bug worth hearing about, and the OpenAPI description says so.
+    """
+    if raw == "":
+        raise BadQuery(f"{name} is empty; leave it out for its default")
+    return raw
+
+
 def parse_mode(raw: str | None, default: str = "hybrid") -> str:
     """One of :data:`search.MODES` (or its interface name, see :data:`MODE_ALIASES`)."""
     if raw is None or raw == "":
@@ -71,3 +82,12 @@ def parse_filter_args(items: list[str]) -> dict[str, object]:
         if _CONTROL.search(item):
             raise BadQuery(f"a filter must not contain control characters; got {item[:80]!r}")
     return parse_filters(items, separator=":")
+
+
+def parse_facets(raw: str | None) -> list[str]:
+    """``facets=doc,year``: the fields to count results by (empty when absent); control characters are refused."""
+    if not raw:
+        return []
+    if _CONTROL.search(raw):
+        raise BadQuery(f"facets must not contain control characters; got {raw[:80]!r}")
+    return [name.strip() for name in raw.split(",") if name.strip()]

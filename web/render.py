@@ -43,24 +43,56 @@ def segments(text: str, spans: Iterable[Iterable[int]]) -> list[tuple[str, bool]
     return out
 
 
-def highlight(text: str, spans: Iterable[Iterable[int]], answer: Iterable[int] | None = None) -> Markup:
-    """``text`` escaped, each span wrapped in ``<mark>``, the answer sentence in ``<span class="answer">``."""
+def highlight(
+    text: str, spans: Iterable[Iterable[int]], answer: Iterable[int] | None = None,
+    translated: Iterable[Iterable[int]] = (),
+) -> Markup:
+    """``text`` escaped, each span wrapped in ``<mark>``, the answer sentence in ``<span class="answer">``.
+
+    ``translated`` spans (``Hit.translation_highlights``: the query's translated
+    words) are wrapped in ``<mark class="translated">`` where no ``spans`` mark
+    them already.
+    """
     spans = list(spans)
+    translated = _outside(clean_spans(translated, len(text)), clean_spans(spans, len(text)))
     if not answer:
-        return _marked(text, spans, 0)
+        return _marked(text, spans, 0, translated)
     clipped = clean_spans([answer], len(text))
     if not clipped:
-        return _marked(text, spans, 0)
+        return _marked(text, spans, 0, translated)
     start, end = clipped[0]
     return Markup("").join([
-        _marked(text[:start], spans, 0),
-        Markup('<span class="answer">'), _marked(text[start:end], spans, start), Markup("</span>"),
-        _marked(text[end:], spans, end),
+        _marked(text[:start], spans, 0, translated),
+        Markup('<span class="answer">'), _marked(text[start:end], spans, start, translated), Markup("</span>"),
+        _marked(text[end:], spans, end, translated),
     ])
 
 
-def _marked(piece: str, spans: list, offset: int) -> Markup:
+def _outside(spans: list[tuple[int, int]], taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of ``spans`` that no ``taken`` span covers (both clean, as :func:`clean_spans` makes them)."""
+    out = []
+    for start, end in spans:
+        for taken_start, taken_end in taken:
+            if taken_start > start:
+                out.append((start, min(end, taken_start)))
+            start = max(start, taken_end)
+        if start < end:
+            out.append((start, end))
+    return [(s, e) for s, e in out if s < e]
+
+
+def _marked(piece: str, spans: list, offset: int, translated: list[tuple[int, int]] = ()) -> Markup:
     """``piece`` (which starts at ``offset`` of the full text) escaped, with the spans inside it marked."""
     local = [(int(s) - offset, int(e) - offset) for s, e in spans]
-    parts = [Markup("<mark>%s</mark>") % bit if marked else escape(bit) for bit, marked in segments(piece, local)]
+    if not translated:
+        parts = [Markup("<mark>%s</mark>") % bit if marked else escape(bit) for bit, marked in segments(piece, local)]
+        return Markup("").join(parts)
+    labelled = sorted([(s, e, Markup("<mark>%s</mark>")) for s, e in clean_spans(local, len(piece))]
+                      + [(s, e, Markup('<mark class="translated">%s</mark>'))
+                         for s, e in clean_spans([(s - offset, e - offset) for s, e in translated], len(piece))])
+    parts, position = [], 0
+    for start, end, markup in labelled:  # own and translated spans never overlap (see highlight)
+        parts += [escape(piece[position:start]), markup % piece[start:end]]
+        position = end
+    parts.append(escape(piece[position:]))
     return Markup("").join(parts)

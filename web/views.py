@@ -14,11 +14,12 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, make_response, render_template, request, url_for
 
-from search import MAX_DEPTH, MODES, SearchError
+from search import MAX_DEPTH, MODES, NotInIndex, SearchError
 
 from . import i18n
 from .engine import current_engine
 from .params import EmptyQuery, check_depth, parse_int, parse_mode, parse_query
+from .refine import chips, facet_values
 
 bp = Blueprint("views", __name__)
 
@@ -40,18 +41,21 @@ def index() -> Response:
         return render_page()
     query = parse_query(args.get("q"))
     searcher = current_engine().searcher()
-    depth = min(k + 1, MAX_DEPTH - offset)  # one more than shown tells whether a next page exists
     started = time.perf_counter()
-    hits = searcher.search(query, k=depth, mode=mode, offset=offset)
+    results = searcher.query(query, k=k, mode=mode, offset=offset, facets=current_app.config["SOUYI_FACETS"])
     took_ms = (time.perf_counter() - started) * 1000
-    shown = hits[:k]
+    kept = _kept_args()
     return render_page(
+        also_searched=results.also_searched,
         query=query,
-        hits=shown,
+        hits=list(results.hits),
         took_ms=took_ms,
         page=page,
+        total=results.total,
+        chips=chips(results.parsed, kept),
+        facets=facet_values(results, kept),
         prev_url=_page_url(page - 1) if page > 1 else None,
-        next_url=_page_url(page + 1) if len(hits) > k else None,
+        next_url=_page_url(page + 1) if offset + k < results.total else None,
     )
 
 
@@ -73,7 +77,7 @@ def render_page(status: int = 200, **context: Any) -> Response:
         html_lang=i18n.HTML_LANG[lang],
         switch_label=i18n.SWITCH_LABEL[lang],
         switch_lang=i18n.HTML_LANG[other],
-        switch_url=url_for("views.index", **_kept_args(lang=other)),
+        switch_url=_switch_url(other, context.pop("switch_keeps_args", False)),
         home_url=url_for("views.index", **_kept_args(only=("lang",))),
         q=args.get("q", ""),
         mode=mode,
@@ -97,7 +101,7 @@ def render_error(status: int, exc: Exception, message: str) -> Response:
         error = {"title": t["empty_query_title"], "hint": t["empty_query_hint"], "detail": None, "kind": "empty"}
     else:
         hint = t["error_503_hint"] if status == 503 else None
-        title = t.get(f"error_{status}", t["error_other"])
+        title = t["not_in_index"] if isinstance(exc, NotInIndex) else t.get(f"error_{status}", t["error_other"])
         error = {"title": title, "hint": hint, "detail": message, "kind": f"error-{status}"}
     return render_page(status, error=error)
 
@@ -109,6 +113,14 @@ def _kept_args(lang: str | None = None, only: tuple[str, ...] | None = None) -> 
     if lang is not None:
         args["lang"] = lang
     return args
+
+
+def _switch_url(lang: str, keep_args: bool) -> str:
+    """This page in language ``lang``: with all its parameters (``keep_args``), else the result page's."""
+    if not keep_args:
+        return url_for("views.index", **_kept_args(lang=lang))
+    args = {name: request.args.getlist(name) for name in request.args if name != "lang"}
+    return url_for(request.endpoint, **args, lang=lang)
 
 
 def _valid_k(raw: str | None) -> int | None:

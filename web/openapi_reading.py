@@ -1,0 +1,105 @@
+"""The OpenAPI description of ``/api/document`` and ``/api/similar`` (merged into :mod:`web.openapi`).
+
+The document schema's properties are checked by a test against
+``search.Document.to_dict()``, as the hit schema is against ``search.Hit``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from search import MAX_DEPTH, MAX_QUERY_CHARS
+
+from .reading_api import MAX_PASSAGE_ID
+
+_INT = {"type": "integer"}
+_SPANS = {"type": "array", "items": {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2}}
+
+
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _ok(description: str, schema: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+DOCUMENT_PROPERTIES: dict[str, dict[str, Any]] = {
+    "name": {"type": "string", "description": "The document's id: a hit's `doc_id`."},
+    "title": {"type": "string", "description": "The document's title."},
+    "metadata": {"type": "object", "description": "The document's metadata fields."},
+    "indexed_at": {"type": "number", "description": "Unix time at which the document was indexed."},
+    "text": {"type": "string", "description": "The decoded text; every offset below points into it. Plain text: "
+             "escape it before showing it as HTML."},
+    "paragraphs": {"type": "array", "description": "Non-empty lines, numbered from 1 as a hit's `paragraph`.",
+                   "items": _object({"number": _INT, "start": _INT, "end": _INT})},
+    "passages": {"type": "array", "description": "The passages (possible hits) in text order.",
+                 "items": _object({"passage_id": _INT, "paragraph": _INT, "start": _INT, "end": _INT,
+                                   "heading": {"type": "string"}})},
+    "outline": {"type": "array", "description": "Section headings: text, offset, first passage below it.",
+                "items": _object({"text": {"type": "string"}, "offset": _INT, "passage_id": _INT})},
+    "text_rebuilt": {"type": "boolean", "description": "True when the index keeps no source text (a Milvus index made "
+                     "before Milvus indexes kept it) and "
+                     "`text` was rebuilt from the passages (docs/milvus.md)."},
+    "highlights": {**_SPANS, "description": "[start, end) spans of `text` matching `q` (empty without `q`)."},
+}
+
+PATHS: dict[str, Any] = {
+    "/api/document": {
+        "get": {
+            "operationId": "document",
+            "summary": "One indexed document, to read a hit where it stands",
+            "parameters": [
+                {"name": "id", "in": "query", "required": True, "description": "The document's id (a hit's doc_id).",
+                 "schema": {"type": "string", "minLength": 1}},
+                {"name": "q", "in": "query", "description": "A query whose words `highlights` marks in the text.",
+                 "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS}},
+            ],
+            "responses": {
+                "200": _ok("The document.", "Document"),
+                "400": _error("id is missing, or q is empty or too long."),
+                "404": _error("The index holds no document with this id."),
+                "503": _error("The index is missing or unreadable."),
+            },
+        }
+    },
+    "/api/similar": {
+        "get": {
+            "operationId": "similar",
+            "summary": "Passages nearest in meaning to one passage (its stored vector; the passage excluded)",
+            "parameters": [
+                {"name": "passage_id", "in": "query", "required": True, "description": "A hit's passage_id.",
+                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_PASSAGE_ID}},
+                {"name": "k", "in": "query", "description": "Number of passages.",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_DEPTH, "default": 10}},
+                {"name": "same_document", "in": "query", "description": "0 (default): only passages of other "
+                 "documents; 1: also those of the passage's own document.",
+                 "schema": {"type": "integer", "enum": [0, 1], "default": 0}},
+            ],
+            "responses": {
+                "200": _ok("The passages, nearest first, as hits.", "Similar"),
+                "400": _error("passage_id is missing or not a whole number, or k is out of range."),
+                "404": _error("The index holds no passage with this id."),
+                "503": _error("The index is missing or unreadable."),
+            },
+        }
+    },
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Document": _object(DOCUMENT_PROPERTIES),
+    "Similar": _object({
+        "passage_id": _INT,
+        "k": _INT,
+        "same_document": {"type": "boolean"},
+        "took_ms": {"type": "number", "description": "Time taken to answer, in milliseconds."},
+        "count": {**_INT, "description": "Number of hits returned (at most k)."},
+        "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+    }),
+}
