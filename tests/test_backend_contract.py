@@ -369,6 +369,8 @@ def test_fast_mode_is_kept_by_the_store_and_answers_by_words(store, embedder, tm
     with open_writer(target) as writer:
         assert writer.manifest["fast"] == {"passage_runtime": "onnx-int8", "sentence_vectors": False}
         assert writer.manifest["counts"]["documents"] == len(DOCS) + 1
+
+
 SYNTAX_QUERIES = ['"服务外包" 收入', '服务 -"电子商务"', '"集装箱" year:2009', "year:2008..2009 服务",
                   'year>=2008 -港口', '“西湖龍井”', '"high-speed railway" trains', "region:ningbo", "year<2009"]
 
