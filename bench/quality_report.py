@@ -212,6 +212,9 @@ def _fast_section(path: Path) -> list[str]:
                      f"{row['fast dense']:.4f} | {row['default hybrid']:.4f} | {row['fast hybrid']:.4f} | "
                      f"{row['hybrid change']:+.4f} | {row['default index s']} | {row['fast index s']} |")
     lines += ["", "Index times were measured while other jobs ran; their ratio, not their size, is the point.", ""]
+    return lines
+
+
 def _translation_section(path: Path) -> list[str]:
     """The cross-language bridge's per-rule ablation and costs (bench.translation_ablation), if measured."""
     if not path.is_file():
