@@ -32,7 +32,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from indexer.build import embedding_text
+from indexer.pipeline import embedding_text
 from indexer.records import DocumentRecord, NewPassage
 from indexer.split import split_document
 from indexer.store import IndexReader, IndexWriter

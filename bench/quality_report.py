@@ -7,7 +7,7 @@
 Indexes are built once under --index-root and reused by the ablation.  The
 numbers in docs/quality.md are exactly what this script printed; they are kept in
 docs/perf/quality.json, and the page also shows docs/perf/milvus_quality_*.json,
-rescore_cost.json and passage_size.json when present.
+rescore_cost.json, passage_size.json and fast_quality.json when present.
 """
 
 from __future__ import annotations
@@ -186,7 +186,33 @@ def _markdown(results: dict, ablation: dict, commit: str, date: str, perf_dir: P
             lines.append(f"| {row['collection']} | {row['passage_size']} | {row['n_passages']} | "
                          f"{row['dense']:.4f} | {row['hybrid']:.4f} |")
         lines.append("")
+    lines += _fast_section(perf_dir / "fast_quality.json")
     return "\n".join(lines)
+
+
+def _fast_section(path: Path) -> list[str]:
+    """The page's "Fast indexing" section from docs/perf/fast_quality.json (none without the file)."""
+    if not path.is_file():
+        return []
+    lines = [
+        "## Fast indexing (MRR@10)",
+        "",
+        "`souyi index --fast` (`build_index(..., fast=True)`) embeds passages with int8 weights and stores "
+        "no per-sentence rescorer vectors (the answer sentence is then picked by matching words). Both "
+        "indexes of a set were built in the same run; speed: docs/performance.md (indexing end to end). "
+        "Command: `python -m bench.fast_quality ../shared/eval/xquad_zh-zh ../shared/eval/xquad_en-zh "
+        "../shared/eval/cmrc2018_dev`.",
+        "",
+        "| collection | passages | default dense | fast dense | default hybrid | fast hybrid | hybrid change "
+        "| default index s | fast index s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in json.loads(path.read_text(encoding="utf-8")):
+        lines.append(f"| {row['collection']} | {row['n_passages']} | {row['default dense']:.4f} | "
+                     f"{row['fast dense']:.4f} | {row['default hybrid']:.4f} | {row['fast hybrid']:.4f} | "
+                     f"{row['hybrid change']:+.4f} | {row['default index s']} | {row['fast index s']} |")
+    lines += ["", "Index times were measured while other jobs ran; their ratio, not their size, is the point.", ""]
+    return lines
 
 
 def _translation_section(path: Path) -> list[str]:

@@ -18,8 +18,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from . import ann as ann_index
 from .analyze import Analyzer, default_analyzer
 from .bilingual import dictionary_config
@@ -28,10 +26,10 @@ from .embedding import DEFAULT_RESCORER, Embedder, load_embedder
 from .errors import DocumentError
 from .identity import check_name_prefix, conflict, documents_to_remove
 from .index_dir import LOCK_TIMEOUT, index_exists
-from .records import DocumentRecord, NewPassage, StoredDocument
-from .rescore import sentence_vectors
-from .split import ASCII_UNIT, DEFAULT_PASSAGE_SIZE, split_document
-from .stores import MilvusTarget, Writer, open_writer, replace_index
+from .pipeline import FAST_KEY, FAST_PASSAGE_PRECISION, fast_manifest, stage_documents
+from .records import DocumentRecord, StoredDocument
+from .split import ASCII_UNIT, DEFAULT_PASSAGE_SIZE
+from .stores import MilvusTarget, open_writer, replace_index
 
 logger = logging.getLogger(__name__)
 
@@ -59,15 +57,6 @@ class BuildReport:
     removed_names: tuple[str, ...] = field(default=())
 
 
-def embedding_text(passage: NewPassage) -> str:
-    """The text the model embeds for a passage.
-
-    The heading above a passage is prepended: a paragraph that says "它" or
-    "the industry" is far easier to match with its section title in view.
-    """
-    return f"{passage.heading}\n{passage.text}" if passage.heading else passage.text
-
-
 def build_index(
     paths: Iterable[str | Path],
     index_path: str | Path,
@@ -84,6 +73,7 @@ def build_index(
     milvus: MilvusTarget | None = None,
     rescorer: str | None = DEFAULT_RESCORER,
     max_chars: int = MAX_DOCUMENT_CHARS,
+    fast: bool = False,
     name_prefix: str = "",
 ) -> BuildReport:
     """Index the files at ``paths`` (files or folders) into a fresh index at ``index_path``.
@@ -94,9 +84,10 @@ def build_index(
     ``flat`` or ``ivf`` to force one; see :mod:`indexer.ann`).  ``rescorer``
     names the second model whose passage and sentence vectors rerank
     candidates and find answer sentences (:mod:`indexer.rescore`); None
-    leaves it out.  Documents are named by their path relative to the folder
-    given (a file given directly: its file name), under ``name_prefix`` if
-    one is given (:mod:`indexer.identity`).
+    leaves it out.  ``fast`` builds in fast mode (:mod:`indexer.pipeline`).
+    Documents are named by their path relative to the folder given (a file
+    given directly: its file name), under ``name_prefix`` if one is given
+    (:mod:`indexer.identity`).
 
     A file that cannot be read or decoded, or holds more than ``max_chars``
     characters of text, is left out and reported in
@@ -112,7 +103,7 @@ def build_index(
         raise DocumentError(f"no document could be indexed: {reason}")
     report = build_from_documents(
         documents, index_path, model=model, embedder=embedder, passage_size=passage_size, userdict=userdict,
-        progress=progress, ann=ann, milvus=milvus, rescorer=rescorer,
+        progress=progress, ann=ann, milvus=milvus, rescorer=rescorer, fast=fast,
     )
     return dataclasses.replace(report, refused=tuple(refused))
 
@@ -129,20 +120,21 @@ def build_from_documents(
     ann: str = "auto",
     milvus: MilvusTarget | None = None,
     rescorer: str | None = DEFAULT_RESCORER,
+    fast: bool = False,
 ) -> BuildReport:
     """Index documents that are already in memory into a fresh index (``souyi eval`` uses it)."""
     started = time.perf_counter()
     target = Path(index_path)
-    embedder = embedder or load_embedder(model)
+    embedder = embedder or load_embedder(model, precision=FAST_PASSAGE_PRECISION if fast else None)
     analyzer = Analyzer(userdict) if userdict else default_analyzer()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     try:
         second = load_embedder(rescorer) if rescorer else None
         create = {**_new_manifest(embedder, analyzer, passage_size, ann, second),
-                  **(milvus.manifest() if milvus else {})}
+                  **(milvus.manifest() if milvus else {}), **(fast_manifest(embedder) if fast else {})}
         with open_writer(staging, create=create, userdict=Path(userdict) if userdict else None) as writer:
-            _stage(writer, documents, embedder, analyzer, passage_size, progress, second)
+            stage_documents(writer, documents, embedder, analyzer, passage_size, progress, second)
             generation = writer.commit()
             counts = writer.manifest["counts"]
         replace_index(staging, target)
@@ -171,6 +163,7 @@ def add_documents(
     milvus: MilvusTarget | None = None,
     rescorer: str | None = DEFAULT_RESCORER,
     max_chars: int = MAX_DOCUMENT_CHARS,
+    fast: bool = False,
     name_prefix: str = "",
     replace: bool = False,
     merge: bool = True,
@@ -186,23 +179,25 @@ def add_documents(
     folder-like label so that both can stay (:mod:`indexer.identity`).  The index is created if it
     does not exist (with ``model``, ``passage_size``, ``userdict``, ``ann`` and
     ``rescorer``); an existing index keeps its own model, passage size, user
-    dictionary, vector index choice and rescorer.  ``merge=False`` leaves an
-    embedded index's segments unmerged after the batch (``souyi optimize``
-    merges them later; docs/index-format.md).
+    dictionary, vector index choice and rescorer, and ``fast`` (fast mode) likewise.
+    ``merge=False`` leaves an embedded index's segments unmerged after the
+    batch (``souyi optimize`` merges them later; docs/index-format.md).
     """
     started = time.perf_counter()
     target = Path(index_path)
     sources = _named(_select(find_sources(paths), include, exclude), name_prefix)
     create = None
     if not index_exists(target):
-        embedder = embedder or load_embedder(model)
+        embedder = embedder or load_embedder(model, precision=FAST_PASSAGE_PRECISION if fast else None)
         create = _new_manifest(embedder, Analyzer(userdict) if userdict else default_analyzer(), passage_size, ann,
                                load_embedder(rescorer) if rescorer else None)
         create.update(milvus.manifest() if milvus else {})
+        create.update(fast_manifest(embedder) if fast else {})
     with open_writer(target, create=create, userdict=Path(userdict) if userdict else None,
                      lock_timeout=lock_timeout, merge=merge) as writer:
         if embedder is None:
-            embedder = load_embedder(model or writer.manifest["model"]["id"])
+            embedder = load_embedder(model or writer.manifest["model"]["id"],
+                                     precision=FAST_PASSAGE_PRECISION if writer.manifest.get(FAST_KEY) else None)
         writer.check_model(embedder.model_id, embedder.dim)
         analyzer = Analyzer.from_config(writer.manifest["analyzer"], writer.userdict())
         size = int(writer.manifest["split"]["passage_size"])
@@ -212,7 +207,7 @@ def add_documents(
         refused: list[str] = []
         conflicts: list[str] = []
         documents = _read(sources, known, meta or {}, refused, None if replace else conflicts, max_chars)
-        _stage(writer, documents, embedder, analyzer, size, progress, second)
+        stage_documents(writer, documents, embedder, analyzer, size, progress, second)
         generation = writer.commit()
         counts = writer.manifest["counts"]
     updated = sum(doc.name in known for doc in documents)
@@ -329,30 +324,3 @@ def _sidecar(path: Path) -> dict:
         raise DocumentError(f"{sidecar}: must hold a JSON object of metadata fields")
     return fields
 
-
-def _stage(
-    writer: Writer,
-    documents: Sequence[DocumentRecord],
-    embedder: Embedder,
-    analyzer: Analyzer,
-    passage_size: int,
-    progress: bool,
-    rescorer: Embedder | None = None,
-) -> None:
-    """Split, embed (all passages in one call, one progress bar) and stage ``documents``."""
-    split = [
-        [NewPassage(c.paragraph, c.start, c.end, c.heading, c.text) for c in split_document(doc.text, passage_size)]
-        for doc in documents
-    ]
-    flat = [p for passages in split for p in passages]
-    logger.info("embedding %d passages of %d documents with %s", len(flat), len(documents), embedder.model_id)
-    texts = [embedding_text(p) for p in flat]
-    vectors = embedder.encode_passages(texts, show_progress=progress)
-    if rescorer is not None:
-        extra = iter(sentence_vectors(rescorer, [p.text for p in flat], texts))
-        split = [[dataclasses.replace(p, rescore=next(extra)) for p in passages] for passages in split]
-    offset = 0
-    for doc, passages in zip(documents, split, strict=True):
-        chunk = vectors[offset : offset + len(passages)] if passages else np.zeros((0, embedder.dim), np.float32)
-        writer.add(doc, passages, chunk, [analyzer.tokens(p.text) for p in passages])
-        offset += len(passages)

@@ -140,17 +140,20 @@ def _prompts(model: object, model_id: str) -> tuple[str, str]:
     return "", ""
 
 
-def load_embedder(model: str | None = None) -> Embedder:
+def load_embedder(model: str | None = None, *, precision: str | None = None) -> Embedder:
     """Load the embedder for ``model``: the default id, a hub name, or a local folder.
 
-    A local folder is recorded by its absolute path so that the index can find
-    it again from another working directory.
+    ``precision`` (``int8`` or ``fp32``) overrides the precision of the default
+    model's *passage* vectors on the ONNX runtimes (fast mode: :mod:`indexer.pipeline`);
+    other models and the torch runtime ignore it.  A local folder is recorded by
+    its absolute path so that the index can find it again from another working
+    directory.
     """
     model_id = model or DEFAULT_MODEL
     if model_id == USE_MODEL_ID:
         return USEEmbedder()
     if model_id == E5_MODEL_ID:
-        return _default_model_embedder()
+        return _default_model_embedder(precision)
     path = Path(model_id).expanduser()
     if path.is_dir():
         model_id = str(path.resolve())
@@ -181,10 +184,12 @@ def query_precision() -> str:
     return precision
 
 
-def _default_model_embedder() -> Embedder:
-    """The default model on the configured runtime, prepared first if this machine has not yet (said once);
-    torch when the ONNX path cannot be set up."""
+def _default_model_embedder(precision: str | None = None) -> Embedder:
+    """The default model on the configured runtime (passages at ``precision`` if given), prepared first if
+    this machine has not yet (said once); torch when the ONNX path cannot be set up."""
     runtime = embed_runtime()
+    if precision is not None and runtime != "torch":
+        runtime = f"onnx-{precision}"
     # Passages' precision, then queries'; a bad setting is an error, not a reason to fall back.
     precisions = () if runtime == "torch" else (runtime.removeprefix("onnx-"), query_precision())
     with preparing(_missing_steps(precisions)):

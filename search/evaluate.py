@@ -92,9 +92,11 @@ def evaluate(
     progress: bool = False,
     passage_size: int = DEFAULT_PASSAGE_SIZE,
     milvus: MilvusTarget | None = None,
+    fast: bool = False,
     translate: bool = True,
 ) -> dict:
-    """Index the collection (or reuse ``index_dir``) and measure each mode.
+    """Index the collection (or reuse ``index_dir``) and measure each mode; ``fast`` builds the index
+    in fast mode (:mod:`indexer.pipeline`).
 
     ``translate=False`` measures without the cross-language bridge.
     Returns the JSON object that ``souyi eval --json`` prints.
@@ -105,7 +107,7 @@ def evaluate(
         if not index_exists(target):
             report = build_from_documents(
                 collection.documents, target, model=model, progress=progress, passage_size=passage_size,
-                milvus=milvus,
+                milvus=milvus, fast=fast,
             )
             index_seconds = round(report.seconds, 2)
         searcher = Searcher.open(target, model, translate=translate)

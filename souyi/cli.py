@@ -119,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--replace", action="store_true",
                            help="replace a document of the same name even if it was read from another file")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--fast", action="store_true",
+                       help="a new index built in fast mode: int8 passage vectors, no per-sentence rescorer vectors; "
+                       "several times faster, slightly lower quality (docs/quality.md, \"Fast indexing\")")
 
     p = sub.add_parser("remove", help="remove documents from an index, in one atomic batch",
                        description="Remove documents in one atomic batch. Each DOC is a document name as `souyi "
@@ -174,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--passage-size", type=int, default=DEFAULT_PASSAGE_SIZE,
                    help="longest passage when indexing the corpus (default: %(default)s)")
+    p.add_argument("--fast", action="store_true", help="index the corpus in fast mode (as `souyi index --fast`)")
     p.add_argument("--no-translation", dest="translate", action="store_false", help=NO_TRANSLATION_HELP)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -320,7 +324,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     report = build(args.paths, target, model=args.model, passage_size=args.passage_size, userdict=args.userdict,
                    meta=parse_filters(args.meta), include=args.include, exclude=args.exclude,
                    progress=_show_progress(args), ann=args.ann, milvus=_milvus_target(args), max_chars=args.max_chars,
-                   rescorer=args.rescorer, name_prefix=args.name_prefix,
+                   rescorer=args.rescorer, fast=args.fast, name_prefix=args.name_prefix,
                    **({"replace": args.replace} if args.command == "add" else {}))
     for message in report.refused:
         print(f"souyi: refused: {message}", file=sys.stderr)
@@ -433,7 +437,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     collection = load_collection(args.collection)
     result = evaluate(collection, modes=args.mode or MODES, index_dir=args.index, model=args.model,
                       progress=_show_progress(args), passage_size=args.passage_size, milvus=_milvus_target(args),
-                      translate=args.translate)
+                      fast=args.fast, translate=args.translate)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return EXIT_OK

@@ -353,6 +353,24 @@ def test_milvus_searches_keep_their_generation_while_a_writer_commits(embedder, 
     assert "more.txt" in [d.name for d in list_documents(index)]
 
 
+def test_fast_mode_is_kept_by_the_store_and_answers_by_words(store, embedder, tmp_path):
+    milvus = _milvus(tmp_path) if store == "milvus" else None
+    target = tmp_path / "index"
+    build_index([_corpus(tmp_path / "docs")], target, milvus=milvus, fast=True)  # its own int8 passage embedder
+    searcher = Searcher.open(target, embedder)
+    hit = searcher.search("软件外包收入", k=1)[0]
+    assert hit.doc_id == "software.txt" and hit.answer is not None  # no sentence vectors: the words pick it
+    assert searcher.store.snapshot().sentence_vectors([hit.passage_id])[hit.passage_id].spans == ()
+    searcher.close()
+    extra = tmp_path / "more" / "lake.txt"
+    extra.parent.mkdir()
+    extra.write_text("西湖\n\n西湖的游船在傍晚最多，湖边的茶馆一直营业到深夜。", encoding="utf-8")
+    add_documents([extra], target)
+    with open_writer(target) as writer:
+        assert writer.manifest["fast"] == {"passage_runtime": "onnx-int8", "sentence_vectors": False}
+        assert writer.manifest["counts"]["documents"] == len(DOCS) + 1
+
+
 SYNTAX_QUERIES = ['"服务外包" 收入', '服务 -"电子商务"', '"集装箱" year:2009', "year:2008..2009 服务",
                   'year>=2008 -港口', '“西湖龍井”', '"high-speed railway" trains', "region:ningbo", "year<2009"]
 

@@ -26,6 +26,8 @@ from bench import (
     document_view,
     embed_quality,
     embed_throughput,
+    fast_quality,
+    index_speed,
     latency,
     lexical_throughput,
     live_writer,
@@ -311,6 +313,28 @@ def test_embed_throughput(eval_dir, tmp_path, embedder):
                            "--passages", "8", "--rounds", "1", "--queries", "2", "--out", str(out)])
     rows = {row[0]: row for row in _read(out)["rows"]}
     assert rows["souyi onnx-fp32"][3] > 0.99  # the same vectors as torch
+
+
+def test_index_speed_times_every_mode_and_each_stage(eval_dir, tmp_path, embedder):
+    out, stages = tmp_path / "index_speed.json", tmp_path / "index_stages.json"
+    index_speed.main(["--corpus", str(eval_dir / "cmrc2018_dev" / "corpus.jsonl"), "--files", "2", "--rounds", "1",
+                      "--txtai-path", str(tmp_path / "no-txtai"), "--out", str(out), "--stages-out", str(stages)])
+    rows = {row[0]: row for row in _read(out)["rows"]}
+    assert set(rows) == set(index_speed.SOUYI_SYSTEMS)  # txtai absent from that path: its rows left out
+    assert all(row[1] > 0 and row[3] is None for row in rows.values())
+    seconds = dict(_read(stages)["rows"])
+    assert {"split", "analyze", "e5", "rescorer passages", "rescorer sentences", "BM25", "FAISS", "fsync",
+            "SQLite (rest of the writer)"} <= seconds.keys()
+    assert seconds["e5"] > 0 and seconds["fsync"] > 0
+
+
+def test_fast_quality_measures_both_builds_of_each_set(eval_dir, tmp_path, embedder):
+    out = tmp_path / "fast_quality.json"
+    fast_quality.main([str(eval_dir / "xquad_zh-zh"), "--out", str(out)])
+    (row,) = json.loads(out.read_text(encoding="utf-8"))
+    assert row["collection"] == "xquad_zh-zh" and row["n_passages"] > 0
+    assert row["hybrid change"] == round(row["fast hybrid"] - row["default hybrid"], 4)
+    assert 0 < row["fast hybrid"] <= 1 and 0 < row["default hybrid"] <= 1
 
 
 def test_lexical_throughput(eval_dir, tmp_path):

@@ -113,6 +113,19 @@ def test_eval_reports_every_metric_as_json(tmp_path, cli_env):
     assert report["modes"]["lexical"]["recall@10"] == 1.0
 
 
+def test_index_fast_is_recorded_and_add_keeps_it(tmp_path, embedder, capsys):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "port.txt").write_text("宁波港集装箱吞吐量突破一千万标准箱。", encoding="utf-8")
+    index = tmp_path / "index"
+    assert main(["index", str(docs), "--index", str(index), "--fast", "-q"]) == 0
+    (docs / "city.txt").write_text("温州民营企业数量增长迅速。", encoding="utf-8")
+    assert main(["add", str(docs), "--index", str(index), "-q"]) == 0  # no --fast: the index says so
+    manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["fast"] == {"passage_runtime": "onnx-int8", "sentence_vectors": False}
+    assert manifest["counts"]["documents"] == 2
+
+
 def test_search_facets_and_query_syntax(sample_index, searcher, cli_env):
     query = '"服务外包" -阿里巴巴'
     result = souyi("search", query, "--index", str(sample_index), "--facet", "doc", "--json", env=cli_env)
