@@ -50,7 +50,7 @@ from bench.common import (
     parser_for,
     write_perf,
 )
-from indexer import build, index_dir, store
+from indexer import build, index_dir, segment_files, store
 from indexer.analyze import default_analyzer
 from indexer.bm25 import BM25Index
 from indexer.documents import find_sources, read_document
@@ -182,10 +182,11 @@ def stage_times(folder: Path, index: Path) -> tuple[dict[str, float], int]:
     with clock.stage("rescorer sentences"):
         rescorer.encode_passages(pieces)
     with clock.stage("writer (all)"), contextlib.ExitStack() as patches:
-        patches.enter_context(clock.wrap(BM25Index, "updated", "BM25"))
-        patches.enter_context(clock.wrap(store, "_save_npz", "BM25"))
-        patches.enter_context(clock.wrap(store.ann, "update", "FAISS"))
-        patches.enter_context(clock.wrap(store.faiss, "write_index", "FAISS"))
+        patches.enter_context(clock.wrap(BM25Index, "build", "BM25"))
+        patches.enter_context(clock.wrap(store, "segment_arrays", "BM25"))
+        patches.enter_context(clock.wrap(segment_files.np, "save", "BM25"))
+        patches.enter_context(clock.wrap(store.ann, "build", "FAISS"))
+        patches.enter_context(clock.wrap(segment_files.faiss, "write_index", "FAISS"))
         patches.enter_context(clock.wrap(index_dir.os, "fsync", "fsync"))
         create = build._new_manifest(embedder, analyzer, 0, "auto", None)
         with open_writer(index, create=create) as writer:
