@@ -242,3 +242,10 @@ def sentence_runs(lengths: list[int], n: int, rng: random.Random, min_chars: int
             seen.add(key)
             out.append(run)
     return out
+
+
+def vector_kinds(manifest: dict) -> str:
+    """The FAISS index kinds of the generation (format 3: of its segments, joined)."""
+    if "segments" not in manifest:
+        return manifest.get("ann", {}).get("faiss", "IDMap2,FlatIP")
+    return "+".join(sorted({entry["ann"]["faiss"] for entry in manifest["segments"]})) or "IDMap2,FlatIP"

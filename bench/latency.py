@@ -45,6 +45,15 @@ def run_once(searcher: Searcher, questions: list[str]) -> dict[str, list[float]]
     return times
 
 
+def file_sizes(index: Path, manifest: dict) -> dict[str, int]:
+    """Bytes of the vector and the BM25 files of the index's generation (format 2: one file each; 3: its segments)."""
+    if "files" in manifest:
+        return {kind: (index / name).stat().st_size for kind, name in manifest["files"].items()}
+    folders = [index / "segments" / entry["name"] for entry in manifest["segments"]]
+    return {"vectors": sum((f / "vectors.faiss").stat().st_size for f in folders),
+            "lexical": sum(npy.stat().st_size for f in folders for npy in (f / "lexical").glob("*.npy"))}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = common.parser_for(__doc__)
     parser.add_argument("--index", type=Path, required=True)
@@ -60,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     rss_open = common.rss_bytes()
     manifest = json.loads((args.index / "manifest.json").read_text(encoding="utf-8"))
     n = int(manifest["counts"]["passages"])
-    files = {kind: (args.index / name).stat().st_size for kind, name in manifest["files"].items()}
+    files = file_sizes(args.index, manifest)
     for q in warm:
         for mode in ("hybrid", "dense", "lexical"):
             searcher.search(q, mode=mode)
@@ -79,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
             round(p50, 1) if MODES[name] is not None else "-")
         rows.append([n, name, round(p50, 1), round(p99, 1), round(embed_p50, 1) if uses_model else 0.0, retrieval,
                      round(rss_open / 2**20), round(rss_after / 2**20), round(files["vectors"] / 2**20, 1),
-                     round(files["lexical"] / 2**20, 1), manifest.get("ann", {}).get("faiss", "IDMap2,FlatIP")])
+                     round(files["lexical"] / 2**20, 1), common.vector_kinds(manifest)])
         print(rows[-1])
     print(f"opened in {opened_s:.1f} s")
     merged = sorted(common.merged_rows(args.out, rows, lambda row: row[0] == n), key=lambda row: (row[0], row[1]))

@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> None:
             tick = time.perf_counter()
             writer.commit()
             commits.append(round(time.perf_counter() - tick, 2))
-            print(f"{first + len(batch):>9,} passages committed ({commits[-1]:.1f} s), ann {writer.manifest['ann']}")
+            print(f"{first + len(batch):>9,} passages committed ({commits[-1]:.1f} s), "
+                  f"{len(writer.manifest['segments'])} segments")
         seconds = time.perf_counter() - started
         # one small batch on the full index: what `souyi add` of one document (50 passages) and its removal cost
         tick = time.perf_counter()
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"built {args.passages:,} passages in {seconds:.0f} s into {args.out}; "
           f"adding one 50-passage document took {add_s:.1f} s, removing it {remove_s:.1f} s")
     row = [args.passages, round(seconds), round(prepared), len(commits), float(np.median(commits)), commits[-1],
-           round(add_s, 2), round(remove_s, 2), manifest["ann"]["faiss"]]
+           round(add_s, 2), round(remove_s, 2), common.vector_kinds(manifest)]
     common.write_perf(args.results, {
         "title": "Building and updating the scale-test indexes",
         "command": "python -m bench.synth_index --passages N --out DIR",
@@ -206,9 +207,9 @@ def main(argv: list[str] | None = None) -> None:
                     "last commit s", "add 1 doc (50 passages) s", "remove it s", "vector index"],
         "rows": sorted(common.merged_rows(args.results, [row], lambda r: r[0] == args.passages)),
         "notes": f"Batches of {args.batch:,} passages written through IndexWriter like `souyi add` (no embedding: "
-                 "vectors are the cached real sample plus synthetic ones). A commit updates the previous "
-                 "generation's FAISS index in place (rebuilt from SQLite only when the kind or IVF size changes) "
-                 "and rebuilds the BM25 arrays. Shared machine (other jobs running): times are upper bounds.",
+                 "vectors are the cached real sample plus synthetic ones). A commit writes one segment of its "
+                 "passages (index format 3), and the writer merges segments when its tiered policy asks "
+                 "(docs/index-format.md). Shared machine (other jobs running): times are upper bounds.",
     })
 
 

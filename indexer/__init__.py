@@ -7,6 +7,7 @@ Public API::
     add_documents(["new-reports/"], "my-index")          # one atomic batch
     remove_documents(["old.txt"], "my-index")
     list_documents("my-index"); check_index("my-index")   # whichever store holds it
+    optimize_index("my-index", max_segments=1)           # merge an embedded index's segments
 """
 
 from .build import BuildReport, add_documents, build_from_documents, build_index, remove_documents
@@ -21,7 +22,7 @@ from .errors import (
     ModelUnavailableError,
     SearchError,
 )
-from .stores import check_index, list_documents
+from .stores import check_index, list_documents, optimize_index
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -39,6 +40,7 @@ __all__ = [
     "build_from_documents",
     "check_index",
     "list_documents",
+    "optimize_index",
     "remove_documents",
     "build_index",
     "load_embedder",

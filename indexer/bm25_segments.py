@@ -41,6 +41,8 @@ from .bm25 import (
     term_weight,
 )
 
+#: The arrays a segment stores (:func:`segment_arrays`).
+SEGMENT_ARRAYS = frozenset({"vocab", "offsets", "rows", "tfs", "doc_len", "row_ids", "weights", "max_weight", "params"})
 #: The first rescoring round of a large segment takes this many approximate candidates per result wanted.
 RESCORE_START = 2
 #: Relative float32 rounding allowed for between an approximate score and the bound it is checked against.
@@ -115,8 +117,7 @@ class BM25Segment:
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> BM25Segment:
         """A segment of :func:`segment_arrays` output (or the same arrays loaded with ``mmap_mode="r"``)."""
-        missing = {"vocab", "offsets", "rows", "tfs", "doc_len", "row_ids", "weights", "max_weight", "params"}
-        missing -= set(arrays)
+        missing = SEGMENT_ARRAYS - set(arrays)
         if missing:
             raise ValueError(f"segment arrays lack {sorted(missing)}")
         if len(arrays["params"]) != 3:

@@ -172,6 +172,7 @@ def add_documents(
     max_chars: int = MAX_DOCUMENT_CHARS,
     name_prefix: str = "",
     replace: bool = False,
+    merge: bool = True,
 ) -> BuildReport:
     """Add files and folders to the index at ``index_path`` in one atomic batch.
 
@@ -184,7 +185,9 @@ def add_documents(
     folder-like label so that both can stay (:mod:`indexer.identity`).  The index is created if it
     does not exist (with ``model``, ``passage_size``, ``userdict``, ``ann`` and
     ``rescorer``); an existing index keeps its own model, passage size, user
-    dictionary, vector index choice and rescorer.
+    dictionary, vector index choice and rescorer.  ``merge=False`` leaves an
+    embedded index's segments unmerged after the batch (``souyi optimize``
+    merges them later; docs/index-format.md).
     """
     started = time.perf_counter()
     target = Path(index_path)
@@ -196,7 +199,7 @@ def add_documents(
                                load_embedder(rescorer) if rescorer else None)
         create.update(milvus.manifest() if milvus else {})
     with open_writer(target, create=create, userdict=Path(userdict) if userdict else None,
-                     lock_timeout=lock_timeout) as writer:
+                     lock_timeout=lock_timeout, merge=merge) as writer:
         if embedder is None:
             embedder = load_embedder(model or writer.manifest["model"]["id"])
         writer.check_model(embedder.model_id, embedder.dim)
@@ -220,7 +223,7 @@ def add_documents(
 
 
 def remove_documents(
-    names: Iterable[str], index_path: str | Path, *, lock_timeout: float = LOCK_TIMEOUT
+    names: Iterable[str], index_path: str | Path, *, lock_timeout: float = LOCK_TIMEOUT, merge: bool = True
 ) -> BuildReport:
     """Remove documents in one atomic batch, each given by name or by the path it was added from.
 
@@ -228,11 +231,11 @@ def remove_documents(
     document read from that file, or every document read from below that
     folder; a name as ``souyi list`` shows it wins over a path.  A target that
     designates nothing raises :class:`DocumentError` and nothing is removed.
-    :attr:`BuildReport.removed_names` lists what went.
+    :attr:`BuildReport.removed_names` lists what went.  ``merge`` as for :func:`add_documents`.
     """
     started = time.perf_counter()
     target = Path(index_path)
-    with open_writer(target, lock_timeout=lock_timeout) as writer:
+    with open_writer(target, lock_timeout=lock_timeout, merge=merge) as writer:
         try:
             wanted = documents_to_remove(names, writer.documents())
         except DocumentError as exc:

@@ -5,6 +5,13 @@ passage ids, and the deletions a later generation recorded against it.  The
 search side caches :class:`SegmentData` by ``name`` across generations, so a
 new generation only costs loading its new segments and deletion files.
 
+In format 3 a segment is a folder ``segments/<name>/`` written once through a
+temp folder and a rename (:func:`write_segment`): ``vectors.faiss`` and one
+``lexical/<array>.npy`` per BM25 array, so that readers memory-map them; a
+later batch that deletes some of its passages writes a cumulative
+``deleted-<gen>.npz`` beside them (:func:`write_deletions`).  Nothing here
+decides *which* segments exist: that is the manifest's, owned by :mod:`indexer.store`.
+
 An index of format 2 is read as exactly one segment: its
 ``vectors-<gen>.faiss`` and ``lexical-<gen>.npz`` of the generation, with the
 per-posting weights computed at load (:func:`indexer.bm25_segments.segment_arrays`)
@@ -13,6 +20,9 @@ and no deletions (format 2 rewrote its files at every batch, so they hold live r
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +30,16 @@ import faiss
 import numpy as np
 
 from .bm25 import BM25Index
-from .bm25_segments import average_length, segment_arrays
+from .bm25_segments import SEGMENT_ARRAYS, average_length, segment_arrays
 from .errors import IndexFormatError
+from .index_dir import fsync_dir
+
+#: The folder of an index that holds its segment folders.
+SEGMENTS = "segments"
+VECTORS = "vectors.faiss"
+LEXICAL = "lexical"
+#: How FAISS opens a segment's file: memory-mapped, so that its pages are shared and loaded on use.
+_MMAP = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP)
 
 _NO_IDS = np.zeros(0, dtype=np.int64)
 
@@ -37,6 +55,15 @@ class SegmentDeletions:
     @classmethod
     def none(cls) -> SegmentDeletions:
         return cls(_NO_IDS, {}, 0)
+
+    def plus(self, ids: np.ndarray, terms: list[list[str]]) -> SegmentDeletions:
+        """These deletions and the passages ``ids`` (not yet deleted) whose analyzer terms are ``terms``."""
+        counts = dict(self.terms)
+        for tokens in terms:
+            for term in set(tokens):
+                counts[term] = counts.get(term, 0) + 1
+        merged = np.union1d(self.ids, np.asarray(ids, dtype=np.int64))
+        return SegmentDeletions(merged, counts, self.length + sum(len(t) for t in terms))
 
 
 @dataclass(frozen=True)
@@ -54,10 +81,10 @@ class SegmentData:
     passages: int
 
 
-def read_faiss(file: Path, dim: int) -> faiss.Index:
-    """A segment's FAISS file; a damaged one is an index error that names the repair command."""
+def read_faiss(file: Path, dim: int, mmap: bool = False) -> faiss.Index:
+    """A segment's FAISS file (``mmap``: memory-mapped); a damaged one is an index error naming the repair command."""
     try:
-        index = faiss.read_index(str(file))
+        index = faiss.read_index(str(file), _MMAP) if mmap else faiss.read_index(str(file))
     except RuntimeError as exc:
         raise IndexFormatError(f"{file} is unreadable ({exc}); repair it with: souyi check --repair") from exc
     if index.d != dim:
@@ -101,3 +128,111 @@ def load_format2_segment(path: Path, entry: dict, dim: int) -> SegmentData:
         last_id=int(ids[-1]) if len(ids) else -1,
         passages=int(len(ids)),
     )
+
+
+def segment_dir(root: Path, name: str) -> Path:
+    """The folder of segment ``name`` in the index at ``root``."""
+    return root / SEGMENTS / name
+
+
+def write_segment(root: Path, name: str, vectors: faiss.Index, lexical: dict[str, np.ndarray]) -> None:
+    """Write segment ``name`` once: into a temp folder, every file fsynced, then renamed into place.
+
+    A crash leaves either no folder or a complete one; a leftover temp
+    folder (or a complete folder no manifest names) is removed by the next writer.
+    """
+    parent = root / SEGMENTS
+    parent.mkdir(exist_ok=True)
+    tmp = parent / f".tmp-{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / LEXICAL).mkdir(parents=True)
+    try:
+        faiss.write_index(vectors, str(tmp / VECTORS))
+    except RuntimeError as exc:  # FAISS reports a failed write (a full disk, an I/O error) as a RuntimeError
+        raise OSError(f"cannot write {tmp / VECTORS}: {str(exc).rpartition('failed: ')[2]}") from exc
+    _fsync_file(tmp / VECTORS)
+    for key, array in lexical.items():
+        with open(tmp / LEXICAL / f"{key}.npy", "wb") as fh:
+            np.save(fh, np.ascontiguousarray(array))
+            fh.flush()
+            os.fsync(fh.fileno())
+    fsync_dir(tmp / LEXICAL)
+    fsync_dir(tmp)
+    os.replace(tmp, parent / name)
+    fsync_dir(parent)
+
+
+def write_deletions(root: Path, name: str, gen: int, deletions: SegmentDeletions) -> str:
+    """Write segment ``name``'s cumulative deletions as of generation ``gen``; returns the manifest's path for it."""
+    relative = f"{name}/deleted-{gen:06d}.npz"
+    file = root / SEGMENTS / relative
+    tmp = file.with_name(f".tmp-{file.name}")
+    words = sorted(deletions.terms)
+    with open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            ids=np.asarray(deletions.ids, dtype=np.int64),
+            terms=np.frombuffer("\n".join(words).encode("utf-8"), dtype=np.uint8),
+            counts=np.array([deletions.terms[w] for w in words], dtype=np.int64),
+            length=np.array(deletions.length, dtype=np.int64),
+        )
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, file)
+    fsync_dir(file.parent)
+    return relative
+
+
+def read_deletions(root: Path, relative: str | None) -> SegmentDeletions:
+    """The deletions file a manifest entry names (``None``: the segment has lost nothing)."""
+    if relative is None:
+        return SegmentDeletions.none()
+    file = root / SEGMENTS / relative
+    try:
+        with np.load(file) as arrays:
+            text = bytes(arrays["terms"]).decode("utf-8")
+            words = text.split("\n") if text else []
+            return SegmentDeletions(
+                arrays["ids"], dict(zip(words, arrays["counts"].tolist(), strict=True)), int(arrays["length"])
+            )
+    except (OSError, ValueError, KeyError) as exc:
+        raise IndexFormatError(f"{file} is unreadable ({exc}); repair it with: souyi check --repair") from exc
+
+
+def load_segment_folder(root: Path, entry: dict, dim: int) -> SegmentData:
+    """Load a format-3 segment: its lexical arrays and FAISS index memory-mapped, its deletions read."""
+    folder = segment_dir(root, entry["name"])
+    try:
+        lexical = {
+            file.stem: np.load(file, mmap_mode="r") for file in sorted((folder / LEXICAL).glob("*.npy"))
+        }
+    except (OSError, ValueError) as exc:
+        raise IndexFormatError(f"{folder} is unreadable ({exc}); repair it with: souyi check --repair") from exc
+    if set(lexical) != SEGMENT_ARRAYS or len(lexical["row_ids"]) != int(entry["passages"]):
+        raise IndexFormatError(f"{folder} is incomplete; repair it with: souyi check --repair")
+    deletions = read_deletions(root, entry.get("deleted"))
+    return SegmentData(
+        name=entry["name"],
+        lexical=lexical,
+        vectors=read_faiss(folder / VECTORS, dim, mmap=True),
+        deleted_ids=deletions.ids,
+        deleted_terms=deletions.terms,
+        deleted_length=deletions.length,
+        first_id=int(entry["first_id"]),
+        last_id=int(entry["last_id"]),
+        passages=int(entry["passages"]),
+    )
+
+
+def _fsync_file(file: Path) -> None:
+    with open(file, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def remove_quietly(path: Path) -> None:
+    """Remove a file or folder the index no longer names (already gone is fine)."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()

@@ -8,24 +8,33 @@ An index is one directory::
 
     manifest.json             the commit point: format version, model id and
                               dimension, analyzer, BM25 settings, generation,
-                              counts and the file names of that generation
+                              counts and the segments of that generation
     passages.sqlite3          documents and passages (text, offsets, metadata,
                               vectors and terms), each row stamped with the
                               generation that added it and the one that deleted it
-    vectors-<gen>.faiss       passage vectors of one generation (exact or IVF,
-                              chosen by size: :mod:`indexer.ann`)
-    lexical-<gen>.npz         BM25 postings of one generation
+    segments/<name>/          one immutable segment: the FAISS index and BM25
+                              arrays of an increasing range of passage ids, and
+                              the cumulative deletions later batches recorded
+                              against it (:mod:`indexer.segment_files`)
     userdict.txt              the jieba user dictionary, if the index has one
     writer.lock               held by the one process that may write
 
 Every write is a **batch**: it inserts its rows stamped ``gen + 1``, writes
-the generation's FAISS and BM25 files, and becomes visible only when the new
-``manifest.json`` is renamed into place.  A crash before that rename leaves
-the old generation in force; the next writer rolls the stamped rows back.
-Readers never take a lock: SQLite runs in WAL mode, a reader reads the rows
-its generation can see, and the files of the generation it opened.  Deleted
-rows are kept a few generations so that readers still on an older generation
-can fetch them.
+one new segment of its added passages and a deletion file for each segment
+that lost passages, and becomes visible only when the new ``manifest.json``
+is renamed into place: its cost follows the batch, not the index.  A crash
+before that rename leaves the old generation in force; the next writer rolls
+the stamped rows back and removes the files no manifest names.  After a
+commit the writer merges adjacent segments when :mod:`indexer.merge_policy`
+asks, each merge a batch of its own.  Readers never take a lock: SQLite runs
+in WAL mode, a reader reads the rows its generation can see, and the
+segments of the generation it opened.  Deleted rows, and files a newer
+manifest no longer names, are kept :data:`KEEP_GENERATIONS` generations so
+that readers still on an older generation can fetch them.
+
+An index of format 2 (one ``vectors-<gen>.faiss`` and ``lexical-<gen>.npz``
+per generation) still opens for reading, as one segment; the first writer
+converts it to format 3 (docs/index-format.md).
 """
 
 from __future__ import annotations
@@ -38,14 +47,15 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from . import ann
+from . import ann, merge_policy
 from .bm25 import BM25Index
+from .bm25_segments import average_length, segment_arrays
 from .errors import IndexFormatError
 from .index_dir import (
     LOCK,
@@ -69,20 +79,29 @@ from .records import (
     unpack_vector_rows,
 )
 from .segment_files import (
+    SEGMENTS,
     SegmentData,
     SegmentDeletions,
     format2_entry,
     load_format2_segment,
+    load_segment_folder,
+    read_deletions,
     read_faiss,
     read_lexical_npz,
+    remove_quietly,
+    write_deletions,
+    write_segment,
 )
+from .segment_merge import merge_postings
 
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "souyi-index"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: Older formats this version still opens (read-only until a writer converts them).
+READABLE_VERSIONS = (2, FORMAT_VERSION)
 DATABASE = "passages.sqlite3"
-#: Deleted rows are purged once this many newer generations exist.
+#: Deleted rows, and files no manifest names any more, are removed once this many newer generations exist.
 KEEP_GENERATIONS = 5
 
 _SCHEMA = """
@@ -127,30 +146,34 @@ CREATE TABLE IF NOT EXISTS sentences (
     vectors     BLOB NOT NULL           -- float16 rows: the whole passage, then each sentence
 );
 """
+#: Indexes over the deleted rows only, so that purging them after each batch reads those rows, not the table.
+_PURGE_SCHEMA = """
+CREATE INDEX IF NOT EXISTS passages_deleted ON passages(deleted_gen) WHERE deleted_gen IS NOT NULL;
+CREATE INDEX IF NOT EXISTS documents_deleted ON documents(deleted_gen) WHERE deleted_gen IS NOT NULL;
+"""
 _TERM_SEP = "\x1f"
 #: Rows read at a time when a vector index is rebuilt from SQLite.
 _REBUILD_CHUNK = 10_000
+#: Ids bound into one SQL statement (SQLite's default limit on variables is far above it).
+_SQL_BATCH = 900
 _PASSAGE_COLUMNS = (
     "p.passage_id, d.name, d.title, p.paragraph, p.start, p.end, p.heading, p.text, d.meta"
 )
 
 
-def _vectors_file(gen: int) -> str:
-    return f"vectors-{gen:06d}.faiss"
-
-
-def _lexical_file(gen: int) -> str:
-    return f"lexical-{gen:06d}.npz"
+def _segment_name(gen: int, part: int = 0) -> str:
+    """Name of a segment written by the batch of generation ``gen`` (``part``: a repair may write several)."""
+    return f"s{gen:06d}" if part == 0 else f"s{gen:06d}-{part}"
 
 
 def _read_manifest(path: Path) -> dict:
     manifest = load_manifest(path)
     if manifest.get("format") != FORMAT_NAME:
         raise IndexFormatError(f"{path} is not a souyi index (foreign manifest); {build_hint(path)}")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_VERSIONS:
         raise IndexFormatError(
             f"{path} has index format {manifest.get('format_version')}, this souyi reads "
-            f"format {FORMAT_VERSION}; rebuild it: {build_hint(path)}"
+            f"formats {', '.join(map(str, READABLE_VERSIONS))}; rebuild it: {build_hint(path)}"
         )
     return manifest
 
@@ -176,7 +199,9 @@ class IndexWriter(LockedWriter):
 
     Opening takes an exclusive lock (``writer.lock``); a second writer waits up
     to ``lock_timeout`` seconds and then raises :class:`IndexBusy`.  Opening
-    also rolls back the rows of a batch that crashed before its commit.
+    also rolls back the rows of a batch that crashed before its commit, and
+    converts an index of format 2 to format 3.  With ``merge`` (the default)
+    every commit is followed by the merges :mod:`indexer.merge_policy` asks for.
     """
 
     def __init__(
@@ -186,28 +211,33 @@ class IndexWriter(LockedWriter):
         create: dict | None = None,
         userdict: Path | None = None,
         lock_timeout: float = LOCK_TIMEOUT,
+        merge: bool = True,
     ) -> None:
         """Open the index at ``path`` for writing; ``create`` (the model/analyzer part of a
         manifest) makes a new one, with ``userdict`` copied in as its jieba user dictionary."""
         self.path = Path(path)
+        self.merge = merge
         if create is not None:
             self.path.mkdir(parents=True, exist_ok=True)
             if any(p.name not in (LOCK,) for p in self.path.iterdir()) and not index_exists(self.path):
                 raise IndexFormatError(f"{self.path} exists and is not a souyi index; refusing to write into it")
+        else:
+            load_manifest(self.path)  # no index there: IndexNotFound, before a lock file is made
         self._take_lock(lock_timeout)
         try:
             if create is not None and not index_exists(self.path):
                 if userdict is not None:
                     write_file(self.path / USERDICT, lambda p: shutil.copyfile(userdict, p))
                 self._conn = _connect(self.path, readonly=False)
-                self._conn.executescript(_SCHEMA + _RESCORE_SCHEMA)
-                self.manifest = dict(create, format=FORMAT_NAME, format_version=FORMAT_VERSION, generation=0)
-                vectors = self._build_files(0, BM25Index.empty(**create.get("bm25", {})), None)
-                self._write_manifest(0, vectors, documents=0, passages=0)
+                self._conn.executescript(_SCHEMA + _RESCORE_SCHEMA + _PURGE_SCHEMA)
+                self.manifest = dict(create, format=FORMAT_NAME)
+                self._write_manifest(0, [], length=0, documents=0, passages=0)
             else:
                 self.manifest = _read_manifest(self.path)
                 self._conn = _connect(self.path, readonly=False)
                 self._recover()
+                if self.manifest["format_version"] != FORMAT_VERSION:
+                    self._upgrade()
         except BaseException:
             self.close()
             raise
@@ -217,13 +247,17 @@ class IndexWriter(LockedWriter):
     def generation(self) -> int:
         return int(self.manifest["generation"])
 
+    @property
+    def segments(self) -> list[dict]:
+        """The manifest entries of the committed generation's segments, ordered by passage id."""
+        return list(self.manifest["segments"])
 
     def documents(self) -> dict[str, StoredDocument]:
         """The documents of the committed generation, by name."""
         return _documents(self._conn, self.generation)
 
     def commit(self) -> int:
-        """Make the staged batch visible, all of it or (after a crash) none; returns the generation."""
+        """Make the staged batch visible, all of it or (after a crash) none; returns the generation in force."""
         if not self._added and not self._removed:
             return self.generation
         gen, new = self.generation, self.generation + 1
@@ -242,16 +276,17 @@ class IndexWriter(LockedWriter):
                     (name,),
                 )
             ]
+            documents_gone = 0
             for name in names:
                 self._conn.execute(
                     f"UPDATE passages SET deleted_gen = ? WHERE deleted_gen IS NULL AND doc_id IN "
                     f"(SELECT doc_id FROM documents d WHERE name = ? AND {_visible('d', gen)})",
                     (new, name),
                 )
-                self._conn.execute(
+                documents_gone += self._conn.execute(
                     f"UPDATE documents SET deleted_gen = ? WHERE name = ? AND {_visible('documents', gen)}",
                     (new, name),
-                )
+                ).rowcount
             for doc, passages, vectors, terms in self._added:
                 doc_key = self._conn.execute(
                     "INSERT INTO documents (name, title, source, encoding, sha256, size, mtime_ns, meta, text, "
@@ -271,27 +306,162 @@ class IndexWriter(LockedWriter):
                         _insert_sentences(self._conn, int(pcur.lastrowid), passage.rescore)
                     added_terms.append(tokens)
                     added_vectors.append(vector)
-        previous = self._load_lexical(gen)
-        lexical = previous.updated(gone, added_ids, added_terms)
-        vectors = np.stack(added_vectors) if added_vectors else np.zeros((0, self._dim()), np.float32)
-        described = self._build_files(new, lexical, (gone, np.array(added_ids, np.int64), vectors))
-        counts = _counts(self._conn, new)
-        self._write_manifest(new, described, **counts)  # the commit point
-        self._clear_batch()
-        self._cleanup(new)
-        return new
+        try:
+            gone_ids = np.array(sorted(gone), dtype=np.int64)
+            gone_terms = _terms_of(self._conn, gone_ids)
+            length = self._length() + sum(map(len, added_terms)) - sum(map(len, gone_terms))
+            before = self.manifest["counts"]  # updated by the batch's own changes: no count over the whole index
+            counts = {"documents": before["documents"] - documents_gone + len(self._added),
+                      "passages": before["passages"] - len(gone_ids) + len(added_ids)}
+            entries = self._record_deletions(new, gone_ids, gone_terms)
+            if added_ids:
+                ids = np.array(added_ids, np.int64)
+                entries.append(self._write_segment(_segment_name(new), ids, np.stack(added_vectors),
+                                                   self._postings(ids, added_terms),
+                                                   average_length(length, counts["passages"])))
+            self._write_manifest(new, entries, length=length, **counts)  # the commit point
+        except BaseException:
+            self._recover()  # a failed batch's rows (stamped new) must not show up in the next batch's generation
+            raise
+        finally:
+            self._clear_batch()
+        self._cleanup()
+        if self.merge:
+            self.merge_by_policy()
+        return self.generation
+
+    def merge_by_policy(self) -> int:
+        """Run the merges :func:`indexer.merge_policy.next_merge` asks for, each a batch; returns how many ran."""
+        merges = 0
+        while (run := merge_policy.next_merge(self.manifest["segments"])) is not None:
+            try:
+                self._merge(run)
+            except (IndexFormatError, OSError) as exc:
+                # the batch before is committed: a failed merge must not make it look failed (a later
+                # writer removes what the merge left)
+                logger.warning("merge skipped: %s", exc)
+                break
+            merges += 1
+        return merges
+
+    def optimize(self, max_segments: int = 1, progress: Callable[[int, int], None] | None = None) -> int:
+        """Merge adjacent segments until at most ``max_segments`` remain (one merge batch); returns the generation.
+
+        ``progress(done, total)`` is told the passages read for the merge.
+        """
+        run = merge_policy.optimize_run(self.manifest["segments"], max_segments)
+        if run is not None:
+            self._merge(run, progress)
+        return self.generation
 
     def repair(self) -> None:
-        """Rewrite this generation's FAISS and BM25 files from the vectors and terms in SQLite.
+        """Rewrite every damaged segment from the vectors and terms in SQLite, as one batch.
 
-        Fixes a damaged or lost ``vectors-*.faiss`` / ``lexical-*.npz``
-        without re-reading or re-embedding any document.
+        A segment whose files are lost, unreadable, or disagree with the
+        live rows of its id range is replaced by a new segment of those rows
+        (without re-reading or re-embedding any document); the manifest's
+        counts and total length are recounted from SQLite.
         """
-        gen = self.generation
-        lexical = rebuild_lexical(self._conn, gen, self.manifest.get("bm25", {}))
-        vectors = rebuild_vectors(self._conn, gen, self._dim(), self._ann())
-        self._save_generation(gen, vectors, lexical)
-        self._write_manifest(gen, ann.describe(vectors, self._ann()), **_counts(self._conn, gen))
+        gen, new = self.generation, self.generation + 1
+        live = _live_ids(self._conn, gen)
+        counts, length = _counts(self._conn, gen), _stored_length(self._conn, gen)
+        avgdl_ref = average_length(length, counts["passages"])
+        entries, repaired = [], 0
+        for entry in self.manifest["segments"]:
+            if not segment_problems(self.path, entry, self._dim(), _in_range(live, entry)):
+                entries.append(entry)
+                continue
+            logger.warning("rebuilding segment %s of %s from stored vectors and terms", entry["name"], self.path)
+            repaired += 1
+            name = _segment_name(new, repaired)
+            entries.extend(self._segment_from_rows(name, entry["first_id"], entry["last_id"], avgdl_ref))
+        if repaired or counts != self.manifest["counts"] or length != self._length():
+            self._write_manifest(new, entries, length=length, **counts)
+            self._cleanup()
+
+    def _merge(self, run: range, progress: Callable[[int, int], None] | None = None) -> None:
+        """Replace the adjacent segments ``run`` by one segment of their live passages, as a batch of its own.
+
+        The postings are joined from the segments' own arrays
+        (:mod:`indexer.segment_merge`), the vectors read from SQLite (exact,
+        where an IVF segment keeps them quantized); both must name the same
+        passages, else the segments are damaged and nothing is merged.
+        """
+        entries = self.segments
+        new = self.generation + 1
+        first, last = entries[run.start]["first_id"], entries[run.stop - 1]["last_id"]
+        logger.info("merging %d segments (passages %d..%d) of %s", len(run), first, last, self.path)
+        loaded = [load_segment_folder(self.path, entries[i], self._dim()) for i in run]
+        lexical = merge_postings([(s.lexical, s.deleted_ids) for s in loaded], **self.manifest.get("bm25", {}))
+        ids, vectors, _ = _stored_rows(self._conn, self.generation, self._dim(), first, last, progress,
+                                       with_terms=False)
+        if not np.array_equal(ids, lexical.row_ids):
+            raise IndexFormatError(f"segments {', '.join(s.name for s in loaded)} of {self.path} disagree with "
+                                   "the database; repair them with: souyi check --repair")
+        merged = [self._write_segment(_segment_name(new), ids, vectors, lexical, self._avgdl())] if len(ids) else []
+        entries[run.start : run.stop] = merged
+        self._write_manifest(new, entries, length=self._length(), **self.manifest["counts"])
+        self._cleanup()
+
+    def _upgrade(self) -> None:
+        """Convert a format-2 index to format 3 in one batch: one segment of every live passage.
+
+        The postings come from the generation's BM25 file when it is sound
+        (re-reading every term from SQLite holds a string per occurrence),
+        else from SQLite; the vectors from SQLite.
+        """
+        logger.info("converting %s from index format %s to %d", self.path, self.manifest["format_version"],
+                    FORMAT_VERSION)
+        new = self.generation + 1
+        length = _stored_length(self._conn, self.generation)
+        avgdl_ref = average_length(length, int(self.manifest["counts"]["passages"]))
+        ids, vectors, _ = _stored_rows(self._conn, self.generation, self._dim(), 0, _MAX_ID, with_terms=False)
+        try:
+            lexical = read_lexical_npz(self.path / self.manifest["files"]["lexical"])
+        except IndexFormatError as exc:
+            logger.warning("%s; its postings are rebuilt from the database", exc)
+            lexical = None
+        if lexical is not None and np.array_equal(lexical.row_ids, ids):
+            entries = [self._write_segment(_segment_name(new), ids, vectors, lexical, avgdl_ref)] if len(ids) else []
+        else:
+            entries = self._segment_from_rows(_segment_name(new), 0, _MAX_ID, avgdl_ref)
+        self._write_manifest(new, entries, length=length, **self.manifest["counts"])
+        self._cleanup()
+
+    def _segment_from_rows(self, name: str, first: int, last: int, avgdl_ref: float,
+                           progress: Callable[[int, int], None] | None = None) -> list[dict]:
+        """A new segment of the live passages with ids in ``first..last`` as SQLite keeps them (none: no such rows)."""
+        ids, vectors, terms = _stored_rows(self._conn, self.generation, self._dim(), first, last, progress)
+        if not len(ids):
+            return []
+        return [self._write_segment(name, ids, vectors, self._postings(ids, terms), avgdl_ref)]
+
+    def _postings(self, ids: np.ndarray, terms: list[list[str]]) -> BM25Index:
+        """BM25 postings of passages ``ids`` (ascending) holding analyzer ``terms``, with the index's settings."""
+        return BM25Index.build(terms, ids.tolist(), **self.manifest.get("bm25", {}))
+
+    def _write_segment(self, name: str, ids: np.ndarray, vectors: np.ndarray, lexical: BM25Index,
+                       avgdl_ref: float) -> dict:
+        """Write one segment of these passages (``lexical``: their postings); returns its manifest entry."""
+        index = ann.build(vectors, ids, self._dim(), self._ann())
+        write_segment(self.path, name, index, segment_arrays(lexical, avgdl_ref))
+        return {"name": name, "passages": len(ids), "first_id": int(ids[0]), "last_id": int(ids[-1]),
+                "deleted": None, "deleted_passages": 0, "ann": ann.describe(index, self._ann())}
+
+    def _record_deletions(self, gen: int, gone: np.ndarray, gone_terms: list[list[str]]) -> list[dict]:
+        """The segment entries after deleting ``gone``: a new cumulative deletion file for each segment that
+        lost passages, and no entry for one that lost them all."""
+        entries = []
+        for entry in self.manifest["segments"]:
+            rows = np.flatnonzero((gone >= entry["first_id"]) & (gone <= entry["last_id"]))
+            if not len(rows):
+                entries.append(entry)
+                continue
+            deletions = read_deletions(self.path, entry["deleted"]).plus(gone[rows], [gone_terms[r] for r in rows])
+            if len(deletions.ids) < entry["passages"]:
+                relative = write_deletions(self.path, entry["name"], gen, deletions)
+                entries.append(dict(entry, deleted=relative, deleted_passages=len(deletions.ids)))
+        return entries
 
     def _dim(self) -> int:
         return int(self.manifest["model"]["dim"])
@@ -300,58 +470,38 @@ class IndexWriter(LockedWriter):
         """The index kind asked for when the index was created (``auto``: chosen by size)."""
         return str(self.manifest.get("ann", {}).get("requested", "auto"))
 
-    def _load_lexical(self, gen: int) -> BM25Index:
-        try:
-            with np.load(self.path / _lexical_file(gen)) as arrays:
-                return BM25Index.from_arrays({name: arrays[name] for name in arrays.files})
-        except (OSError, ValueError, KeyError) as exc:
-            logger.warning("rebuilding BM25 of generation %d from stored terms (%s)", gen, exc)
-            return rebuild_lexical(self._conn, gen, self.manifest.get("bm25", {}))
+    def _length(self) -> int:
+        """Summed term count of the committed generation's live passages (BM25's total length)."""
+        return int(self.manifest["lexical_length"])
 
-    def _load_vectors(self, gen: int) -> faiss.Index:
-        try:
-            return faiss.read_index(str(self.path / _vectors_file(gen)))
-        except RuntimeError as exc:
-            logger.warning("rebuilding FAISS of generation %d from stored vectors (%s)", gen, exc)
-            return rebuild_vectors(self._conn, gen, self._dim(), self._ann())
+    def _avgdl(self) -> float:
+        """The committed generation's average passage length: the ``avgdl_ref`` of a segment written now."""
+        return average_length(self._length(), int(self.manifest["counts"]["passages"]))
 
-    def _build_files(self, gen: int, lexical: BM25Index, change: tuple | None) -> dict:
-        """Write generation ``gen``'s FAISS and BM25 files; returns the manifest's description of the vectors.
+    def _write_manifest(self, gen: int, entries: list[dict], *, length: int, documents: int, passages: int) -> None:
+        """Commit generation ``gen`` made of the segments ``entries``: the atomic manifest rename.
 
-        ``change`` (removed ids, added ids, added vectors) applies to
-        ``gen - 1``'s vector index, loaded and updated in place, so a batch
-        costs time in its own size (plus one read and one write of the file),
-        not in the size of the index; only when the index kind or its IVF
-        clusters no longer fit the passage count is it rebuilt from the
-        vectors stored in SQLite (whose rows of ``gen`` are committed by now).
+        Files the previous manifest named and this one does not are listed as
+        ``retired`` with the last generation that named them, so that
+        :meth:`_cleanup` keeps them for readers of the generations before.
         """
-        if change is None:
-            index = ann.build(np.zeros((0, self._dim()), np.float32), np.zeros(0, np.int64), self._dim(), self._ann())
-        else:
-            gone, ids, vectors = change
-            index = self._load_vectors(gen - 1)
-            if ann.needs_rebuild(index, index.ntotal - len(gone) + len(ids), self._ann()):
-                index = rebuild_vectors(self._conn, gen, self._dim(), self._ann())
-            else:
-                ann.update(index, np.array(gone, dtype=np.int64), ids, vectors)
-        self._save_generation(gen, index, lexical)
-        return ann.describe(index, self._ann())
-
-    def _save_generation(self, gen: int, index: faiss.Index, lexical: BM25Index) -> None:
-        write_file(self.path / _vectors_file(gen), lambda p: faiss.write_index(index, str(p)))
-        write_file(self.path / _lexical_file(gen), lambda p: _save_npz(p, lexical.to_arrays()))
-
-    def _write_manifest(self, gen: int, vectors: dict, *, documents: int, passages: int) -> None:
-        manifest = dict(self.manifest, generation=gen, committed_at=time.time(), ann=vectors)
-        manifest["files"] = {"vectors": _vectors_file(gen), "lexical": _lexical_file(gen)}
+        previous = _current_files(self.manifest)
+        manifest = dict(self.manifest, format_version=FORMAT_VERSION, generation=gen, committed_at=time.time(),
+                        ann={"requested": self._ann()}, segments=entries, lexical_length=int(length))
+        manifest.pop("files", None)  # format 2's, when this commit converts it
         manifest["counts"] = {"documents": documents, "passages": passages}
+        manifest["merge"] = {"policy": "tiered", "segments_per_tier": merge_policy.SEGMENTS_PER_TIER}
+        kept = [r for r in self.manifest.get("retired", []) if gen - r["last_named"] < KEEP_GENERATIONS]
+        manifest["retired"] = kept + [
+            {"path": path, "last_named": gen - 1} for path in sorted(previous - _current_files(manifest))
+        ]
         write_manifest(self.path, manifest)
         self.manifest = manifest
 
     def _recover(self) -> None:
         """Undo the rows of a batch that did not reach its commit point."""
         gen = self.generation
-        self._conn.executescript(_RESCORE_SCHEMA)  # indexes made before sentence vectors existed
+        self._conn.executescript(_RESCORE_SCHEMA + _PURGE_SCHEMA)  # indexes made before these existed
         with self._conn:
             self._conn.execute(
                 "DELETE FROM sentences WHERE passage_id IN (SELECT passage_id FROM passages WHERE added_gen > ?)",
@@ -363,16 +513,33 @@ class IndexWriter(LockedWriter):
             self._conn.execute("UPDATE documents SET deleted_gen = NULL WHERE deleted_gen > ?", (gen,))
         if undone:
             logger.warning("rolled back %d rows of an unfinished batch in %s", undone, self.path)
-        self._cleanup(gen)
+        self._cleanup()
 
-    def _cleanup(self, gen: int) -> None:
-        """Drop files of generations older than the previous one and long-deleted rows."""
-        keep = {_vectors_file(gen), _lexical_file(gen), _vectors_file(gen - 1), _lexical_file(gen - 1)}
+    def _cleanup(self) -> None:
+        """Remove the files no manifest of the last generations names, and long-deleted rows.
+
+        What the committed manifest names (its segments, their deletion files,
+        and the files it lists as retired) stays; anything else of the index's
+        own kinds is left over from an unfinished batch or retired long enough.
+        """
+        gen = self.generation
+        keep = _named_files(self.manifest)
         for file in self.path.iterdir():
-            stale = file.name.startswith(("vectors-", "lexical-")) and file.name not in keep
-            if stale or file.name.startswith(".tmp-"):
-                with contextlib.suppress(OSError):
-                    file.unlink()
+            own = file.name.startswith(("vectors-", "lexical-", ".tmp-"))
+            if own and file.name not in keep:
+                remove_quietly(file)
+        segments = self.path / SEGMENTS
+        if segments.is_dir():
+            for folder in segments.iterdir():
+                relative = f"{SEGMENTS}/{folder.name}"
+                if relative not in keep:
+                    remove_quietly(folder)
+                    continue
+                for file in folder.glob("*.npz"):
+                    if f"{relative}/{file.name}" not in keep:
+                        remove_quietly(file)
+                for file in folder.glob(".tmp-*"):
+                    remove_quietly(file)
         with self._conn:
             self._conn.execute(
                 "DELETE FROM sentences WHERE passage_id IN (SELECT passage_id FROM passages WHERE deleted_gen <= ?)",
@@ -388,9 +555,50 @@ class IndexWriter(LockedWriter):
             self._conn = None
 
 
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
+#: Above any passage id: the upper end of "every passage".
+_MAX_ID = 2**62
+
+
+def _named_files(manifest: dict) -> set[str]:
+    """The paths (relative to the index) of the files and segment folders a manifest names, retired ones included."""
+    return _current_files(manifest) | {r["path"] for r in manifest.get("retired", [])}
+
+
+def _current_files(manifest: dict) -> set[str]:
+    """The paths of the files and segment folders that make up a manifest's generation."""
+    if manifest.get("format_version") == 2:
+        return set(manifest["files"].values())
+    named = set()
+    for entry in manifest.get("segments", []):
+        named.add(f"{SEGMENTS}/{entry['name']}")
+        if entry.get("deleted"):
+            named.add(f"{SEGMENTS}/{entry['deleted']}")
+    return named
+
+
+def _in_range(ids: np.ndarray, entry: dict) -> np.ndarray:
+    """The ids (sorted) inside a segment entry's id range."""
+    lo = np.searchsorted(ids, entry["first_id"], side="left")
+    return ids[lo : np.searchsorted(ids, entry["last_id"], side="right")]
+
+
+def segment_problems(root: Path, entry: dict, dim: int, live: np.ndarray) -> list[str]:
+    """What is wrong with one format-3 segment, given the live passage ids SQLite holds in its range."""
+    try:
+        segment = load_segment_folder(root, entry, dim)
+    except IndexFormatError as exc:
+        return [str(exc)]
+    problems = []
+    lexical = np.asarray(segment.lexical["row_ids"])
+    for what, ids in (("FAISS", ann.ids_of(segment.vectors)), ("BM25", lexical)):
+        kept = np.setdiff1d(ids, segment.deleted_ids)
+        if not np.array_equal(kept, live):
+            missing, extra = np.setdiff1d(live, kept), np.setdiff1d(kept, live)
+            problems.append(f"segment {entry['name']}: {what} disagrees with the database: "
+                            f"{len(missing)} passages missing, {len(extra)} unknown")
+    if len(np.setdiff1d(segment.deleted_ids, lexical)):
+        problems.append(f"segment {entry['name']}: its deletions name passages it does not hold")
+    return problems
 
 
 def _insert_sentences(conn: sqlite3.Connection, passage_id: int, vectors: SentenceVectors) -> None:
@@ -422,7 +630,7 @@ def rebuild_lexical(conn: sqlite3.Connection, gen: int, bm25: dict) -> BM25Index
     rows = conn.execute(
         f"SELECT passage_id, terms FROM passages p WHERE {_visible('p', gen)} ORDER BY passage_id"
     ).fetchall()
-    return BM25Index.build([r[1].split(_TERM_SEP) if r[1] else [] for r in rows], [r[0] for r in rows], **bm25)
+    return BM25Index.build([_split_terms(r[1]) for r in rows], [r[0] for r in rows], **bm25)
 
 
 def rebuild_vectors(conn: sqlite3.Connection, gen: int, dim: int, requested: str = "auto") -> faiss.Index:
@@ -432,22 +640,69 @@ def rebuild_vectors(conn: sqlite3.Connection, gen: int, dim: int, requested: str
 
 
 def stored_vectors(conn: sqlite3.Connection, gen: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Passage ids (ascending) and their float32 vectors as stored in SQLite for generation ``gen``.
+    """Passage ids (ascending) and their float32 vectors as stored in SQLite for generation ``gen``."""
+    ids, vectors, _ = _stored_rows(conn, gen, dim, 0, _MAX_ID, with_terms=False)
+    return ids, vectors
+
+
+def _stored_rows(
+    conn: sqlite3.Connection, gen: int, dim: int, first: int, last: int,
+    progress: Callable[[int, int], None] | None = None, with_terms: bool = True,
+) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+    """Ids (ascending), float32 vectors and (``with_terms``) analyzer terms of generation ``gen``'s live
+    passages with ids in ``first..last``, as SQLite keeps them.
 
     Rows are read in chunks into one array, so a million passages cost
-    1.5 GB once rather than a Python object per row on top.
+    1.5 GB once rather than a Python object per row on top; ``progress(done,
+    total)`` is told after each chunk.
     """
-    where = f"FROM passages p WHERE {_visible('p', gen)}"
-    n = conn.execute(f"SELECT COUNT(*) {where}").fetchone()[0]
+    where = f"FROM passages p WHERE {_visible('p', gen)} AND passage_id BETWEEN ? AND ?"
+    n = conn.execute(f"SELECT COUNT(*) {where}", (first, last)).fetchone()[0]
     vectors = np.empty((n, dim), dtype=np.float32)
     ids = np.empty(n, dtype=np.int64)
-    cursor = conn.execute(f"SELECT passage_id, vector {where} ORDER BY passage_id")
+    terms: list[list[str]] = []
+    columns = "passage_id, vector, terms" if with_terms else "passage_id, vector"
+    cursor = conn.execute(f"SELECT {columns} {where} ORDER BY passage_id", (first, last))
     done = 0
     while rows := cursor.fetchmany(_REBUILD_CHUNK):
         ids[done : done + len(rows)] = [r[0] for r in rows]
         vectors[done : done + len(rows)] = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(-1, dim)
+        if with_terms:
+            terms.extend(_split_terms(r[2]) for r in rows)
         done += len(rows)
-    return ids[:done], vectors[:done]
+        if progress is not None:
+            progress(done, n)
+    return ids[:done], vectors[:done], terms
+
+
+def _split_terms(joined: str) -> list[str]:
+    return joined.split(_TERM_SEP) if joined else []
+
+
+def _terms_of(conn: sqlite3.Connection, ids: np.ndarray) -> list[list[str]]:
+    """The stored analyzer terms of passages ``ids`` (sorted), in the same order."""
+    found: dict[int, list[str]] = {}
+    for start in range(0, len(ids), _SQL_BATCH):
+        chunk = ids[start : start + _SQL_BATCH].tolist()
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(f"SELECT passage_id, terms FROM passages WHERE passage_id IN ({marks})", chunk)
+        found.update((r[0], _split_terms(r[1])) for r in rows)
+    return [found[int(i)] for i in ids]
+
+
+def _live_ids(conn: sqlite3.Connection, gen: int) -> np.ndarray:
+    """Sorted ids of generation ``gen``'s live passages."""
+    rows = conn.execute(f"SELECT passage_id FROM passages p WHERE {_visible('p', gen)} ORDER BY passage_id")
+    return np.array([r[0] for r in rows], dtype=np.int64)
+
+
+def _stored_length(conn: sqlite3.Connection, gen: int) -> int:
+    """Summed term count of generation ``gen``'s live passages (terms are joined by one separator each)."""
+    return int(conn.execute(
+        f"SELECT COALESCE(SUM(CASE WHEN terms = '' THEN 0 ELSE length(terms) - length(replace(terms, ?, '')) + 1 END),"
+        f" 0) FROM passages p WHERE {_visible('p', gen)}",
+        (_TERM_SEP,),
+    ).fetchone()[0])
 
 
 class IndexReader(ManifestFacts):
@@ -500,13 +755,27 @@ class IndexReader(ManifestFacts):
         with self._database() as conn:
             return stored_vectors(conn, self.generation, self.dim)
 
+    @property
+    def format_version(self) -> int:
+        return int(self.manifest["format_version"])
+
     def load_vectors(self) -> faiss.Index:
-        """The FAISS index of this generation (format 2: its one vectors file)."""
-        return read_faiss(self.path / self.manifest["files"]["vectors"], self.dim)
+        """The whole generation's passages in one FAISS index (for tools and benchmarks, not for serving).
+
+        Format 2 keeps it as one file; format 3 builds it from the vectors
+        SQLite keeps, since its segments are separate indexes.
+        """
+        if self.format_version == 2:
+            return read_faiss(self.path / self.manifest["files"]["vectors"], self.dim)
+        with self._database() as conn:
+            return rebuild_vectors(conn, self.generation, self.dim, self.manifest["ann"]["requested"])
 
     def load_lexical(self) -> BM25Index:
-        """The BM25 index of this generation (format 2: its one lexical file)."""
-        return read_lexical_npz(self.path / self.manifest["files"]["lexical"])
+        """The whole generation's BM25 postings in one index (format 3: built from the terms SQLite keeps)."""
+        if self.format_version == 2:
+            return read_lexical_npz(self.path / self.manifest["files"]["lexical"])
+        with self._database() as conn:
+            return rebuild_lexical(conn, self.generation, self.manifest.get("bm25", {}))
 
     def segment_entries(self) -> list[dict]:
         """The manifest entries of this generation's segments, ordered by passage id.
@@ -514,15 +783,22 @@ class IndexReader(ManifestFacts):
         An entry's ``name`` identifies the segment's immutable files, so a
         searcher may keep a loaded segment across generations by name.
         """
-        return [format2_entry(self.manifest)]
+        if self.format_version == 2:
+            return [format2_entry(self.manifest)]
+        return list(self.manifest["segments"])
 
     def load_segment(self, entry: dict) -> SegmentData:
-        """Load the segment of ``entry`` (one of :meth:`segment_entries`) with its deletions in this generation."""
-        return load_format2_segment(self.path, entry, self.dim)
+        """Load the segment of ``entry`` (one of :meth:`segment_entries`) with its deletions in this generation.
+
+        Format 3: the lexical arrays and the FAISS index are memory-mapped.
+        """
+        if self.format_version == 2:
+            return load_format2_segment(self.path, entry, self.dim)
+        return load_segment_folder(self.path, entry, self.dim)
 
     def load_deletions(self, entry: dict) -> SegmentDeletions:
         """The deletions of ``entry``'s segment in this generation (to update a cached segment cheaply)."""
-        return SegmentDeletions.none()
+        return read_deletions(self.path, entry.get("deleted"))
 
     def segments(self) -> list[SegmentData]:
         """Every segment of this generation, loaded."""
@@ -634,21 +910,32 @@ class IndexReader(ManifestFacts):
         return np.array([r[0] for r in rows], dtype=np.int64)
 
     def check(self) -> list[str]:
-        """Problems found when SQLite, FAISS and BM25 are compared (empty: healthy)."""
+        """Problems found when SQLite and every segment's FAISS and BM25 files are compared (empty: healthy)."""
         problems = []
         with self._database() as conn:
             integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-            stored = np.array(
-                [r[0] for r in conn.execute(
-                    f"SELECT passage_id FROM passages p WHERE {_visible('p', self.generation)} ORDER BY passage_id"
-                )],
-                dtype=np.int64,
-            )
+            stored = _live_ids(conn, self.generation)
             counts = _counts(conn, self.generation)
+            length = _stored_length(conn, self.generation) if self.format_version != 2 else None
         if integrity != "ok":
             problems.append(f"SQLite integrity check: {integrity}")
         if counts != self.manifest["counts"]:
             problems.append(f"manifest counts {self.manifest['counts']} but the database holds {counts}")
+        if self.format_version == 2:
+            return problems + self._check_format2(stored)
+        if length != self.manifest["lexical_length"]:
+            problems.append(f"manifest total length {self.manifest['lexical_length']} but the database holds {length}")
+        covered = 0
+        for entry in self.segment_entries():
+            live = _in_range(stored, entry)
+            covered += len(live)
+            problems.extend(segment_problems(self.path, entry, self.dim, live))
+        if covered != len(stored):
+            problems.append(f"{len(stored) - covered} live passages lie outside every segment")
+        return problems
+
+    def _check_format2(self, stored: np.ndarray) -> list[str]:
+        problems = []
         for name, loader, ids_of in (
             ("FAISS", self.load_vectors, ann.ids_of),
             ("BM25", self.load_lexical, lambda lex: lex.row_ids),

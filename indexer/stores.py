@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -101,12 +102,44 @@ def open_writer(
     create: dict | None = None,
     userdict: Path | None = None,
     lock_timeout: float = LOCK_TIMEOUT,
+    merge: bool = True,
 ) -> Writer:
-    """The writer of the index at ``path``; a new index is a Milvus one when ``create`` has a ``milvus`` part."""
+    """The writer of the index at ``path``; a new index is a Milvus one when ``create`` has a ``milvus`` part.
+
+    ``merge`` (embedded store): merge segments after each commit when the policy asks (Milvus compacts its own).
+    """
     exists = index_exists(path)
     if (not exists and create is not None and create.get("milvus")) or (exists and store_of(path) == "milvus"):
         return milvus_store.MilvusWriter(path, create=create, userdict=userdict, lock_timeout=lock_timeout)
-    return IndexWriter(path, create=create, userdict=userdict, lock_timeout=lock_timeout)
+    return IndexWriter(path, create=create, userdict=userdict, lock_timeout=lock_timeout, merge=merge)
+
+
+@dataclass(frozen=True)
+class OptimizeReport:
+    """What ``souyi optimize`` did: segment counts before and after, and the generation in force."""
+
+    segments_before: int
+    segments_after: int
+    generation: int
+
+
+def optimize_index(
+    path: str | os.PathLike[str], max_segments: int = 1, progress: Callable[[int, int], None] | None = None,
+    lock_timeout: float = LOCK_TIMEOUT,
+) -> OptimizeReport:
+    """Merge the embedded index at ``path`` down to ``max_segments`` segments in one crash-safe batch.
+
+    An index of format 2 is converted to format 3 first (opening its writer
+    does), so this is also the one migration command.  ``progress(done,
+    total)`` follows the passages read for the merge.  A Milvus index
+    compacts its own segments: :class:`IndexFormatError`.
+    """
+    if store_of(path) == "milvus":
+        raise IndexFormatError(f"{path} is a Milvus index; Milvus merges its own segments (nothing to optimize)")
+    with IndexWriter(path, lock_timeout=lock_timeout, merge=False) as writer:
+        before = len(writer.segments)
+        generation = writer.optimize(max_segments, progress)
+        return OptimizeReport(before, len(writer.segments), generation)
 
 
 def replace_index(staging: Path, target: Path) -> None:
@@ -216,7 +249,7 @@ def _count_milvus(index: milvus_store.MilvusIndex) -> list[str]:
 def migrate(source: str | os.PathLike[str], target: str | os.PathLike[str], milvus: MilvusTarget) -> tuple[int, int]:
     """Copy the embedded index at ``source`` into a new Milvus-backed index at ``target`` without re-embedding.
 
-    Vectors come from the source's vector index, terms from its BM25
+    Vectors are the source's stored (exact) vectors, terms from its BM25
     postings (their order is lost, which BM25 does not use); documents keep
     their names, titles, hashes and metadata.  Returns (documents, passages).
     """
@@ -248,8 +281,7 @@ def settings_of(reader: IndexReader) -> dict:
 def stage_reader(reader: IndexReader, writer: Writer) -> None:
     """Stage every document of ``reader``'s generation into ``writer`` with its stored vectors and terms."""
     records = reader.all_passages()
-    ids = np.array([r.passage_id for r in records], dtype=np.int64)
-    vectors = reader.load_vectors().reconstruct_batch(ids) if len(ids) else np.zeros((0, reader.dim), np.float32)
+    ids, vectors = reader.stored_vectors()  # the same passages in the same (id) order, exact vectors
     terms = _terms_by_id(reader)
     rescore = reader.sentence_vectors(ids.tolist())
     by_doc: dict[str, list[int]] = defaultdict(list)

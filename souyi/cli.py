@@ -33,7 +33,7 @@ from indexer.split import DEFAULT_PASSAGE_SIZE
 from search import MODES, Hit, Searcher, parse_filters
 from search.evaluate import evaluate, load_collection
 
-from . import SAMPLE_DIR, __version__, cli_read
+from . import SAMPLE_DIR, __version__, cli_optimize, cli_read
 from .cli_facets import SYNTAX_HELP, facet_lines
 
 logger = logging.getLogger("souyi")
@@ -195,6 +195,7 @@ def _parser() -> argparse.ArgumentParser:
                    "repeatable; default: doc)")
     p.add_argument("--model", default=None, help="embedding model; must be the one that built the index")
     cli_read.add_parsers(sub, index_help)
+    cli_optimize.add_parser(sub, index_help)
     return parser
 
 
@@ -498,3 +499,4 @@ _COMMANDS = {
     "migrate": _cmd_migrate,
 }
 _COMMANDS.update(cli_read.commands(lambda args: Searcher.open(args.index or default_index_dir(), args.model)))
+_COMMANDS["optimize"] = cli_optimize.command(default_index_dir)

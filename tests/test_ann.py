@@ -91,8 +91,10 @@ def test_an_ivf_index_is_recorded_searched_updated_and_checked(tmp_path, embedde
     target = tmp_path / "ivf"
     build_index([SAMPLE_DIR], target, embedder=embedder, ann="ivf")
     manifest = json.loads((target / "manifest.json").read_text())
-    assert manifest["ann"]["requested"] == "ivf" and manifest["ann"]["kind"] == "ivf"
-    assert manifest["ann"]["nlist"] == faiss.downcast_index(IndexReader.open(target).load_vectors()).nlist
+    [entry] = manifest["segments"]
+    assert manifest["ann"]["requested"] == "ivf" and entry["ann"]["kind"] == "ivf"
+    [segment] = IndexReader.open(target).segments()
+    assert entry["ann"]["nlist"] == faiss.downcast_index(segment.vectors).nlist
     assert check_index(target) == []
     ivf, flat = Searcher.open(target, embedder), Searcher.open(sample_index, embedder)
     for query in ("软件和信息服务业收入", "How many software companies are there?"):
@@ -102,19 +104,19 @@ def test_an_ivf_index_is_recorded_searched_updated_and_checked(tmp_path, embedde
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "port.txt").write_text("宁波舟山港货物吞吐量连续多年位居全球第一。", encoding="utf-8")
-    before = IndexReader.open(target).load_vectors()
+    first_file = target / "segments" / entry["name"] / "vectors.faiss"
+    before = first_file.read_bytes()
     add_documents([docs], target, embedder=embedder)
-    after = IndexReader.open(target).load_vectors()
-    assert ann.kind_of(after) == "ivf" and after.ntotal == before.ntotal + 1
-    assert np.array_equal(faiss.vector_to_array(faiss.downcast_index(after.quantizer).codes),
-                          faiss.vector_to_array(faiss.downcast_index(before.quantizer).codes))  # added, not retrained
+    old, new = IndexReader.open(target).segments()
+    assert first_file.read_bytes() == before  # the batch wrote a segment of its own, the first one is untouched
+    assert ann.kind_of(new.vectors) == "ivf" and new.vectors.ntotal == 1 and old.vectors.ntotal == entry["passages"]
     assert ivf.search("宁波舟山港吞吐量", k=1, mode="dense")[0].doc_id == "port.txt"
     remove_documents(["port.txt"], target)
     assert all(hit.doc_id != "port.txt" for hit in ivf.search("宁波舟山港吞吐量", k=5, mode="dense"))
     assert check_index(target) == []
-    (target / json.loads((target / "manifest.json").read_text())["files"]["vectors"]).write_bytes(b"damaged")
+    first_file.write_bytes(b"damaged")
     assert check_index(target, repair=True) == []
-    assert ann.kind_of(IndexReader.open(target).load_vectors()) == "ivf"
+    assert [ann.kind_of(s.vectors) for s in IndexReader.open(target).segments()] == ["ivf"]
 
 
 def test_cli_index_takes_the_kind(tmp_path, cache_dir, monkeypatch, capsys):

@@ -189,7 +189,7 @@ def test_check_finds_and_repairs_a_damaged_vector_file(tmp_path, embedder):
     write(docs, DOCS)
     add_documents([docs], tmp_path / "index", embedder=embedder)
     before = Searcher.open(tmp_path / "index", embedder).search("港口", k=3)
-    vectors = max((tmp_path / "index").glob("vectors-*.faiss"))  # the current generation's
+    [vectors] = (tmp_path / "index").glob("segments/*/vectors.faiss")  # one batch: one segment
     vectors.write_bytes(vectors.read_bytes()[:100])
     problems = check_index(tmp_path / "index")
     assert problems and "repair" in problems[0]

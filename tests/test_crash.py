@@ -1,16 +1,22 @@
-"""SIGKILL the indexer at random moments: the index must always open, pass `check`,
-and hold exactly the batches that had committed.
+"""SIGKILL the indexer at random moments of adds, deletes and merges: the index must always open, pass
+`check`, and hold exactly the batches that had committed.
 
-A writer process adds two new documents (``-a`` and ``-b``) per batch and
-prints the batch number once ``add_documents`` returned (after its commit).
-It is killed at a random moment.  A new writer's first batch also picks up
-the files of batches that were killed before they committed, so what must
-hold is: never one document of a pair without the other, no gaps, and every
-reported batch present.
+A writer process runs numbered steps.  Step ``n`` adds two new documents
+(``-a`` and ``-b``, both in folder ``batch-n``) in one batch and prints
+``committed n``; in every step ``n`` with ``n % 3 == 1`` a second batch then
+removes both documents of pair ``n - 1`` and prints ``removed n-1``.  The
+writer lowers the merge policy's bound to two segments a tier, so that nearly
+every batch is followed by a merge (a batch of its own) and kills land in
+merges too.  A restarted writer first redoes its last step (adding an
+unchanged pair again changes nothing; removing a pair already gone is refused
+and skipped).  What must hold each time the index opens: never one document
+of a pair without the other, every added pair of a reported step present
+unless its removal was due, and every reported removal kept.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import signal
@@ -30,23 +36,34 @@ TRIALS = 20
 WRITER = r"""
 import sys
 from pathlib import Path
-from indexer import add_documents
+from indexer import add_documents, merge_policy, remove_documents
 from indexer.analyze import default_analyzer
 from indexer.embedding import DEFAULT_RESCORER, load_embedder
+from indexer.errors import DocumentError
 
 docs, index, model = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+merge_policy.SEGMENTS_PER_TIER = 2  # a merge after nearly every batch: kills land in merges too
 embedder = load_embedder(model)
 default_analyzer().tokens("预热")  # load jieba's dictionary and both models before the clock starts
 embedder.encode_passages(["预热"])
 load_embedder(DEFAULT_RESCORER).encode_passages(["预热"])  # the rescorer's weights load once per process
 print("ready", flush=True)
-number = len(list(docs.glob("doc-*-b.txt")))  # b is written last: a lone a (killed between) is rewritten
+# b is written last: a step whose b exists wrote its pair; the last such step is redone (it may not have committed)
+number = max(0, len(list(docs.glob("batch-*/doc-*-b.txt"))) - 1)
 while True:
+    folder = docs / f"batch-{number:04d}"
+    folder.mkdir(exist_ok=True)
     for part in "ab":
         text = f"第{number}号文件{part}：浙江省港口货物吞吐量统计。" * 3
-        (docs / f"doc-{number:04d}-{part}.txt").write_text(text, encoding="utf-8")
-    add_documents([docs], index, embedder=embedder)
+        (folder / f"doc-{number:04d}-{part}.txt").write_text(text, encoding="utf-8")
+    add_documents([folder], index, embedder=embedder)
     print(f"committed {number}", flush=True)
+    if number % 3 == 1:
+        try:
+            remove_documents([f"doc-{number - 1:04d}-{part}.txt" for part in "ab"], index)
+        except DocumentError:
+            pass  # removed by the step before a restart
+        print(f"removed {number - 1}", flush=True)
     number += 1
 """
 
@@ -59,6 +76,8 @@ def test_sigkill_never_corrupts_and_keeps_exactly_the_committed_batches(tmp_path
     model = str(gt_minilm.get_model_path())
     rng = random.Random(20081126)
     reported: set[int] = set()
+    removed: set[int] = set()
+    merged: set[str] = set()
     for trial in range(TRIALS):
         writer = subprocess.Popen(
             [sys.executable, str(script), str(docs), str(index), model],
@@ -71,7 +90,9 @@ def test_sigkill_never_corrupts_and_keeps_exactly_the_committed_batches(tmp_path
         time.sleep(rng.uniform(0.0, 1.5))
         writer.send_signal(signal.SIGKILL)
         output, _ = writer.communicate(timeout=60)
-        reported |= {int(n) for n in re.findall(r"committed (\d+)", "".join(seen) + output)}
+        output = "".join(seen) + output
+        reported |= {int(n) for n in re.findall(r"committed (\d+)", output)}
+        removed |= {int(n) for n in re.findall(r"removed (\d+)", output)}
         if not (index / "manifest.json").exists():
             continue  # killed before the very first commit: nothing to check yet
         assert check_index(index) == [], f"trial {trial}"
@@ -79,8 +100,12 @@ def test_sigkill_never_corrupts_and_keeps_exactly_the_committed_batches(tmp_path
         halves = {part: {int(n[4:8]) for n in names if n.endswith(f"-{part}.txt")} for part in "ab"}
         assert halves["a"] == halves["b"], f"trial {trial}: half a batch is visible"
         indexed = halves["a"]
-        assert indexed == set(range(len(indexed))), f"trial {trial}: a gap"
-        assert reported <= indexed, f"trial {trial}: a committed batch was lost"
-    assert len(reported) >= 5  # the kills landed across many batches, not only during start-up
+        kept = {n for n in range(max(reported, default=-1) + 1) if n % 3 != 0}  # pairs never due for removal
+        assert kept <= indexed, f"trial {trial}: a committed batch was lost"
+        assert not removed & indexed, f"trial {trial}: a committed removal was lost"
+        segments = json.loads((index / "manifest.json").read_text())["segments"]
+        merged |= {e["name"] for e in segments if e["passages"] > 2}  # more than one step's pair
+    assert len(reported) >= 5 and removed  # the kills landed across many batches, not only during start-up
+    assert merged  # merges ran between the kills
     searcher = Searcher.open(index)
     assert searcher.search("港口吞吐量", k=3)

@@ -84,12 +84,13 @@ def garble(path: Path, keep: int = 0) -> None:
     path.write_bytes(bytes(data))
 
 
+SEGMENT_VECTORS, SEGMENT_LEXICAL = "segments/*/vectors.faiss", "segments/*/lexical"
 DAMAGE = {
-    "vectors truncated": lambda ix: _truncate(next(ix.glob("vectors-*1.faiss"))),
-    "vectors garbled": lambda ix: garble(next(ix.glob("vectors-*1.faiss"))),
-    "bm25 garbled": lambda ix: garble(next(ix.glob("lexical-*1.npz"))),
-    "bm25 deleted": lambda ix: next(ix.glob("lexical-*1.npz")).unlink(),
-    "both garbled": lambda ix: [garble(f) for f in [*ix.glob("vectors-*1.faiss"), *ix.glob("lexical-*1.npz")]],
+    "vectors truncated": lambda ix: _truncate(next(ix.glob(SEGMENT_VECTORS))),
+    "vectors garbled": lambda ix: garble(next(ix.glob(SEGMENT_VECTORS))),
+    "bm25 garbled": lambda ix: garble(next(ix.glob(f"{SEGMENT_LEXICAL}/tfs.npy"))),
+    "bm25 deleted": lambda ix: next(ix.glob(f"{SEGMENT_LEXICAL}/offsets.npy")).unlink(),
+    "both garbled": lambda ix: [garble(f) for f in [*ix.glob(SEGMENT_VECTORS), *ix.glob(f"{SEGMENT_LEXICAL}/*.npy")]],
 }
 
 

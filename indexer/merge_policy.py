@@ -1,0 +1,76 @@
+"""Which adjacent segments to merge: the tiered policy and ``souyi optimize``'s plan (docs/index-format.md).
+
+Every batch adds one segment, so without merges a search would visit one
+more segment per batch.  Segments are grouped in **tiers** by their live
+passage count (tier ``t`` holds ``10**t`` to ``10**(t+1) - 1`` passages);
+when a tier holds more than :data:`SEGMENTS_PER_TIER` segments, the
+:data:`SEGMENTS_PER_TIER` adjacent segments of that tier or below with the
+fewest live passages are merged into one.  Each merge removes
+``SEGMENTS_PER_TIER - 1`` segments and its result lands in the same tier or
+the next, so an index keeps at most about ``SEGMENTS_PER_TIER`` segments per
+tier: a bound that grows with the logarithm of its size, while a passage is
+rewritten about once per tier it climbs.
+
+Only adjacent segments are merged, so segments keep disjoint, increasing
+passage-id ranges.  The functions here look at manifest entries only; the
+writer (:mod:`indexer.store`) performs a merge as a batch of its own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+#: Segments a tier may hold before the writer merges some of them (Lucene's ``segmentsPerTier``).
+SEGMENTS_PER_TIER = 10
+
+
+def live(entry: dict) -> int:
+    """Passages of a manifest segment entry that are not deleted."""
+    return int(entry["passages"]) - int(entry.get("deleted_passages", 0))
+
+
+def tier(entry: dict) -> int:
+    """The tier of a segment: the number of digits of its live passage count, minus one (0 for an empty one)."""
+    return int(math.log10(live(entry))) if live(entry) > 0 else 0
+
+
+def next_merge(entries: Sequence[dict], per_tier: int | None = None) -> range | None:
+    """The run of adjacent segments (indexes into ``entries``) the tiered policy merges next, or None.
+
+    ``per_tier`` defaults to :data:`SEGMENTS_PER_TIER` as it is when called
+    (the crash test lowers it, so that merges are frequent enough to be killed).
+
+    The lowest tier over its bound is served first; its run is the window of
+    ``per_tier`` adjacent segments, none in a higher tier, with the fewest
+    live passages.  Should the tier's segments never be ``per_tier`` in a row
+    (bigger ones between them), the window of ``per_tier`` adjacent segments
+    with the fewest live passages is taken, whatever their tiers.
+    """
+    per_tier = per_tier or SEGMENTS_PER_TIER
+    tiers = [tier(e) for e in entries]
+    for t in sorted(set(tiers)):
+        if tiers.count(t) <= per_tier:
+            continue
+        windows = [range(i, i + per_tier) for i in range(len(entries) - per_tier + 1)]
+        low = [w for w in windows if all(tiers[i] <= t for i in w)]
+        return _fewest(entries, low or windows)
+    return None
+
+
+def optimize_run(entries: Sequence[dict], max_segments: int) -> range | None:
+    """The one run of adjacent segments whose merge leaves ``max_segments`` segments, or None when there are no more.
+
+    Of the windows of the needed length, the one with the fewest live
+    passages: the merge that rewrites the least.
+    """
+    if max_segments < 1:
+        raise ValueError("max_segments must be at least 1")
+    if len(entries) <= max_segments:
+        return None
+    width = len(entries) - max_segments + 1
+    return _fewest(entries, [range(i, i + width) for i in range(len(entries) - width + 1)])
+
+
+def _fewest(entries: Sequence[dict], windows: Sequence[range]) -> range:
+    return min(windows, key=lambda w: (sum(live(entries[i]) for i in w), w.start))
