@@ -66,7 +66,7 @@ def test_a_new_generation_keeps_the_segments_already_loaded(tmp_path, embedder):
     kept = removed.segments.live[0]
     assert kept.segment is first.segment and kept.size == first.size - 1  # only the deletion file was read
     assert removed.segments.live[1] is added.segments.live[1]
-    found = removed.lexical(removed.analyzer.tokens("港口 软件 茶"), 10, None).ids.tolist()
+    found = removed.lexical(removed.analyzer.tokens("港口 软件 龙井茶"), 10, None).ids.tolist()
     assert sorted(p.doc_name for p in removed.passages(found).values()) == ["software.txt", "tea.txt"]
 
 
