@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from indexer import add_documents
+from indexer import add_documents, remove_documents
 from search import Searcher, embedded
 from search.embedded import EmbeddedSnapshot, EmbeddedStore
 from web import create_app
@@ -15,14 +15,19 @@ from web import create_app
 DOCS = {
     "port.txt": "宁波舟山港货物吞吐量连续多年位居全球第一。集装箱航线覆盖全球主要港口。",
     "tea.txt": "西湖龙井茶产量稳定，茶文化旅游带动乡村振兴。",
+    "software.txt": "杭州软件和信息服务业收入快速增长。",
 }
 
 
-def add(tmp_path, name: str, embedder) -> int:
+def add(tmp_path, name: str, embedder, *more: str) -> int:
+    """Add documents ``name`` and ``more`` in one batch; returns its generation."""
     docs = tmp_path / "docs"
     docs.mkdir(exist_ok=True)
-    (docs / name).write_text(DOCS[name], encoding="utf-8")
-    return add_documents([docs], tmp_path / "index", embedder=embedder).generation
+    paths = []
+    for each in (name, *more):
+        (docs / each).write_text(DOCS[each], encoding="utf-8")
+        paths.append(docs / each)
+    return add_documents(paths, tmp_path / "index", embedder=embedder).generation
 
 
 @pytest.fixture()
@@ -47,6 +52,22 @@ def test_a_small_batch_is_visible_to_the_next_search_of_its_process(tmp_path, em
     assert [h.doc_id for h in searcher.search("龙井茶", k=5, mode="lexical")] == []
     add(tmp_path, "tea.txt", embedder)
     assert [h.doc_id for h in searcher.search("龙井茶", k=5, mode="lexical")] == ["tea.txt"]
+
+
+def test_a_new_generation_keeps_the_segments_already_loaded(tmp_path, embedder):
+    add(tmp_path, "port.txt", embedder, "software.txt")
+    store = EmbeddedStore.open(tmp_path / "index")
+    first = store.snapshot().segments.live[0]
+    add(tmp_path, "tea.txt", embedder)
+    added = store.snapshot()
+    assert len(added.segments) == 2 and added.segments.live[0] is first  # neither its files nor its deletions read
+    remove_documents(["port.txt"], tmp_path / "index")
+    removed = store.snapshot()
+    kept = removed.segments.live[0]
+    assert kept.segment is first.segment and kept.size == first.size - 1  # only the deletion file was read
+    assert removed.segments.live[1] is added.segments.live[1]
+    found = removed.lexical(removed.analyzer.tokens("港口 软件 龙井茶"), 10, None).ids.tolist()
+    assert sorted(p.doc_name for p in removed.passages(found).values()) == ["software.txt", "tea.txt"]
 
 
 def test_a_large_generation_loads_in_the_background_while_the_previous_one_serves(tmp_path, embedder, held_loads):
