@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{args.corpus.parent.name}) in one process, the stages run one after another (the product overlaps "
             "the rescorer and jieba with e5: docs/performance.md, 'Indexing end to end'); 'load models' includes "
             "the first call of each model. The writer's commit is split by timing its BM25 build and save, its "
-            "FAISS update and write, and its fsyncs; SQLite is the rest of it.",
+            "FAISS build and write, and its fsyncs; SQLite is the rest of it.",
         })
         systems = {name: (lambda index, f=flags: run_souyi(folder, index, f)) for name, flags in SOUYI_SYSTEMS.items()}
         if txtai_available(args.txtai_path):
