@@ -38,6 +38,7 @@ import numpy as np
 from bench import common, synth_index
 from indexer.analyze import default_analyzer
 from indexer.embedding import load_embedder
+from indexer.stores import optimize_index
 
 COLUMNS = ["passages", "measure", "value", "unit", "target", "met"]
 #: Document numbers of the staged documents start here (synth_index numbers its own from 0).
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in added:
             writer.remove(name)
         writer.commit()
-    optimize_s = common.timed(lambda: common.optimize(args.index))[0]
+    optimize_s = common.timed(lambda: optimize_index(args.index))[0]
     merged = measured_search(args.index, args.queries, args.eval_dir)
     ratio = batch_s[large] / batch_s[small]
 
