@@ -145,12 +145,12 @@ def main(argv: list[str] | None = None) -> None:
             added += staging.documents(writer, per)
             writer.commit()
     unmerged = measured_search(args.index, args.queries, args.eval_dir)
+    optimize_s = common.timed(lambda: optimize_index(args.index))[0]  # the small segments into the big one
+    merged = measured_search(args.index, args.queries, args.eval_dir)
     with common.IndexWriter(args.index, merge=False) as writer:
         for name in added:
             writer.remove(name)
         writer.commit()
-    optimize_s = common.timed(lambda: optimize_index(args.index))[0]
-    merged = measured_search(args.index, args.queries, args.eval_dir)
     ratio = batch_s[large] / batch_s[small]
 
     def met(value: float, limit: float) -> str:
