@@ -177,6 +177,15 @@ class Allowed:
     def __len__(self) -> int:
         return self._count
 
+    def contains(self, ids: np.ndarray) -> np.ndarray:
+        """Which of ``ids`` are allowed (boolean, in their order), read from the bitmap the selector reads."""
+        ids = np.asarray(ids, dtype=np.int64)
+        found = np.zeros(len(ids), dtype=bool)
+        inside = (ids >= 0) & (ids < len(self._bitmap) * 8)
+        at = ids[inside]
+        found[inside] = (self._bitmap[at >> 3] >> (at & 7).astype(np.uint8)) & 1 == 1
+        return found
+
     def without(self, removed: np.ndarray) -> Allowed:
         """These ids minus ``removed`` (sorted), at the cost of the removed ones: the bitmap is copied and
         their bits cleared, so excluding a few passages from a large allowed set stays cheap."""

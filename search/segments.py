@@ -29,6 +29,11 @@ from indexer.bm25 import DEFAULT_B, DEFAULT_K1
 from indexer.bm25_segments import BM25Segment, SegmentedBM25
 from indexer.segment_files import SegmentData
 
+#: Flat segments of at most this many live passages are searched together, as one block of vectors: one matrix
+#: product instead of one FAISS call per segment, whose fixed cost dominates a search over many small segments
+#: (docs/index-format.md, "Segments and searches").
+SMALL_SEGMENT = 1_000
+
 
 @dataclass(frozen=True, eq=False)
 class Segment:
@@ -115,12 +120,37 @@ class LiveSegment:
         return self.lexical.live_ids(rows)
 
 
+@dataclass(frozen=True)
+class _Block:
+    """The live passages of several small flat segments, searched exactly by one matrix product."""
+
+    ids: np.ndarray  # ascending
+    vectors: np.ndarray  # one row per id
+
+    @classmethod
+    def of(cls, segments: Sequence[LiveSegment]) -> _Block:
+        return cls(np.concatenate([s.live_ids for s in segments]),
+                   np.vstack([s.segment.vectors.reconstruct_batch(s.live_ids) for s in segments]))
+
+    def search(self, vector: np.ndarray, n: int, allowed: ann.Allowed | None) -> tuple[np.ndarray, np.ndarray]:
+        ids, scores = self.ids, self.vectors @ np.asarray(vector, dtype=np.float32)
+        if allowed is not None:
+            keep = allowed.contains(ids)
+            ids, scores = ids[keep], scores[keep]
+        top = np.argsort(-scores, kind="stable")[:n]  # ids ascending: ties by id, as the final merge orders them
+        return ids[top], scores[top]
+
+
 class Segments:
     """The live segments of one generation, ordered by id, answering as one index of the live passages."""
 
     def __init__(self, live: Sequence[LiveSegment], k1: float = DEFAULT_K1, b: float = DEFAULT_B) -> None:
         self.live = tuple(s for s in live if len(s.row_ids))
         self.size = sum(s.size for s in self.live)
+        small = [s for s in self.live if 0 < s.size <= SMALL_SEGMENT and ann.kind_of(s.segment.vectors) == "flat"]
+        self._block = _Block.of(small) if len(small) > 1 else None
+        blocked = {id(s) for s in small} if self._block is not None else set()
+        self._searched = tuple(s for s in self.live if id(s) not in blocked)  # by FAISS, one call each
         #: BM25 over the same segments, in the same order: ``allowed`` row masks line up with :attr:`live`.
         self.bm25 = SegmentedBM25([s.lexical for s in self.live], k1, b)
 
@@ -143,7 +173,11 @@ class Segments:
         generation), so it replaces a segment's own deletion restriction.
         """
         found_ids, found_scores = [], []
-        for segment in self.live:
+        if self._block is not None:
+            ids, scores = self._block.search(vector, n, allowed)
+            found_ids.append(ids)
+            found_scores.append(scores)
+        for segment in self._searched:
             restriction = segment.allowed if allowed is None else self._restricted(allowed, segment)
             if allowed is not None and restriction is None:
                 continue
