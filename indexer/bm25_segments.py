@@ -268,14 +268,32 @@ class SegmentedBM25:
         if allowed is not None and len(allowed) != len(self.segments):
             raise ValueError("allowed needs one row mask (or None) per segment")
         terms = sorted(set(query_terms))
+        masks = [None] * len(self.segments) if allowed is None else list(allowed)
         found_ids, found_scores = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
-        for i, segment in enumerate(self.segments):
-            best = self.segment_top(segment, terms, n, None if allowed is None else allowed[i])
+        scanned = []  # segments scored outright: all together, one weight computation per term
+        for segment, mask in zip(self.segments, masks, strict=True):
+            if self._postings(segment, terms) <= bm25.SCAN_ALWAYS:
+                scanned.append((segment, mask))
+                continue
+            best = self.segment_top(segment, terms, n, mask)
             found_ids.append(segment.row_ids[best.rows])
             found_scores.append(best.scores)
+        if scanned and n > 0:
+            rows, scores = self._scan(scanned, terms, n)
+            bases = np.cumsum([0] + [segment.n_rows for segment, _ in scanned])
+            which = np.searchsorted(bases, rows, side="right") - 1
+            found_ids.append(np.array([scanned[w][0].row_ids[r - bases[w]] for w, r in zip(which, rows, strict=True)],
+                                      dtype=np.int64))
+            found_scores.append(scores)
         ids, scores = np.concatenate(found_ids), np.concatenate(found_scores)
         order = np.lexsort((ids, -scores))[: max(n, 0)]
         return ids[order], scores[order]
+
+    @staticmethod
+    def _postings(segment: BM25Segment, terms: list[str]) -> int:
+        """How many postings ``segment`` holds for ``terms``."""
+        numbers = [segment.terms[t] for t in terms if t in segment.terms]
+        return int(sum(segment.offsets[t + 1] - segment.offsets[t] for t in numbers))
 
     def segment_top(self, segment: BM25Segment, terms: list[str], n: int,
                     allowed: np.ndarray | None = None) -> SegmentTop:
@@ -290,11 +308,8 @@ class SegmentedBM25:
             return SegmentTop(np.zeros(0, np.int64), np.zeros(0, np.float32), 0)
         numbers = np.array([segment.terms[t] for t in held], dtype=np.int64)
         if int((segment.offsets[numbers + 1] - segment.offsets[numbers]).sum()) <= bm25.SCAN_ALWAYS:
-            scores = self._score_all(segment, held).astype(np.float32)
-            if mask is not None:
-                scores[~mask] = 0.0
-            rows = best_rows(scores, n)
-            return SegmentTop(rows, scores[rows], 0)
+            rows, scores = self._scan([(segment, allowed)], held, n)
+            return SegmentTop(rows, scores, 0)
         approximate = _Approximate(segment, {int(t): self.idf(w) for t, w in zip(numbers, held, strict=True)})
         ceiling = max(1.0, self.avgdl / segment.avgdl_ref)  # exact / approximate <= ceiling
         ids = np.sort(numbers)
@@ -314,19 +329,40 @@ class SegmentedBM25:
             m *= 2
         return SegmentTop(rows[order], exact[order], rounds)
 
-    def _score_all(self, segment: BM25Segment, terms: list[str]) -> np.ndarray:
-        """Exact float64 score of every row of ``segment`` for ``terms`` (sorted, all in the segment).
+    def _scan(self, parts: Sequence[tuple[BM25Segment, np.ndarray | None]], terms: list[str],
+              n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The exact top ``n`` rows of several segments scored outright, each with its row mask (or None),
+        for the distinct sorted ``terms``; rows are numbered through the parts in order (a part's rows
+        follow those of the parts before it), scores are float32.
 
-        ``bincount`` adds each row's weights in posting order, which is sorted
-        term order here: the same sums as :meth:`_score_rows`, bit for bit.
+        Many small segments (one per small batch) cost one weight computation per term, not one per
+        term and segment.  ``bincount`` adds each row's weights in the order given, which is sorted
+        term order here: the same float64 sums as :meth:`_score_rows`, bit for bit.
         """
+        bases = np.cumsum([0] + [segment.n_rows for segment, _ in parts])
         rows, weights = [], []
         for term in terms:
-            t = segment.terms[term]
-            span = slice(segment.offsets[t], segment.offsets[t + 1])
-            rows.append(segment.rows[span])
-            weights.append(self._weight(term, segment.tfs[span], segment.doc_len[segment.rows[span]]))
-        return np.bincount(np.concatenate(rows), weights=np.concatenate(weights), minlength=segment.n_rows)
+            held = [(segment, base, segment.terms[term]) for (segment, _), base in zip(parts, bases, strict=False)
+                    if term in segment.terms]
+            if not held:
+                continue
+            spans = [(segment, base, slice(segment.offsets[t], segment.offsets[t + 1])) for segment, base, t in held]
+            local = [segment.rows[span] for segment, _, span in spans]
+            rows.append(np.concatenate([r + base for r, (_, base, _) in zip(local, spans, strict=True)]))
+            tfs = np.concatenate([segment.tfs[span] for segment, _, span in spans])
+            lengths = np.concatenate([segment.doc_len[r] for r, (segment, _, _) in zip(local, spans, strict=True)])
+            weights.append(self._weight(term, tfs, lengths))
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        scores = np.bincount(np.concatenate(rows), weights=np.concatenate(weights), minlength=int(bases[-1]))
+        scores = scores.astype(np.float32)
+        masks = [segment.allowed_rows(mask) for segment, mask in parts]
+        if any(mask is not None for mask in masks):
+            keep = np.concatenate([np.ones(segment.n_rows, dtype=bool) if mask is None else mask
+                                   for (segment, _), mask in zip(parts, masks, strict=True)])
+            scores[~keep] = 0.0
+        best = best_rows(scores, n)
+        return best, scores[best]
 
     def _score_rows(self, segment: BM25Segment, terms: list[str], rows: np.ndarray) -> np.ndarray:
         """Exact float64 score of ``rows`` of ``segment`` for ``terms`` (sorted, all in the segment)."""

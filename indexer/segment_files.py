@@ -203,8 +203,11 @@ def load_segment_folder(root: Path, entry: dict, dim: int) -> SegmentData:
     """Load a format-3 segment: its lexical arrays and FAISS index memory-mapped, its deletions read."""
     folder = segment_dir(root, entry["name"])
     try:
+        # Plain read-only ndarray views of the maps: np.memmap's own slicing costs microseconds per call, and a
+        # search slices postings once per query term and segment.
         lexical = {
-            file.stem: np.load(file, mmap_mode="r") for file in sorted((folder / LEXICAL).glob("*.npy"))
+            file.stem: np.load(file, mmap_mode="r").view(np.ndarray)
+            for file in sorted((folder / LEXICAL).glob("*.npy"))
         }
     except (OSError, ValueError) as exc:
         raise IndexFormatError(f"{folder} is unreadable ({exc}); repair it with: souyi check --repair") from exc
