@@ -11,6 +11,15 @@ the next, so an index keeps at most about ``SEGMENTS_PER_TIER`` segments per
 tier: a bound that grows with the logarithm of its size, while a passage is
 rewritten about once per tier it climbs.
 
+Tiers alone would let an index keep up to :data:`SEGMENTS_PER_TIER` segments
+just under :data:`indexer.ann.FLAT_MAX` passages, each searched exactly: a
+query would scan nearly ten times the vectors of the largest index souyi
+searches exactly.  So segments searched exactly (``flat``, chosen by size)
+also share one **exact-search budget**: together they hold at most
+``FLAT_MAX`` passages; above it, the shortest run of adjacent flat segments
+holding more than ``FLAT_MAX`` live passages is merged into one searched by
+IVF.
+
 Only adjacent segments are merged, so segments keep disjoint, increasing
 passage-id ranges.  The functions here look at manifest entries only; the
 writer (:mod:`indexer.store`) performs a merge as a batch of its own.
@@ -20,6 +29,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+
+from . import ann
 
 #: Segments a tier may hold before the writer merges some of them (Lucene's ``segmentsPerTier``).
 SEGMENTS_PER_TIER = 10
@@ -55,7 +66,40 @@ def next_merge(entries: Sequence[dict], per_tier: int | None = None) -> range | 
         windows = [range(i, i + per_tier) for i in range(len(entries) - per_tier + 1)]
         low = [w for w in windows if all(tiers[i] <= t for i in w)]
         return _fewest(entries, low or windows)
-    return None
+    return exact_budget_run(entries)
+
+
+def searched_exactly(entry: dict) -> bool:
+    """Whether a segment is flat because of its size (not because the index asked for flat everywhere)."""
+    vectors = entry.get("ann") or {}
+    return vectors.get("kind") == "flat" and vectors.get("requested", "auto") == "auto"
+
+
+def exact_budget_run(entries: Sequence[dict], budget: int | None = None) -> range | None:
+    """The run of adjacent flat segments to merge into an IVF one when flat segments together hold more than
+    ``budget`` passages (default :data:`indexer.ann.FLAT_MAX` as it is when called), or None.
+
+    Of the runs of flat segments holding more than ``budget`` live passages
+    (so that their merge is searched by IVF), the one with the fewest: the
+    merge that rewrites the least.  None as well when no such run exists
+    (flat segments kept apart by larger ones); the tiers still bound them.
+    """
+    budget = ann.FLAT_MAX if budget is None else budget
+    flat = [searched_exactly(e) for e in entries]
+    if sum(int(e["passages"]) for e, f in zip(entries, flat, strict=True) if f) <= budget:
+        return None
+    windows = []
+    for start in range(len(entries)):
+        held = 0
+        for end in range(start, len(entries)):
+            if not flat[end]:
+                break
+            held += live(entries[end])
+            if held > budget:
+                if end > start:
+                    windows.append(range(start, end + 1))
+                break
+    return _fewest(entries, windows) if windows else None
 
 
 def optimize_run(entries: Sequence[dict], max_segments: int) -> range | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer import merge_policy
+from indexer import ann, merge_policy
 from indexer.bm25 import BM25Index
 from indexer.bm25_segments import BM25Segment, SegmentedBM25, average_length, segment_arrays
 from indexer.records import DocumentRecord, NewPassage
@@ -288,6 +288,39 @@ def test_the_policy_merges_the_smallest_adjacent_run_of_an_overfull_tier():
     assert sum(sizes[i] for i in run) == min(sum(sizes[i : i + per]) for i in range(len(sizes) - per + 1))
     deleted = [{"passages": 100, "deleted_passages": 95}] * (per + 1)  # tiers count live passages
     assert merge_policy.tier(deleted[0]) == 0 and merge_policy.next_merge(deleted) == range(0, per)
+
+
+def vector_entries(*segments: tuple[int, str], requested: str = "auto") -> list[dict]:
+    """Manifest entries of ``(passages, kind)`` segments."""
+    return [{"passages": n, "deleted_passages": 0, "ann": {"requested": requested, "kind": kind}}
+            for n, kind in segments]
+
+
+def test_flat_segments_share_one_exact_search_budget():
+    big = ann.FLAT_MAX // 2 + 1
+    over = vector_entries((5 * ann.FLAT_MAX, "ivf"), (big, "flat"), (big, "flat"))
+    assert merge_policy.next_merge(over) == range(1, 3)  # merged into one segment above FLAT_MAX: IVF
+    assert merge_policy.next_merge(over[:2]) is None  # within the budget
+    assert merge_policy.next_merge(vector_entries((big, "flat"), (big, "flat"), requested="flat")) is None
+    apart = vector_entries((big, "flat"), (5 * ann.FLAT_MAX, "ivf"), (big, "flat"))
+    assert merge_policy.next_merge(apart) is None  # no adjacent run to merge: the tiers bound them
+    small, large = ann.FLAT_MAX // 10, ann.FLAT_MAX - 10
+    # the run that rewrites the least: the small segment and one large neighbour, not all three
+    run = merge_policy.next_merge(vector_entries((large, "flat"), (small, "flat"), (ann.FLAT_MAX, "flat")))
+    assert run == range(0, 2)
+
+
+def test_the_writer_keeps_exactly_searched_segments_within_the_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(ann, "FLAT_MAX", 30)
+    corpus, path = Corpus(8), tmp_path / "index"
+    with new_writer(path) as writer:
+        for i in range(8):
+            commit(writer, corpus, (f"d{i}", 12))
+            flat = [e["passages"] for e in writer.segments if e["ann"]["kind"] == "flat"]
+            assert sum(flat) <= ann.FLAT_MAX
+        kinds = [e["ann"]["kind"] for e in writer.segments]
+    assert "ivf" in kinds
+    assert_ranks_like_a_fresh_build(path)
 
 
 def test_optimize_plans_one_merge_to_the_asked_count():
