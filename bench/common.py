@@ -156,12 +156,13 @@ def times_ms(action: Callable[[T], object], items: Iterable[T]) -> list[float]:
     return out
 
 
-def rss_bytes(pid: int | None = None) -> int:
-    """Resident set size of process ``pid`` (default: this one) now."""
+def rss_bytes(pid: int | None = None, kind: str = "VmRSS") -> int:
+    """Resident set size of process ``pid`` (default: this one) now; ``kind`` ``RssAnon`` for its private
+    memory alone, ``RssFile`` for the pages of mapped files it has touched (page cache the kernel may drop)."""
     for line in Path(f"/proc/{pid or 'self'}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{kind}:"):
             return int(line.split()[1]) * 1024
-    raise OSError(f"no VmRSS in /proc/{pid or 'self'}/status")
+    raise OSError(f"no {kind} in /proc/{pid or 'self'}/status")
 
 
 def corpus_digest(collection_dir: Path) -> str:

@@ -83,9 +83,12 @@ def search_process(index: Path, queries: int, eval_dir: Path) -> dict:
     opened_s, searcher = common.timed(lambda: common.Searcher.open(index, embedder))
     for q in questions[:20]:
         searcher.search(q, mode="hybrid")
-    times = common.times_ms(lambda q: searcher.search(q, mode="hybrid"), questions[20:])
+    timed = questions[20:] or questions  # a tiny eval set (the tests') has fewer than 20 to spare
+    times = common.times_ms(lambda q: searcher.search(q, mode="hybrid"), timed)
     return {"open_s": round(opened_s, 3), "p50_ms": round(float(np.percentile(times, 50)), 1),
             "p99_ms": round(float(np.percentile(times, 99)), 1), "rss_mb": round(common.rss_bytes() / 2**20),
+            "anon_mb": round(common.rss_bytes(kind="RssAnon") / 2**20),
+            "file_mb": round(common.rss_bytes(kind="RssFile") / 2**20),
             "segments": searcher.info().get("segments"), "queries": len(times)}
 
 
@@ -127,7 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     n = json.loads((args.index / "manifest.json").read_text(encoding="utf-8"))["counts"]["passages"]
     embedder = load_embedder(json.loads((args.index / "manifest.json").read_text(encoding="utf-8"))["model"]["id"])
     searcher = common.Searcher.open(args.index, embedder)
-    with common.IndexWriter(args.index) as writer:
+    # merge=False: a commit's own cost (the writer's merges after a commit are timed by optimize below)
+    with common.IndexWriter(args.index, merge=False) as writer:
         names = staging.documents(writer, per)
         add = visible_after(searcher, writer.commit, n + per)
         writer.remove(names[0])
@@ -167,6 +171,12 @@ def main(argv: list[str] | None = None) -> None:
         [n, "open the index, models loaded", before["open_s"], "s", "≤ 1 s", met(before["open_s"], 1.0)],
         [n, f"search process RSS after {before['queries']} queries", before["rss_mb"], "MB", "≤ 1,300 MB",
          met(before["rss_mb"], 1300)],
+        [n, "  of which private memory (RssAnon: models, Python, per-generation arrays)", before["anon_mb"], "MB",
+         None, None],
+        [n, "  of which touched pages of memory-mapped index files (RssFile, page cache)", before["file_mb"], "MB",
+         None, None],
+        [n, "search process RSS after optimize", merged["rss_mb"], "MB", "≤ 1,300 MB", met(merged["rss_mb"], 1300)],
+        [n, "  of which private memory (RssAnon)", merged["anon_mb"], "MB", None, None],
         [n, "hybrid p50, as given", before["p50_ms"], "ms", None, None],
         [n, "hybrid p99, as given", before["p99_ms"], "ms", None, None],
         [n, f"hybrid p50 after {args.small_batches} single-document batches, no merge", unmerged["p50_ms"], "ms",

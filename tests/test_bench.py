@@ -39,6 +39,7 @@ from bench import (
     query_syntax,
     reliability,
     rescore_cost,
+    segments,
     synth_index,
     translation_ablation,
 )
@@ -194,6 +195,25 @@ def test_live_writer_serves_searches_while_a_writer_adds(synth, tmp_path, cli_en
     assert busy[9] >= 1 and _read(served / "manifest.json")["counts"]["documents"] > _read(
         index / "manifest.json")["counts"]["documents"]
     assert common.is_perf_table(table) and busy[11]
+
+
+def test_segments_times_small_and_big_batches_and_leaves_the_passages_it_found(synth, eval_dir, tmp_path):
+    index, _ = synth
+    work = tmp_path / "index"
+    shutil.copytree(index, work)  # the bench writes to it
+    before = _read(work / "manifest.json")["counts"]["passages"]
+    out = tmp_path / "segments.json"
+    segments.main(["--index", str(work), "--queries", "4", "--small-batches", "3", "--big-batches", "60", "120",
+                   "--eval-dir", str(eval_dir), "--out", str(out)])
+    table = _read(out)
+    measures = {row[1]: row for row in table["rows"] if row[0] == before}
+    assert common.is_perf_table(table)
+    assert measures["add one 50-passage document: visible to an open searcher"][2] > 0
+    rss = next(row for measure, row in measures.items() if measure.endswith(" queries") and "RSS" in measure)
+    assert rss[2] >= measures["  of which private memory (RssAnon)"][2] > 0
+    assert "hybrid p50 after 3 single-document batches, no merge" in measures
+    after = _read(work / "manifest.json")
+    assert after["counts"]["passages"] == before and len(after["segments"]) == 1  # optimize merged everything
 
 
 def test_backends_embedded_and_milvus_then_reopened(synth, eval_dir, tmp_path):
