@@ -89,10 +89,12 @@ from SQLite only when the kind or the IVF size no longer fits the passage count.
   200,000 postings per query it scans, as before.
 - Dense retrieval with IVF stays a few milliseconds; exact search of 1M vectors costs hundreds (the
   `exact` row at 1M).
-- **A small batch on a large index is dominated by BM25 and SQLite, not by FAISS**: adding one
-  document updates the IVF index in place (seconds), but `BM25Index.updated` recomputes every
-  impact (IDF and average length change) and the npz of all postings is reloaded and rewritten,
-  and the store's clean-up and count queries scan the passages table (`scale_build`).
+- **A small batch costs what it changes**: a batch writes one segment of its own passages (their
+  vectors, postings and rows) and small deletion files for the segments it touches; BM25's global
+  statistics are combined at search time, so no older segment is rewritten ("Segments" below). The
+  writer's merges rewrite segments a tier at a time (`indexer/merge_policy.py`), and flat segments
+  share one exact-search budget of 50,000 passages so that a query never scans more vectors exactly
+  than one flat index of that size.
 - **Filters**: a filter probes up to 4× more IVF lists (recall@10 0.975 at 10 % selectivity);
   below 2,000 allowed passages they are scored exactly. The allowed passages are resolved once per
   filter and index generation into a FAISS bitmap selector and a BM25 row mask (a page of results

@@ -93,18 +93,27 @@ class MaxScore:
         """Largest impact of each of the terms ``ids`` (0 for a term without postings)."""
         raise NotImplementedError
 
-    def _top(self, ids: np.ndarray, n: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _top(self, ids: np.ndarray, n: int, allowed: np.ndarray | None, floor: float = 0.0,
+             prune_above: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Rows and float32 scores of the ``n`` best positive rows for the distinct term numbers ``ids``,
-        best first, ties by row; ``allowed`` is an optional boolean mask over rows."""
+        best first, ties by row; ``allowed`` is an optional boolean mask over rows.
+
+        ``floor``: a score the caller needs no row below (another segment's results reach it), so rows
+        proven to score less may be missing; without one, a floor is proven from the rarest terms.  Lists
+        of more than ``prune_above`` postings in all (default :data:`SCAN_ALWAYS`) are pruned by MaxScore;
+        fewer are scanned.
+        """
         if not len(ids) or not self.n_rows or n <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         lengths = self.offsets[ids + 1] - self.offsets[ids]
-        if lengths.sum() > SCAN_ALWAYS:
-            floor = self._score_floor(ids, lengths, n, allowed)
+        if lengths.sum() > (SCAN_ALWAYS if prune_above is None else prune_above):
+            floor = floor or self._score_floor(ids, lengths, n, allowed)
             by_bound = ids[np.argsort(self._bounds(ids), kind="stable")]
             bounds = np.cumsum(self._bounds(by_bound).astype(np.float64))
             skip = int(np.searchsorted(bounds, floor * (1 - 1e-6)))  # float32 rounding: err towards scanning
             kept = by_bound[skip:]
+            if not len(kept):  # every term together stays under the floor: no row is needed
+                return np.zeros(0, np.int64), np.zeros(0, np.float32)
             if skip and self._postings_count(kept) < lengths.sum() / 2:
                 return self._top_pruned(kept, by_bound[:skip], float(bounds[skip - 1]), floor, n, allowed)
         rows, impacts = self._postings_of(ids)

@@ -270,23 +270,36 @@ class SegmentedBM25:
         terms = sorted(set(query_terms))
         masks = [None] * len(self.segments) if allowed is None else list(allowed)
         found_ids, found_scores = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
-        scanned = []  # segments scored outright: all together, one weight computation per term
-        for segment, mask in zip(self.segments, masks, strict=True):
-            if self._postings(segment, terms) <= bm25.SCAN_ALWAYS:
-                scanned.append((segment, mask))
-                continue
-            best = self.segment_top(segment, terms, n, mask)
+        if n <= 0:
+            return found_ids[0], found_scores[0]
+        # Up to SCAN_ALWAYS postings in all, the smallest segments are scored outright, together (one weight
+        # computation per term); the others are pruned by MaxScore, largest first: the first proves a floor of
+        # its own, each later one takes the n-th best score found so far, below which nothing it holds is needed.
+        counts = [self._postings(segment, terms) for segment in self.segments]
+        scanned, pruned, budget = [], [], bm25.SCAN_ALWAYS
+        for i in sorted(range(len(counts)), key=lambda i: counts[i]):
+            if counts[i] <= budget:
+                scanned.append(i)
+                budget -= counts[i]
+            else:
+                pruned.append(i)
+        for i in reversed(pruned):
+            so_far = np.concatenate(found_scores)
+            floor = float(np.partition(so_far, len(so_far) - n)[len(so_far) - n]) if len(so_far) >= n else 0.0
+            segment = self.segments[i]
+            best = self.segment_top(segment, terms, n, masks[i], floor=floor, prune_above=0)
             found_ids.append(segment.row_ids[best.rows])
             found_scores.append(best.scores)
-        if scanned and n > 0:
-            rows, scores = self._scan(scanned, terms, n)
-            bases = np.cumsum([0] + [segment.n_rows for segment, _ in scanned])
+        if scanned:
+            parts = [(self.segments[i], masks[i]) for i in sorted(scanned)]
+            rows, scores = self._scan(parts, terms, n)
+            bases = np.cumsum([0] + [segment.n_rows for segment, _ in parts])
             which = np.searchsorted(bases, rows, side="right") - 1
-            found_ids.append(np.array([scanned[w][0].row_ids[r - bases[w]] for w, r in zip(which, rows, strict=True)],
+            found_ids.append(np.array([parts[w][0].row_ids[r - bases[w]] for w, r in zip(which, rows, strict=True)],
                                       dtype=np.int64))
             found_scores.append(scores)
         ids, scores = np.concatenate(found_ids), np.concatenate(found_scores)
-        order = np.lexsort((ids, -scores))[: max(n, 0)]
+        order = np.lexsort((ids, -scores))[:n]
         return ids[order], scores[order]
 
     @staticmethod
@@ -295,36 +308,42 @@ class SegmentedBM25:
         numbers = [segment.terms[t] for t in terms if t in segment.terms]
         return int(sum(segment.offsets[t + 1] - segment.offsets[t] for t in numbers))
 
-    def segment_top(self, segment: BM25Segment, terms: list[str], n: int,
-                    allowed: np.ndarray | None = None) -> SegmentTop:
+    def segment_top(self, segment: BM25Segment, terms: list[str], n: int, allowed: np.ndarray | None = None,
+                    floor: float = 0.0, prune_above: int | None = None) -> SegmentTop:
         """The exact top ``n`` live rows of one segment for the distinct sorted ``terms``.
 
-        Small posting lists are scored exactly outright; larger ones go through
-        MaxScore on approximate impacts and exact rescoring (module docstring).
+        Up to ``prune_above`` postings (default :data:`indexer.bm25.SCAN_ALWAYS`)
+        are scored exactly outright; more go through MaxScore on approximate
+        impacts and exact rescoring (module docstring).  With a ``floor`` (a
+        score the query's n-th best passage is known to reach), rows scoring
+        less may be left out: they cannot be among the query's best.
         """
         held = [t for t in terms if t in segment.terms]
         mask = segment.allowed_rows(allowed)
         if not held or n <= 0 or not segment.n_rows:
             return SegmentTop(np.zeros(0, np.int64), np.zeros(0, np.float32), 0)
         numbers = np.array([segment.terms[t] for t in held], dtype=np.int64)
-        if int((segment.offsets[numbers + 1] - segment.offsets[numbers]).sum()) <= bm25.SCAN_ALWAYS:
+        limit = bm25.SCAN_ALWAYS if prune_above is None else prune_above
+        if int((segment.offsets[numbers + 1] - segment.offsets[numbers]).sum()) <= limit:
             rows, scores = self._scan([(segment, allowed)], held, n)
             return SegmentTop(rows, scores, 0)
         approximate = _Approximate(segment, {int(t): self.idf(w) for t, w in zip(numbers, held, strict=True)})
         ceiling = max(1.0, self.avgdl / segment.avgdl_ref)  # exact / approximate <= ceiling
+        # A row whose approximate score is below this scores below ``floor`` exactly (float32 rounding included).
+        below = floor / (ceiling * (1 + ROUNDING))
         ids = np.sort(numbers)
         m = RESCORE_START * n
         rounds = 0
         while True:
             rounds += 1
-            rows, approx = approximate._top(ids, m, mask)
+            rows, approx = approximate._top(ids, m, mask, below, limit)
             exact = self._score_rows(segment, held, rows).astype(np.float32)
             order = np.lexsort((rows, -exact))[:n]
-            if len(rows) < m:  # every positive row is a candidate
+            if len(rows) < m:  # every row that may reach the floor is a candidate
                 break
-            # Rows outside the candidates score at most ceiling × the m-th approximate score.
+            # Rows outside the candidates score at most ceiling × the m-th approximate score (or below the floor).
             outside = np.float32(ceiling * float(approx[-1]) * (1 + ROUNDING))
-            if len(order) == n and exact[order[-1]] > outside:
+            if outside < floor or (len(order) == n and exact[order[-1]] > outside):
                 break
             m *= 2
         return SegmentTop(rows[order], exact[order], rounds)

@@ -74,9 +74,11 @@ def _ranked(index: SegmentedBM25, live: list[int], query: list[str], n: int, all
 
 
 @pytest.mark.parametrize("seed", range(12))
-@pytest.mark.parametrize("scan_always", [bm25.SCAN_ALWAYS, 0])
+@pytest.mark.parametrize("scan_always", [bm25.SCAN_ALWAYS, 300, 0])
 def test_segments_with_deletions_and_filters_rank_like_a_fresh_build(monkeypatch, seed, scan_always):
-    monkeypatch.setattr(bm25, "SCAN_ALWAYS", scan_always)  # 0: every segment takes the approximate path
+    # 0: every segment takes the approximate path; 300: the smallest are scanned together, the others pruned
+    # with the n-th best score found so far as their floor
+    monkeypatch.setattr(bm25, "SCAN_ALWAYS", scan_always)
     rng = np.random.default_rng(seed)
     n_docs = int(rng.integers(50, 1500))
     tokens = dict(enumerate(_corpus(n_docs, seed)))
