@@ -206,11 +206,13 @@ def test_segments_times_small_and_big_batches_and_leaves_the_passages_it_found(s
     segments.main(["--index", str(work), "--queries", "4", "--small-batches", "3", "--big-batches", "60", "120",
                    "--eval-dir", str(eval_dir), "--out", str(out)])
     table = _read(out)
-    measures = {row[1]: row for row in table["rows"] if row[0] == before}
+    measures = {row[2]: row for row in table["rows"] if row[0] == before}
     assert common.is_perf_table(table)
-    assert measures["add one 50-passage document: visible to an open searcher"][2] > 0
+    given = _read(index / "manifest.json")["segments"]  # the synth fixture's index, as the bench found it
+    assert {row[1] for row in measures.values()} == {f"{len(given)} segment{'s' * (len(given) > 1)} (ivf)"}
+    assert measures["add one 50-passage document: visible to an open searcher"][3] > 0
     rss = next(row for measure, row in measures.items() if measure.endswith(" queries") and "RSS" in measure)
-    assert rss[2] >= measures["  of which private memory (RssAnon)"][2] > 0
+    assert rss[3] >= measures["  of which private memory (RssAnon)"][3] > 0
     assert "hybrid p50 after 3 single-document batches, no merge" in measures
     after = _read(work / "manifest.json")
     assert after["counts"]["passages"] == before and len(after["segments"]) == 1  # optimize merged everything
