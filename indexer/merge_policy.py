@@ -103,7 +103,8 @@ def exact_budget_run(entries: Sequence[dict], budget: int | None = None) -> rang
 
 
 def optimize_run(entries: Sequence[dict], max_segments: int) -> range | None:
-    """The one run of adjacent segments whose merge leaves ``max_segments`` segments, or None when there are no more.
+    """The run of adjacent segments whose merge leaves ``max_segments`` segments; when no more are left, the
+    one segment holding the most deleted passages (rewritten without them); None when neither is left.
 
     Of the windows of the needed length, the one with the fewest live
     passages: the merge that rewrites the least.
@@ -111,7 +112,11 @@ def optimize_run(entries: Sequence[dict], max_segments: int) -> range | None:
     if max_segments < 1:
         raise ValueError("max_segments must be at least 1")
     if len(entries) <= max_segments:
-        return None
+        deleted = [int(e.get("deleted_passages", 0)) for e in entries]
+        if not any(deleted):
+            return None
+        most = max(range(len(entries)), key=lambda i: (deleted[i], -i))
+        return range(most, most + 1)
     width = len(entries) - max_segments + 1
     return _fewest(entries, [range(i, i + width) for i in range(len(entries) - width + 1)])
 

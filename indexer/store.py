@@ -345,12 +345,12 @@ class IndexWriter(LockedWriter):
         return merges
 
     def optimize(self, max_segments: int = 1, progress: Callable[[int, int], None] | None = None) -> int:
-        """Merge adjacent segments until at most ``max_segments`` remain (one merge batch); returns the generation.
+        """Merge adjacent segments until at most ``max_segments`` remain (one merge batch), then rewrite each
+        segment that still holds deleted passages without them (a batch each); returns the generation.
 
-        ``progress(done, total)`` is told the passages read for the merge.
+        ``progress(done, total)`` is told the passages read for each merge.
         """
-        run = merge_policy.optimize_run(self.manifest["segments"], max_segments)
-        if run is not None:
+        while (run := merge_policy.optimize_run(self.manifest["segments"], max_segments)) is not None:
             self._merge(run, progress)
         return self.generation
 

@@ -196,6 +196,10 @@ def test_optimize_merges_down_to_the_asked_count_and_drops_deleted_passages(tmp_
         assert generation == writer.generation and entry["deleted"] is None
         assert entry["passages"] == writer.manifest["counts"]["passages"] == 21
         assert writer.optimize(1) == generation  # nothing left to merge: no new generation
+        commit(writer, corpus, ("d1", 0))
+        writer.optimize(1)  # one segment holding deleted passages: rewritten without them
+        [entry] = writer.segments
+        assert entry["deleted"] is None and entry["passages"] == 18
     assert_ranks_like_a_fresh_build(path)
 
 
@@ -327,6 +331,8 @@ def test_optimize_plans_one_merge_to_the_asked_count():
     assert merge_policy.optimize_run(entries_of(10, 1, 1, 50), 2) == range(0, 3)
     assert merge_policy.optimize_run(entries_of(90, 1, 1, 50), 2) == range(1, 4)
     assert merge_policy.optimize_run(entries_of(9, 9), 2) is None
+    deleted = [{"passages": 9, "deleted_passages": d} for d in (1, 4, 4)]
+    assert merge_policy.optimize_run(deleted, 3) == range(1, 2)  # no merge left: the most deletions, rewritten
     with pytest.raises(ValueError):
         merge_policy.optimize_run(entries_of(9), 0)
 
