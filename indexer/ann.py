@@ -52,6 +52,9 @@ EXACT_FILTER_MAX = 2_000
 #: A filter multiplies nprobe by 1 / (share of passages allowed), at most this much: beyond it recall
 #: gained little for the time (recall@10 at this cap: docs/performance.md, "Where the time goes", Filters).
 FILTER_NPROBE_MAX = 4
+#: A restriction that keeps at least this share of an index's passages (mostly a segment's deletions) probes
+#: as many lists as none: rounding its 1 / share up would double nprobe for a few deleted passages.
+FILTER_NPROBE_FROM = 0.9
 
 
 def check_kind(requested: str) -> str:
@@ -202,6 +205,13 @@ class Allowed:
         return out
 
 
+def probe_scale(total: int, allowed: Allowed | None) -> int:
+    """How many times more IVF lists a search restricted to ``allowed`` of ``total`` passages probes."""
+    if allowed is None or len(allowed) >= FILTER_NPROBE_FROM * total:
+        return 1
+    return min(FILTER_NPROBE_MAX, math.ceil(total / max(1, len(allowed))))
+
+
 def search(
     index: faiss.Index, vector: np.ndarray, n: int, allowed: Allowed | None = None, nprobe: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -232,9 +242,7 @@ def search(
     params = None
     if ivf is not None:
         nprobe = nprobe or nprobe_for(ivf.nlist)
-        if allowed is not None:
-            scale = min(FILTER_NPROBE_MAX, math.ceil(ivf.ntotal / max(1, len(allowed))))
-            nprobe = min(ivf.nlist, nprobe * scale)
+        nprobe = min(ivf.nlist, nprobe * probe_scale(ivf.ntotal, allowed))
         params = faiss.SearchParametersIVF(nprobe=nprobe)
     if allowed is not None:
         params = params or faiss.SearchParameters()

@@ -135,3 +135,11 @@ def test_allowed_without_clears_only_the_removed_ids():
     members = [i for i in range(25) if fewer.selector.is_member(i)]
     assert members == [1, 5, 8, 13]
     assert base.without(np.zeros(0, dtype=np.int64)) is base
+
+
+def test_a_restriction_probes_more_lists_as_it_narrows_but_deletions_alone_do_not():
+    ids = np.arange(1000)
+    assert ann.probe_scale(1000, None) == ann.probe_scale(1000, ann.Allowed(ids[:990])) == 1  # 10 deleted
+    assert ann.probe_scale(1000, ann.Allowed(ids[:500])) == 2
+    assert ann.probe_scale(1000, ann.Allowed(ids[:10])) == ann.FILTER_NPROBE_MAX
+
