@@ -121,6 +121,7 @@ class OptimizeReport:
     segments_before: int
     segments_after: int
     generation: int
+    dropped: int = 0  # deleted passages whose room the rewrite freed
 
 
 def optimize_index(
@@ -137,9 +138,14 @@ def optimize_index(
     if store_of(path) == "milvus":
         raise IndexFormatError(f"{path} is a Milvus index; Milvus merges its own segments (nothing to optimize)")
     with IndexWriter(path, lock_timeout=lock_timeout, merge=False) as writer:
-        before = len(writer.segments)
+        before, deleted = len(writer.segments), _deleted(writer.segments)
         generation = writer.optimize(max_segments, progress)
-        return OptimizeReport(before, len(writer.segments), generation)
+        return OptimizeReport(before, len(writer.segments), generation, deleted - _deleted(writer.segments))
+
+
+def _deleted(entries: list[dict]) -> int:
+    """Deleted passages the segments of a manifest still hold."""
+    return sum(int(e.get("deleted_passages", 0)) for e in entries)
 
 
 def replace_index(staging: Path, target: Path) -> None:

@@ -43,11 +43,14 @@ def command(default_index: Callable[[], Path]) -> Callable[[argparse.Namespace],
         show = not args.quiet and sys.stderr.isatty()
         with _ProgressBar(show) as bar:
             report = optimize_index(target, args.max_segments, progress=bar.update)
-        if report.segments_after == report.segments_before:
-            print(f"nothing to merge: {report.segments_after} segment(s), generation {report.generation}")
-        else:
-            print(f"merged {report.segments_before} segments into {report.segments_after}, "
+        dropped = f", {report.dropped:,} deleted passages dropped" if report.dropped else ""
+        if report.segments_after != report.segments_before:
+            print(f"merged {report.segments_before} segments into {report.segments_after}{dropped}, "
                   f"generation {report.generation}")
+        elif report.dropped:
+            print(f"rewrote {report.segments_after} segment(s){dropped}, generation {report.generation}")
+        else:
+            print(f"nothing to merge: {report.segments_after} segment(s), generation {report.generation}")
         return 0
 
     return run

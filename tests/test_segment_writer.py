@@ -346,6 +346,10 @@ def test_souyi_optimize_merges_and_exits_like_the_other_commands(tmp_path, capsy
     assert len(IndexReader.open(path).segment_entries()) == 2
     assert cli_main(["optimize", "--index", str(path), "--max-segments", "2"]) == 0
     assert "nothing to merge" in capsys.readouterr().out
+    with new_writer(path, merge=False) as writer:
+        commit(writer, corpus, ("d0", 0))
+    assert cli_main(["optimize", "--index", str(path), "--max-segments", "2", "-q"]) == 0
+    assert "rewrote 2 segment(s), 3 deleted passages dropped" in capsys.readouterr().out
     assert_ranks_like_a_fresh_build(path)
     assert cli_main(["optimize", "--index", str(tmp_path / "none")]) == 3
     with pytest.raises(SystemExit) as exc:
