@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     per = synth_index.PASSAGES_PER_DOC
     small, large = args.big_batches
     staging = Staging(args.eval_dir, per * (1 + args.small_batches) + small + large)
+    common.read_through(args.index)  # each measured search process starts with the index in the page cache
     before = measured_search(args.index, args.queries, args.eval_dir)
     n = json.loads((args.index / "manifest.json").read_text(encoding="utf-8"))["counts"]["passages"]
     layout = given_layout(args.index)
@@ -158,8 +159,10 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.small_batches):
             added += staging.documents(writer, per)
             writer.commit()
+    common.read_through(args.index)
     unmerged = measured_search(args.index, args.queries, args.eval_dir)
     optimize_s = common.timed(lambda: optimize_index(args.index))[0]  # the small segments into the big one
+    common.read_through(args.index)
     merged = measured_search(args.index, args.queries, args.eval_dir)
     with common.IndexWriter(args.index, merge=False) as writer:
         for name in added:
@@ -215,7 +218,9 @@ def main(argv: list[str] | None = None) -> None:
                  "of the commit until a Searcher already open in the same process counts the change. Searches: "
                  f"{args.queries} real eval questions, hybrid, k=10, after 20 warm-up ones, in a search process "
                  f"of their own (segments: as given {before['segments']}, after the small batches "
-                 f"{unmerged['segments']}, after optimize {merged['segments']}). Shared 2-core machine "
+                 f"{unmerged['segments']}, after optimize {merged['segments']}), each with the index files read once "
+                 "before it (warm page cache). RSS counts the pages of memory-mapped files a process touched "
+                 "(RssFile) besides its own memory (RssAnon). Shared 2-core machine "
                  "(other jobs running): times are upper bounds.",
     })
 
