@@ -22,7 +22,7 @@ docs/index-format.md for the on-disk arrays; this module never touches files.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -47,6 +47,10 @@ SEGMENT_ARRAYS = frozenset({"vocab", "offsets", "rows", "tfs", "doc_len", "row_i
 RESCORE_START = 2
 #: Relative float32 rounding allowed for between an approximate score and the bound it is checked against.
 ROUNDING = 1e-5
+#: Segments of at most this many rows (one per small batch) form a generation's *tail*: their postings are
+#: joined once per generation (:class:`_Tail`), so that a query over many of them costs a few NumPy calls,
+#: not a few per segment and term.
+SMALL_ROWS = 1_000
 
 
 def average_length(length: int, count: int) -> float:
@@ -86,6 +90,11 @@ class _Stored:
     def total_length(self) -> int:
         """Summed length of all rows, deleted or not (computed once per segment, not per generation)."""
         return int(self.arrays["doc_len"].sum(dtype=np.float64))
+
+    @cached_property
+    def offset_list(self) -> list[int]:
+        """``offsets`` as Python integers (a small segment's, read per query term without NumPy calls)."""
+        return self.arrays["offsets"].tolist()
 
 
 class BM25Segment:
@@ -220,6 +229,42 @@ class _Approximate(MaxScore):
         return self._segment.max_weight[ids] * idf
 
 
+class _Tail:
+    """The small segments of one generation with their postings joined: rows numbered through the tail
+    (a segment's rows follow those of the segments before it), term frequencies and row lengths in float64,
+    and where each segment's postings start."""
+
+    def __init__(self, segments: Sequence[BM25Segment]) -> None:
+        self.segments = list(segments)
+        sizes = [s.n_rows for s in self.segments]
+        self.row_base = np.cumsum([0, *sizes])
+        self.posting_base = [0, *np.cumsum([len(s.rows) for s in self.segments]).tolist()]
+        self.rows = np.concatenate([s.rows.astype(np.int64) + base for s, base in zip(self.segments, self.row_base,
+                                                                                    strict=False)])
+        self.tfs = np.concatenate([s.tfs for s in self.segments]).astype(np.float64)
+        self.lengths = np.concatenate([s.doc_len[s.rows] for s in self.segments]).astype(np.float64)
+        self.row_ids = np.concatenate([s.row_ids for s in self.segments])
+
+    def postings(self, terms: list[str], idf: Callable[[str], float]) -> tuple[np.ndarray, ...]:
+        """Rows, term frequencies, lengths and IDFs of every posting of ``terms`` (distinct, sorted), segment
+        after segment and in term order within one: each row's postings come in sorted term order."""
+        starts, counts, idfs = [], [], []
+        for segment, base in zip(self.segments, self.posting_base, strict=False):
+            held, offsets = segment.terms, segment._stored.offset_list
+            for term in terms:
+                t = held.get(term)
+                if t is not None and offsets[t + 1] > offsets[t]:
+                    starts.append(base + offsets[t])
+                    counts.append(offsets[t + 1] - offsets[t])
+                    idfs.append(idf(term))
+        if not counts:
+            return (np.zeros(0, np.int64),) + (np.zeros(0, np.float64),) * 3
+        lengths = np.array(counts, dtype=np.int64)
+        at = np.repeat(np.array(starts, dtype=np.int64) - (np.cumsum(lengths) - lengths), lengths) + np.arange(
+            int(lengths.sum()))
+        return self.rows[at], self.tfs[at], self.lengths[at], np.repeat(np.array(idfs, dtype=np.float64), lengths)
+
+
 class SegmentedBM25:
     """The lexical side of one generation: its segments under global BM25 statistics.
 
@@ -241,6 +286,15 @@ class SegmentedBM25:
         filled = [i for i, s in enumerate(self.segments) if s.n_rows]
         self._filled = np.array(filled, dtype=np.int64)
         self._starts = np.array([self.segments[i].row_ids[0] for i in filled], dtype=np.int64)
+
+    @cached_property
+    def _tail(self) -> tuple[list[int], _Tail | None]:
+        """Which segments are small (indexes into :attr:`segments`) and their joined postings (None: fewer
+        than two); built on the first query of the generation."""
+        small = [i for i, s in enumerate(self.segments) if 0 < s.n_rows <= SMALL_ROWS]
+        if len(small) < 2:
+            return [], None
+        return small, _Tail([self.segments[i] for i in small])
 
     def df(self, term: str) -> int:
         """Live passages holding ``term``, over all segments."""
@@ -275,9 +329,11 @@ class SegmentedBM25:
         # Up to SCAN_ALWAYS postings in all, the smallest segments are scored outright, together (one weight
         # computation per term); the others are pruned by MaxScore, largest first: the first proves a floor of
         # its own, each later one takes the n-th best score found so far, below which nothing it holds is needed.
-        counts = [self._postings(segment, terms) for segment in self.segments]
+        small, tail = self._tail
+        others = sorted(set(range(len(self.segments))) - set(small))
+        counts = {i: self._postings(self.segments[i], terms) for i in others}
         scanned, pruned, budget = [], [], bm25.SCAN_ALWAYS
-        for i in sorted(range(len(counts)), key=lambda i: counts[i]):
+        for i in sorted(others, key=lambda i: counts[i]):
             if counts[i] <= budget:
                 scanned.append(i)
                 budget -= counts[i]
@@ -297,6 +353,10 @@ class SegmentedBM25:
             which = np.searchsorted(bases, rows, side="right") - 1
             found_ids.append(np.array([parts[w][0].row_ids[r - bases[w]] for w, r in zip(which, rows, strict=True)],
                                       dtype=np.int64))
+            found_scores.append(scores)
+        if tail is not None:
+            rows, scores = self._scan_tail(tail, [masks[i] for i in small], terms, n)
+            found_ids.append(tail.row_ids[rows])
             found_scores.append(scores)
         ids, scores = np.concatenate(found_ids), np.concatenate(found_scores)
         order = np.lexsort((ids, -scores))[:n]
@@ -348,6 +408,17 @@ class SegmentedBM25:
             m *= 2
         return SegmentTop(rows[order], exact[order], rounds)
 
+    def _scan_tail(self, tail: _Tail, masks: list[np.ndarray | None], terms: list[str],
+                   n: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_scan` of the generation's small segments, from their joined postings: the same float64
+        sums, bit for bit (one row's weights are added in sorted term order either way)."""
+        rows, tfs, lengths, idfs = tail.postings(terms, self.idf)
+        if not len(rows):
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        weights = term_weight(idfs, tfs, lengths, self.avgdl, self.k1, self.b)
+        scores = np.bincount(rows, weights=weights, minlength=int(tail.row_base[-1])).astype(np.float32)
+        return self._best_allowed(scores, list(zip(tail.segments, masks, strict=True)), n)
+
     def _scan(self, parts: Sequence[tuple[BM25Segment, np.ndarray | None]], terms: list[str],
               n: int) -> tuple[np.ndarray, np.ndarray]:
         """The exact top ``n`` rows of several segments scored outright, each with its row mask (or None),
@@ -374,7 +445,12 @@ class SegmentedBM25:
         if not rows:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         scores = np.bincount(np.concatenate(rows), weights=np.concatenate(weights), minlength=int(bases[-1]))
-        scores = scores.astype(np.float32)
+        return self._best_allowed(scores.astype(np.float32), parts, n)
+
+    @staticmethod
+    def _best_allowed(scores: np.ndarray, parts: Sequence[tuple[BM25Segment, np.ndarray | None]],
+                      n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` best of ``scores`` (one per row of the parts, in order) among each part's allowed live rows."""
         masks = [segment.allowed_rows(mask) for segment, mask in parts]
         if any(mask is not None for mask in masks):
             keep = np.concatenate([np.ones(segment.n_rows, dtype=bool) if mask is None else mask

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indexer import bm25
+from indexer import bm25, bm25_segments
 from indexer.bm25 import BM25Index
 from indexer.bm25_segments import BM25Segment, SegmentedBM25, average_length, segment_arrays
 
@@ -75,10 +75,12 @@ def _ranked(index: SegmentedBM25, live: list[int], query: list[str], n: int, all
 
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("scan_always", [bm25.SCAN_ALWAYS, 300, 0])
-def test_segments_with_deletions_and_filters_rank_like_a_fresh_build(monkeypatch, seed, scan_always):
+@pytest.mark.parametrize("small_rows", [bm25_segments.SMALL_ROWS, 0])
+def test_segments_with_deletions_and_filters_rank_like_a_fresh_build(monkeypatch, seed, scan_always, small_rows):
     # 0: every segment takes the approximate path; 300: the smallest are scanned together, the others pruned
-    # with the n-th best score found so far as their floor
+    # with the n-th best score found so far as their floor; small_rows 0: no tail of small segments joined
     monkeypatch.setattr(bm25, "SCAN_ALWAYS", scan_always)
+    monkeypatch.setattr(bm25_segments, "SMALL_ROWS", small_rows)
     rng = np.random.default_rng(seed)
     n_docs = int(rng.integers(50, 1500))
     tokens = dict(enumerate(_corpus(n_docs, seed)))
