@@ -265,9 +265,8 @@ def test_repair_rebuilds_a_damaged_segment_from_sqlite(tmp_path, damage):
 def test_check_finds_a_segment_holding_other_passages_than_sqlite(tmp_path):
     corpus, path = Corpus(11), tmp_path / "index"
     with new_writer(path, merge=False) as writer:
-        commit(writer, corpus, ("a", 4))
-        commit(writer, corpus, ("b", 4))
-        commit(writer, corpus, ("b", 0), ("c", 1))
+        one_document_per_batch(writer, corpus, 2, 4)
+        commit(writer, corpus, ("d1", 0), ("c", 1))  # one batch that deletes and adds
     reader = IndexReader.open(path)
     assert reader.check() == []
     entry = reader.segment_entries()[0]
