@@ -122,23 +122,25 @@ class LiveSegment:
 
 @dataclass(frozen=True)
 class _Block:
-    """The live passages of several small flat segments, searched exactly by one matrix product."""
+    """The live passages of several small flat segments, searched exactly as one FAISS index.
 
-    ids: np.ndarray  # ascending
-    vectors: np.ndarray  # one row per id
+    One exhaustive FAISS search (single-threaded, like every search: :func:`indexer.ann.search`) rather
+    than a NumPy matrix product: NumPy hands a product of this size to a multi-threaded BLAS, whose
+    threads fight the query encoder and the BM25 workers for two cores (docs/index-format.md).
+    """
+
+    index: faiss.Index
 
     @classmethod
     def of(cls, segments: Sequence[LiveSegment]) -> _Block:
-        return cls(np.concatenate([s.live_ids for s in segments]),
-                   np.vstack([s.segment.vectors.reconstruct_batch(s.live_ids) for s in segments]))
+        ids = np.concatenate([s.live_ids for s in segments])
+        vectors = np.vstack([s.segment.vectors.reconstruct_batch(s.live_ids) for s in segments])
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+        return cls(index)
 
     def search(self, vector: np.ndarray, n: int, allowed: ann.Allowed | None) -> tuple[np.ndarray, np.ndarray]:
-        ids, scores = self.ids, self.vectors @ np.asarray(vector, dtype=np.float32)
-        if allowed is not None:
-            keep = allowed.contains(ids)
-            ids, scores = ids[keep], scores[keep]
-        top = np.argsort(-scores, kind="stable")[:n]  # ids ascending: ties by id, as the final merge orders them
-        return ids[top], scores[top]
+        return ann.search(self.index, vector, min(n, self.index.ntotal), allowed)
 
 
 class Segments:
