@@ -288,13 +288,15 @@ class SegmentedBM25:
         self._starts = np.array([self.segments[i].row_ids[0] for i in filled], dtype=np.int64)
 
     @cached_property
-    def _tail(self) -> tuple[list[int], _Tail | None]:
-        """Which segments are small (indexes into :attr:`segments`) and their joined postings (None: fewer
-        than two); built on the first query of the generation."""
+    def _layout(self) -> tuple[list[int], list[int], _Tail | None]:
+        """The segments searched one by one and the small ones (indexes into :attr:`segments`), and the small
+        ones' joined postings (None: fewer than two, searched one by one too); built on the generation's
+        first query."""
         small = [i for i, s in enumerate(self.segments) if 0 < s.n_rows <= SMALL_ROWS]
         if len(small) < 2:
-            return [], None
-        return small, _Tail([self.segments[i] for i in small])
+            small = []
+        others = [i for i in range(len(self.segments)) if i not in set(small)]
+        return others, small, _Tail([self.segments[i] for i in small]) if small else None
 
     def df(self, term: str) -> int:
         """Live passages holding ``term``, over all segments."""
@@ -326,11 +328,10 @@ class SegmentedBM25:
         found_ids, found_scores = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
         if n <= 0:
             return found_ids[0], found_scores[0]
-        # Up to SCAN_ALWAYS postings in all, the smallest segments are scored outright, together (one weight
-        # computation per term); the others are pruned by MaxScore, largest first: the first proves a floor of
-        # its own, each later one takes the n-th best score found so far, below which nothing it holds is needed.
-        small, tail = self._tail
-        others = sorted(set(range(len(self.segments))) - set(small))
+        # Up to SCAN_ALWAYS postings in all, the segments holding the fewest are scored outright; the others are
+        # pruned by MaxScore, largest first: the first proves a floor of its own, each later one takes the n-th
+        # best score found so far, below which nothing it holds is needed.  Small segments go together (tail).
+        others, small, tail = self._layout
         counts = {i: self._postings(self.segments[i], terms) for i in others}
         scanned, pruned, budget = [], [], bm25.SCAN_ALWAYS
         for i in sorted(others, key=lambda i: counts[i]):
@@ -339,21 +340,14 @@ class SegmentedBM25:
                 budget -= counts[i]
             else:
                 pruned.append(i)
-        for i in reversed(pruned):
+        for i in [*reversed(pruned), *scanned]:
             so_far = np.concatenate(found_scores)
             floor = float(np.partition(so_far, len(so_far) - n)[len(so_far) - n]) if len(so_far) >= n else 0.0
             segment = self.segments[i]
-            best = self.segment_top(segment, terms, n, masks[i], floor=floor, prune_above=0)
+            best = self.segment_top(segment, terms, n, masks[i], floor=floor,
+                                    prune_above=0 if i in pruned else bm25.SCAN_ALWAYS)
             found_ids.append(segment.row_ids[best.rows])
             found_scores.append(best.scores)
-        if scanned:
-            parts = [(self.segments[i], masks[i]) for i in sorted(scanned)]
-            rows, scores = self._scan(parts, terms, n)
-            bases = np.cumsum([0] + [segment.n_rows for segment, _ in parts])
-            which = np.searchsorted(bases, rows, side="right") - 1
-            found_ids.append(np.array([parts[w][0].row_ids[r - bases[w]] for w, r in zip(which, rows, strict=True)],
-                                      dtype=np.int64))
-            found_scores.append(scores)
         if tail is not None:
             rows, scores = self._scan_tail(tail, [masks[i] for i in small], terms, n)
             found_ids.append(tail.row_ids[rows])
@@ -385,7 +379,7 @@ class SegmentedBM25:
         numbers = np.array([segment.terms[t] for t in held], dtype=np.int64)
         limit = bm25.SCAN_ALWAYS if prune_above is None else prune_above
         if int((segment.offsets[numbers + 1] - segment.offsets[numbers]).sum()) <= limit:
-            rows, scores = self._scan([(segment, allowed)], held, n)
+            rows, scores = self._scan(segment, allowed, held, n)
             return SegmentTop(rows, scores, 0)
         approximate = _Approximate(segment, {int(t): self.idf(w) for t, w in zip(numbers, held, strict=True)})
         ceiling = max(1.0, self.avgdl / segment.avgdl_ref)  # exact / approximate <= ceiling
@@ -419,33 +413,22 @@ class SegmentedBM25:
         scores = np.bincount(rows, weights=weights, minlength=int(tail.row_base[-1])).astype(np.float32)
         return self._best_allowed(scores, list(zip(tail.segments, masks, strict=True)), n)
 
-    def _scan(self, parts: Sequence[tuple[BM25Segment, np.ndarray | None]], terms: list[str],
+    def _scan(self, segment: BM25Segment, allowed: np.ndarray | None, terms: list[str],
               n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The exact top ``n`` rows of several segments scored outright, each with its row mask (or None),
-        for the distinct sorted ``terms``; rows are numbered through the parts in order (a part's rows
-        follow those of the parts before it), scores are float32.
+        """The exact top ``n`` rows of one segment scored outright for the distinct sorted ``terms`` (all in
+        the segment); scores are float32.
 
-        Many small segments (one per small batch) cost one weight computation per term, not one per
-        term and segment.  ``bincount`` adds each row's weights in the order given, which is sorted
+        ``bincount`` adds each row's weights in posting order, which is sorted
         term order here: the same float64 sums as :meth:`_score_rows`, bit for bit.
         """
-        bases = np.cumsum([0] + [segment.n_rows for segment, _ in parts])
         rows, weights = [], []
         for term in terms:
-            held = [(segment, base, segment.terms[term]) for (segment, _), base in zip(parts, bases, strict=False)
-                    if term in segment.terms]
-            if not held:
-                continue
-            spans = [(segment, base, slice(segment.offsets[t], segment.offsets[t + 1])) for segment, base, t in held]
-            local = [segment.rows[span] for segment, _, span in spans]
-            rows.append(np.concatenate([r + base for r, (_, base, _) in zip(local, spans, strict=True)]))
-            tfs = np.concatenate([segment.tfs[span] for segment, _, span in spans])
-            lengths = np.concatenate([segment.doc_len[r] for r, (segment, _, _) in zip(local, spans, strict=True)])
-            weights.append(self._weight(term, tfs, lengths))
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        scores = np.bincount(np.concatenate(rows), weights=np.concatenate(weights), minlength=int(bases[-1]))
-        return self._best_allowed(scores.astype(np.float32), parts, n)
+            t = segment.terms[term]
+            span = slice(segment.offsets[t], segment.offsets[t + 1])
+            rows.append(segment.rows[span])
+            weights.append(self._weight(term, segment.tfs[span], segment.doc_len[segment.rows[span]]))
+        scores = np.bincount(np.concatenate(rows), weights=np.concatenate(weights), minlength=segment.n_rows)
+        return self._best_allowed(scores.astype(np.float32), [(segment, allowed)], n)
 
     @staticmethod
     def _best_allowed(scores: np.ndarray, parts: Sequence[tuple[BM25Segment, np.ndarray | None]],
