@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import common, synth_index
+from indexer import merge_policy
 from indexer.analyze import default_analyzer
 from indexer.embedding import load_embedder
 from indexer.stores import optimize_index
@@ -77,7 +78,7 @@ def given_layout(index: Path) -> str:
     """The segments of ``index`` as the table names them: count, vector index kinds, deleted passages."""
     segments = json.loads((index / "manifest.json").read_text(encoding="utf-8"))["segments"]
     kinds = sorted({s["ann"]["kind"] for s in segments})
-    deleted = sum(int(s.get("deleted_passages", 0)) for s in segments)
+    deleted = sum(map(merge_policy.deleted, segments))
     return f"{len(segments)} segment{'s' * (len(segments) != 1)} ({', '.join(kinds)})" + (
         f", {deleted:,} deleted" if deleted else "")
 

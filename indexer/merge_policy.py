@@ -36,9 +36,14 @@ from . import ann
 SEGMENTS_PER_TIER = 10
 
 
+def deleted(entry: dict) -> int:
+    """Deleted passages a manifest segment entry still holds."""
+    return int(entry.get("deleted_passages", 0))
+
+
 def live(entry: dict) -> int:
     """Passages of a manifest segment entry that are not deleted."""
-    return int(entry["passages"]) - int(entry.get("deleted_passages", 0))
+    return int(entry["passages"]) - deleted(entry)
 
 
 def tier(entry: dict) -> int:
@@ -112,10 +117,10 @@ def optimize_run(entries: Sequence[dict], max_segments: int) -> range | None:
     if max_segments < 1:
         raise ValueError("max_segments must be at least 1")
     if len(entries) <= max_segments:
-        deleted = [int(e.get("deleted_passages", 0)) for e in entries]
-        if not any(deleted):
+        held = [deleted(e) for e in entries]
+        if not any(held):
             return None
-        most = max(range(len(entries)), key=lambda i: (deleted[i], -i))
+        most = max(range(len(entries)), key=lambda i: (held[i], -i))
         return range(most, most + 1)
     width = len(entries) - max_segments + 1
     return _fewest(entries, [range(i, i + width) for i in range(len(entries) - width + 1)])

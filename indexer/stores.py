@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from . import milvus_store
+from . import merge_policy, milvus_store
 from .errors import IndexFormatError
 from .index_dir import LOCK_TIMEOUT, index_exists, swap_in
 from .records import DocumentRecord, NewPassage, StoredDocument
@@ -138,14 +138,10 @@ def optimize_index(
     if store_of(path) == "milvus":
         raise IndexFormatError(f"{path} is a Milvus index; Milvus merges its own segments (nothing to optimize)")
     with IndexWriter(path, lock_timeout=lock_timeout, merge=False) as writer:
-        before, deleted = len(writer.segments), _deleted(writer.segments)
+        before, deleted = len(writer.segments), sum(map(merge_policy.deleted, writer.segments))
         generation = writer.optimize(max_segments, progress)
-        return OptimizeReport(before, len(writer.segments), generation, deleted - _deleted(writer.segments))
-
-
-def _deleted(entries: list[dict]) -> int:
-    """Deleted passages the segments of a manifest still hold."""
-    return sum(int(e.get("deleted_passages", 0)) for e in entries)
+        dropped = deleted - sum(map(merge_policy.deleted, writer.segments))
+        return OptimizeReport(before, len(writer.segments), generation, dropped)
 
 
 def replace_index(staging: Path, target: Path) -> None:
