@@ -14,7 +14,8 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,10 +27,10 @@ from .embedding import DEFAULT_RESCORER, Embedder, load_embedder
 from .errors import DocumentError
 from .identity import check_name_prefix, conflict, documents_to_remove
 from .index_dir import LOCK_TIMEOUT, index_exists
-from .pipeline import FAST_KEY, FAST_PASSAGE_PRECISION, fast_manifest, stage_documents
+from .pipeline import FAST_KEY, FAST_PASSAGE_PRECISION, Progress, fast_manifest, stage_documents
 from .records import DocumentRecord, StoredDocument
 from .split import ASCII_UNIT, DEFAULT_PASSAGE_SIZE
-from .stores import MilvusTarget, open_writer, replace_index
+from .stores import MilvusTarget, Writer, open_writer, replace_index
 
 logger = logging.getLogger(__name__)
 
@@ -186,36 +187,82 @@ def add_documents(
     started = time.perf_counter()
     target = Path(index_path)
     sources = _named(_select(find_sources(paths), include, exclude), name_prefix)
-    create = None
-    if not index_exists(target):
-        embedder = embedder or load_embedder(model, precision=FAST_PASSAGE_PRECISION if fast else None)
-        create = _new_manifest(embedder, Analyzer(userdict) if userdict else default_analyzer(), passage_size, ann,
-                               load_embedder(rescorer) if rescorer else None)
-        create.update(milvus.manifest() if milvus else {})
-        create.update(fast_manifest(embedder) if fast else {})
-    with open_writer(target, create=create, userdict=Path(userdict) if userdict else None,
-                     lock_timeout=lock_timeout, merge=merge) as writer:
-        if embedder is None:
-            embedder = load_embedder(model or writer.manifest["model"]["id"],
-                                     precision=FAST_PASSAGE_PRECISION if writer.manifest.get(FAST_KEY) else None)
-        writer.check_model(embedder.model_id, embedder.dim)
-        analyzer = Analyzer.from_config(writer.manifest["analyzer"], writer.userdict())
-        size = int(writer.manifest["split"]["passage_size"])
-        second = writer.manifest.get("rescorer")
-        second = load_embedder(second["id"]) if second else None
-        known = writer.documents()
+    new_index = NewIndex(model, passage_size, userdict, ann, milvus, rescorer, fast)
+    with open_batch(target, new_index, embedder, lock_timeout=lock_timeout, merge=merge) as batch:
+        known = batch.writer.documents()
         refused: list[str] = []
         conflicts: list[str] = []
         documents = _read(sources, known, meta or {}, refused, None if replace else conflicts, max_chars)
-        stage_documents(writer, documents, embedder, analyzer, size, progress, second)
-        generation = writer.commit()
-        counts = writer.manifest["counts"]
+        batch.stage(documents, progress)
+        generation = batch.writer.commit()
+        counts = batch.writer.manifest["counts"]
     updated = sum(doc.name in known for doc in documents)
     return BuildReport(
         target, counts["documents"], counts["passages"], time.perf_counter() - started, tuple(refused),
         added=len(documents) - updated, updated=updated, unchanged=len(sources) - len(documents) - len(refused),
         generation=generation, conflicts=tuple(conflicts),
     )
+
+
+@dataclass(frozen=True)
+class NewIndex:
+    """How to create the index of a batch when it does not exist yet (an existing one keeps its own)."""
+
+    model: str | None = None
+    passage_size: int = DEFAULT_PASSAGE_SIZE
+    userdict: str | Path | None = None
+    ann: str = "auto"
+    milvus: MilvusTarget | None = None
+    rescorer: str | None = DEFAULT_RESCORER
+    fast: bool = False
+
+
+@dataclass
+class Batch:
+    """An open writer with the models and analyzer of its index: what staging documents needs."""
+
+    writer: Writer
+    embedder: Embedder
+    analyzer: Analyzer
+    passage_size: int
+    rescorer: Embedder | None
+
+    def stage(self, documents: Sequence[DocumentRecord], progress: Progress) -> None:
+        """Split, embed and stage ``documents`` (:func:`indexer.pipeline.stage_documents`)."""
+        stage_documents(self.writer, documents, self.embedder, self.analyzer, self.passage_size, progress,
+                        self.rescorer)
+
+
+@contextmanager
+def open_batch(target: Path, new_index: NewIndex, embedder: Embedder | None = None, *,
+               lock_timeout: float = LOCK_TIMEOUT, merge: bool = True,
+               loader: Callable[..., Embedder] = load_embedder) -> Iterator[Batch]:
+    """One atomic batch on the index at ``target`` (created from ``new_index`` if missing), models loaded.
+
+    ``loader`` loads a model by id (``precision=`` for fast mode); a
+    long-lived process passes a caching one so that a batch does not load the
+    models again.
+    """
+    create = None
+    fast = new_index.fast
+    if not index_exists(target):
+        embedder = embedder or loader(new_index.model, precision=FAST_PASSAGE_PRECISION if fast else None)
+        userdict = new_index.userdict
+        create = _new_manifest(embedder, Analyzer(userdict) if userdict else default_analyzer(),
+                               new_index.passage_size, new_index.ann,
+                               loader(new_index.rescorer) if new_index.rescorer else None)
+        create.update(new_index.milvus.manifest() if new_index.milvus else {})
+        create.update(fast_manifest(embedder) if fast else {})
+    userdict = Path(new_index.userdict) if new_index.userdict else None
+    with open_writer(target, create=create, userdict=userdict, lock_timeout=lock_timeout, merge=merge) as writer:
+        if embedder is None:
+            embedder = loader(new_index.model or writer.manifest["model"]["id"],
+                              precision=FAST_PASSAGE_PRECISION if writer.manifest.get(FAST_KEY) else None)
+        writer.check_model(embedder.model_id, embedder.dim)
+        analyzer = Analyzer.from_config(writer.manifest["analyzer"], writer.userdict())
+        second = writer.manifest.get("rescorer")
+        yield Batch(writer, embedder, analyzer, int(writer.manifest["split"]["passage_size"]),
+                    loader(second["id"]) if second else None)
 
 
 def remove_documents(

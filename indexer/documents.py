@@ -103,22 +103,38 @@ def read_document(source: SourceFile, max_chars: int = MAX_DOCUMENT_CHARS) -> Do
         data = source.path.read_bytes()
     except OSError as exc:
         raise DocumentError(f"{source.path}: cannot be read ({exc.strerror or exc})") from exc
-    extractor = EXTRACTORS.get(source.path.suffix.lower())
+    return document_from_bytes(data, source.name, source.path, str(source.path.resolve()), max_chars)
+
+
+def document_from_bytes(data: bytes, name: str, label: str | Path, source: str,
+                        max_chars: int = MAX_DOCUMENT_CHARS) -> DocumentRecord:
+    """Decode or extract a document held in memory (a file's bytes, an upload) named ``name``.
+
+    ``label`` names it in error messages and its suffix chooses the format
+    (it is never opened); ``source`` is recorded as where it came from
+    (:mod:`indexer.identity`).  Raises :class:`DocumentError` like :func:`read_document`.
+    """
+    label = Path(label)
+    suffix = label.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DocumentError(f"{label}: unsupported file type {suffix or '(none)'}; "
+                            f"supported: {', '.join(SUPPORTED_SUFFIXES)}")
+    extractor = EXTRACTORS.get(suffix)
     if extractor is not None:
-        text, title, encoding = extractor(data, str(source.path))
+        text, title, encoding = extractor(data, str(label))
     else:
-        text, encoding = decode_bytes(data, str(source.path))
+        text, encoding = decode_bytes(data, str(label))
         title = None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if len(text) > max_chars:
         raise DocumentError(
-            f"{source.path}: {len(text):,} characters of text is more than the {max_chars:,} a document may have; "
+            f"{label}: {len(text):,} characters of text is more than the {max_chars:,} a document may have; "
             "split the file, or raise the limit with --max-chars; not indexed"
         )
     return DocumentRecord(
-        name=source.name,
-        title=title or _title(text, source.path),
-        source=str(source.path.resolve()),
+        name=name,
+        title=title or _title(text, label),
+        source=source,
         encoding=encoding,
         sha256=hashlib.sha256(data).hexdigest(),
         text=text,

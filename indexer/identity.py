@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .errors import DocumentError
 from .records import StoredDocument
 
 #: Longest name prefix accepted (a prefix is a short folder-like label, not a path to a file).
 MAX_PREFIX_CHARS = 200
+#: Longest document name a client may send (an upload's name).
+MAX_NAME_CHARS = 512
 
 
 def check_name_prefix(prefix: str) -> str:
@@ -43,20 +45,39 @@ def check_name_prefix(prefix: str) -> str:
     cleaned = prefix.strip().strip("/")
     if not cleaned:
         return ""
-    parts = PurePosixPath(cleaned).parts
-    bad = (
-        len(cleaned) > MAX_PREFIX_CHARS
-        or "\\" in cleaned
-        or any(ch < " " or ch == "\x7f" or "\ud800" <= ch <= "\udfff" for ch in cleaned)
-        or any(part in (".", "..") for part in parts)
-        or "//" in cleaned
-    )
-    if bad:
+    if not _is_label(cleaned, MAX_PREFIX_CHARS):
         raise DocumentError(
             f"name prefix {prefix[:80]!r} must be a relative label such as 'reports/2009' "
             f"(no '..', no backslash, no control characters, at most {MAX_PREFIX_CHARS} characters)"
         )
     return cleaned + "/"
+
+
+def check_document_name(name: str) -> str:
+    """``name`` when it can be a document name sent by a client (an upload); raises :class:`DocumentError`.
+
+    The same rule as a prefix: a relative, folder-like label such as
+    ``reports/2008.txt``.  It is only ever a key in the index, but names that
+    look like paths out of a folder (``../x``, ``/etc/x``) would make ``remove
+    FOLDER`` and the page's document links ambiguous, so they are refused.
+    """
+    if not name or name != name.strip() or name.startswith("/") or not _is_label(name, MAX_NAME_CHARS):
+        raise DocumentError(
+            f"document name {name[:80]!r} must be a relative label such as 'reports/2008.txt' (no leading '/', "
+            f"no '..', no backslash, no control characters, no surrounding spaces, at most {MAX_NAME_CHARS} "
+            "characters)"
+        )
+    return name
+
+
+def _is_label(text: str, longest: int) -> bool:
+    """Relative, at most ``longest`` characters, no empty, ``.`` or ``..`` part, no backslash or control character."""
+    return not (
+        len(text) > longest
+        or "\\" in text
+        or any(ch < " " or ch == "\x7f" or "\ud800" <= ch <= "\udfff" for ch in text)
+        or any(part in ("", ".", "..") for part in text.split("/"))
+    )
 
 
 def conflict(name: str, old: StoredDocument, source: str) -> str | None:

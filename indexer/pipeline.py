@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -48,6 +48,11 @@ FAST_KEY = "fast"
 FAST_PASSAGE_PRECISION = "int8"
 
 
+#: How a batch reports progress: a bar on the terminal (True), nothing (False), or a callable told
+#: ``(passages done, passages in the batch)`` after each chunk (a background job's progress).
+Progress = bool | Callable[[int, int], None]
+
+
 def fast_manifest(embedder: Embedder) -> dict:
     """The manifest entry that records fast mode and what it changed."""
     return {FAST_KEY: {"passage_runtime": getattr(embedder, "runtime", None), "sentence_vectors": False}}
@@ -59,7 +64,7 @@ def stage_documents(
     embedder: Embedder,
     analyzer: Analyzer,
     passage_size: int,
-    progress: bool,
+    progress: Progress,
     rescorer: Embedder | None = None,
 ) -> None:
     """Split, embed, rescore and tokenize ``documents`` and stage them in ``writer``.
@@ -121,21 +126,29 @@ def _passage_only(rescorer: Embedder, embed_texts: Sequence[str]) -> list[Senten
     return [SentenceVectors((), vector, empty) for vector in whole]
 
 
-class _NoBar:
-    def __enter__(self) -> _NoBar:
+class _Counter:
+    """A progress "bar" that tells a callable (or nobody) how many passages are done."""
+
+    def __init__(self, report: Callable[[int, int], None] | None, total: int) -> None:
+        self._report, self._total, self._done = report, total, 0
+
+    def __enter__(self) -> _Counter:
+        self.update(0)
         return self
 
     def __exit__(self, *exc: object) -> None:
         return None
 
     def update(self, n: int) -> None:
-        return None
+        self._done += n
+        if self._report is not None:
+            self._report(self._done, self._total)
 
 
-def _bar(progress: bool, total: int):  # -> tqdm or _NoBar
+def _bar(progress: Progress, total: int):  # -> tqdm or _Counter
     """One bar for the whole batch, counted in passages whose every stage is done."""
-    if not progress:
-        return _NoBar()
+    if progress is not True:
+        return _Counter(progress or None, total)
     from tqdm import tqdm
 
     return tqdm(total=total, desc="Indexing", unit="passage")

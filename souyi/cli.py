@@ -33,7 +33,7 @@ from indexer.split import DEFAULT_PASSAGE_SIZE
 from search import MODES, Hit, Searcher, parse_filters
 from search.evaluate import evaluate, load_collection
 
-from . import SAMPLE_DIR, __version__, cli_optimize, cli_read
+from . import SAMPLE_DIR, __version__, cli_optimize, cli_read, cli_serve_writes
 from .cli_facets import SYNTAX_HELP, facet_lines
 
 logger = logging.getLogger("souyi")
@@ -205,6 +205,7 @@ def _parser() -> argparse.ArgumentParser:
                    "repeatable; default: doc)")
     p.add_argument("--no-translation", dest="translate", action="store_false", help=NO_TRANSLATION_HELP)
     p.add_argument("--model", default=None, help="embedding model; must be the one that built the index")
+    cli_serve_writes.add_arguments(p)
     cli_read.add_parsers(sub, index_help)
     cli_optimize.add_parser(sub, index_help)
     return parser
@@ -477,7 +478,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     for name in ("web", "waitress"):  # the URL served and start/stop are worth seeing without -v
         logging.getLogger(name).setLevel(logging.INFO)
     app = create_app(target, {"SOUYI_MODEL": args.model, "SOUYI_FACETS": tuple(args.facet or ("doc",)),
-                              "SOUYI_TRANSLATE": args.translate})
+                              "SOUYI_TRANSLATE": args.translate, **cli_serve_writes.write_settings(args)})
     try:
         serve(app, host=args.host, port=args.port, threads=args.threads)
     except OSError as exc:

@@ -15,11 +15,14 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response
 
-from . import api, documents, errors, reading_api, views
+from indexer.jobs import UPLOAD_LIMITS, JobQueue
+
+from . import api, auth, documents, errors, reading_api, uploads, views
 from .engine import Engine
 from .render import highlight
 from .request import SouyiRequest
@@ -52,7 +55,15 @@ SETTINGS = (
     Setting("SOUYI_FACETS", ("doc",), "fields whose result counts the search page lists beside the results "
             "(doc, title or metadata fields; souyi serve --facet)"),
     Setting("SOUYI_MAX_URL_QUERY", 16 * 1024, "longest query string accepted, in bytes; longer is a 400"),
-    Setting("MAX_CONTENT_LENGTH", 16 * 1024, "largest request body accepted, in bytes; larger is a 413"),
+    Setting("MAX_CONTENT_LENGTH", 16 * 1024, "largest request body accepted, in bytes; larger is a 413 (uploads: "
+            "SOUYI_MAX_UPLOAD_BYTES)"),
+    Setting("SOUYI_WRITE_TOKEN", None, "the token that turns on the write routes (upload, remove, jobs); without "
+            "it they do not exist (souyi serve --write-token-file)"),
+    Setting("SOUYI_READ_TOKEN", None, "a token that the page and the read API then need too (HTTP Basic password "
+            "or Bearer); /api/health stays open (souyi serve --read-token-file)"),
+    Setting("SOUYI_STATE_DIR", None, "the folder of the jobs journal and of uploads while they wait (private); "
+            "default: beside the index, named after it with .jobs"),
+    *(Setting(name, default, help) for name, (default, help) in UPLOAD_LIMITS.items()),
 )
 
 #: Headers on every response.  The policy allows no inline script or style at
@@ -91,14 +102,26 @@ def create_app(index_path: str | os.PathLike[str], config: dict[str, Any] | None
     app.register_blueprint(api.bp)
     app.register_blueprint(reading_api.bp)
     app.register_blueprint(documents.bp)
+    uploads.install(app, _job_queue(index_path, settings, engine))
     app.add_template_global(documents.doc_url, "doc_url")
     app.add_template_filter(highlight, "highlight")
+    app.before_request(auth.check_read_access)
     app.before_request(errors.check_request_size)
     app.after_request(_add_security_headers)
     errors.register(app)
     if settings["SOUYI_OPEN_AT_START"]:
         engine.try_open()
     return app
+
+
+def _job_queue(index_path: str | os.PathLike[str], settings: dict[str, Any], engine: Engine) -> JobQueue | None:
+    """The queue of the write routes, or None without a write token (then they do not exist)."""
+    if not settings["SOUYI_WRITE_TOKEN"]:
+        return None
+    index = Path(index_path)
+    state = Path(settings["SOUYI_STATE_DIR"] or index.with_name(index.name + ".jobs"))
+    return JobQueue(index, state, on_commit=engine.refresh, max_queued=int(settings["SOUYI_MAX_QUEUED_JOBS"]),
+                    max_chars=int(settings["SOUYI_MAX_DOCUMENT_CHARS"]))
 
 
 def _settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +137,16 @@ def _settings(config: dict[str, Any]) -> dict[str, Any]:
     facets = config.get("SOUYI_FACETS", ())
     if isinstance(facets, str) or not all(isinstance(name, str) and name for name in facets):
         raise ValueError("SOUYI_FACETS must be a list of field names, e.g. ('doc', 'year')")
+    for key in ("SOUYI_WRITE_TOKEN", "SOUYI_READ_TOKEN"):
+        token = config.get(key)
+        if token is not None and (not isinstance(token, str) or not token.strip() or token != token.strip()):
+            raise ValueError(f"{key} must be a non-empty string without surrounding spaces")
+    if config.get("SOUYI_READ_TOKEN") and config.get("SOUYI_READ_TOKEN") == config.get("SOUYI_WRITE_TOKEN"):
+        raise ValueError("the read token and the write token must differ (the read token must not allow writes)")
+    for key in UPLOAD_LIMITS:
+        value = config.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{key} must be a whole number of at least 1")
     return {**{s.name: s.default for s in SETTINGS}, **config}
 
 

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from search import MAX_DEPTH
 
+from .auth import corpus_is_private
 from .engine import current_engine
 from .openapi import openapi_spec
 from .params import given, parse_facets, parse_filter_args, parse_int, parse_mode, parse_query
@@ -60,7 +61,12 @@ def search() -> Response:
 
 @bp.get("/health")
 def health() -> Response:
-    """What is being served: passage and document counts, model, index format (503 if nothing)."""
+    """What is being served: passage and document counts, model, index format (503 if nothing).
+
+    Open to everyone; with a read token set it says only that the server is up (nothing of the corpus).
+    """
+    if corpus_is_private():
+        return jsonify(status="ok")
     info = current_engine().searcher().info()
     return jsonify(status="ok", **info)
 

@@ -117,6 +117,12 @@ class Engine:
             except SearchError as exc:  # requests report it; keep polling, the index may be repaired
                 logger.warning("cannot follow the index: %s", exc)
 
+    def refresh(self) -> None:
+        """Move the open Searcher (if any) to the newest committed generation now, before anyone searches it."""
+        searcher = self._searcher
+        if searcher is not None:
+            searcher.refresh()
+
     def current(self) -> Searcher | None:
         """The Searcher already open while its index is there, without trying to open one (for page footers)."""
         return self._searcher if index_exists(self.index_path) else None

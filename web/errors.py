@@ -20,6 +20,12 @@ from search import SearchError
 
 logger = logging.getLogger(__name__)
 
+#: The endpoint whose requests carry documents (web.uploads.add).
+UPLOAD_ENDPOINT = "uploads.add"
+
+#: Headers of an HTTP error that the answer keeps (what to send instead, when to retry, how to authenticate).
+PASSED_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+
 
 def register(app: Flask) -> None:
     """Install :func:`handle_error` for every error the app can meet."""
@@ -39,9 +45,8 @@ def handle_error(exc: Exception) -> Response:
         message = "internal error; the server log has the details"
     headers = {}
     if isinstance(exc, HTTPException):
-        allow = dict(exc.get_headers()).get("Allow")
-        if allow:
-            headers["Allow"] = allow
+        given = dict(exc.get_headers())
+        headers = {name: given[name] for name in PASSED_HEADERS if name in given}
     if wants_json():
         response = jsonify(status=status, error=_reason(status), message=message)
     else:
@@ -67,6 +72,8 @@ def check_request_size() -> None:
     view here reads one, so the declared length is checked up front.
     """
     limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.endpoint == UPLOAD_ENDPOINT:  # uploads have their own, larger bound (enforced while reading too)
+        limit = request.max_content_length = current_app.config["SOUYI_MAX_UPLOAD_BYTES"]
     if limit is not None and request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge(f"the request body is {request.content_length} bytes; the limit is {limit}")
     url_limit = current_app.config["SOUYI_MAX_URL_QUERY"]
@@ -85,5 +92,5 @@ def _http_message(exc: HTTPException) -> str:
     if exc.code == 404:
         return f"no such page or API route: {request.path}"
     if exc.code == 405:
-        return f"{request.method} is not allowed here; this API is read-only (GET)"
+        return f"{request.method} is not allowed here (allowed: {dict(exc.get_headers()).get('Allow', 'GET')})"
     return exc.description or _reason(int(exc.code or 500))

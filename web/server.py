@@ -48,13 +48,15 @@ def serve(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 
     Raises :class:`OSError` when the address cannot be bound (port in use).
     """
     _pin_mmap_threshold()
+    jobs = app.extensions.get("souyi_jobs")
+    body_limit = max(MAX_REQUEST_BODY, app.config["SOUYI_MAX_UPLOAD_BYTES"]) if jobs else MAX_REQUEST_BODY
     server = create_server(
         app,
         host=host,
         port=port,
         threads=threads,
         ident="souyi",
-        max_request_body_size=MAX_REQUEST_BODY,
+        max_request_body_size=body_limit,
         clear_untrusted_proxy_headers=True,
     )
     listen = getattr(server, "effective_listen", None) or [(server.effective_host, server.effective_port)]
@@ -63,6 +65,9 @@ def serve(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 
                 threads)
     previous = _stop_on_sigterm()
     following = app.extensions["souyi"].follow()
+    if jobs is not None:
+        jobs.start()  # the worker process starts (and loads its models) now, not when the first upload waits
+        logger.info("write routes on (uploads go through jobs; docs/api.md)")
     try:
         server.run()  # returns on Ctrl-C: waitress catches KeyboardInterrupt and stops its threads
     except KeyboardInterrupt:  # pragma: no cover - raised between waitress's own handlers
@@ -70,6 +75,8 @@ def serve(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 
     finally:
         following.set()
         server.close()
+        if jobs is not None:
+            jobs.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     logger.info("stopped")
