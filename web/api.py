@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from search import MAX_DEPTH
 
@@ -74,4 +74,5 @@ def health() -> Response:
 @bp.get("/openapi.json")
 def openapi() -> Response:
     """The OpenAPI 3.1 description of this API."""
-    return jsonify(openapi_spec())
+    config = current_app.config
+    return jsonify(openapi_spec(writes=bool(config["SOUYI_WRITE_TOKEN"]), private=bool(config["SOUYI_READ_TOKEN"])))

@@ -12,7 +12,7 @@ from typing import Any
 
 from search import MAX_DEPTH, MAX_FILTERS, MAX_QUERY_CHARS, MODES
 
-from . import openapi_reading
+from . import openapi_reading, openapi_writing
 from .params import MODE_ALIASES
 
 _INT = {"type": "integer"}
@@ -66,17 +66,39 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-@lru_cache(maxsize=1)
-def openapi_spec() -> dict[str, Any]:
-    """The API description as a JSON-ready dict."""
+@lru_cache(maxsize=4)
+def openapi_spec(writes: bool = False, private: bool = False) -> dict[str, Any]:
+    """The API description as a JSON-ready dict, with the write routes when ``writes`` and the read token's
+    security when ``private`` (what this server answers)."""
+    spec = _read_spec()
+    if writes:
+        spec["paths"]["/api/documents"].update(openapi_writing.WRITE_PATHS)
+        spec["paths"]["/api/jobs/{id}"] = openapi_writing.JOB_PATH
+        spec["info"]["description"] += (" The write routes (POST and DELETE /api/documents, /api/jobs) need the "
+                                        "write token as a Bearer token.")
+    if writes or private:
+        schemes = openapi_writing.SECURITY_SCHEMES
+        spec["components"]["securitySchemes"] = {
+            name: schemes[name] for name in (["writeToken"] if writes else []) + (
+                ["readToken", "readPassword"] if private else [])}
+    if private:
+        spec["security"] = [{"readToken": []}, {"readPassword": []}]
+        spec["paths"]["/api/health"]["get"]["security"] = [{}]
+        spec["components"]["schemas"]["Health"]["required"] = ["status"]
+        spec["info"]["description"] += (" A read token protects every route but /api/health, which then answers "
+                                        "only {status: ok}.")
+    return spec
+
+
+def _read_spec() -> dict[str, Any]:
     modes = [*MODES, *MODE_ALIASES]
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "souyi (搜义) search API",
             "version": "1",
-            "description": "Read-only semantic + full-text passage search over Chinese and English documents. "
-            "Every endpoint is GET; errors are JSON objects with status, error and message.",
+            "description": "Semantic + full-text passage search over Chinese and English documents. "
+            "Errors are JSON objects with status, error and message; a token is never accepted in the URL (400).",
         },
         "servers": [{"url": "/"}],
         "paths": {
@@ -146,6 +168,7 @@ def openapi_spec() -> dict[str, Any]:
                 }
             },
             **openapi_reading.PATHS,
+            "/api/documents": dict(openapi_writing.DOCUMENT_LIST_PATH),
         },
         "components": {
             "schemas": {
@@ -207,6 +230,7 @@ def openapi_spec() -> dict[str, Any]:
                     "required": ["status", "error", "message"],
                 },
                 **openapi_reading.SCHEMAS,
+                **openapi_writing.SCHEMAS,
             }
         },
     }

@@ -16,16 +16,16 @@ _INT = {"type": "integer"}
 _SPANS = {"type": "array", "items": {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2}}
 
 
-def _object(properties: dict[str, Any]) -> dict[str, Any]:
+def object_schema(properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": list(properties)}
 
 
-def _error(description: str) -> dict[str, Any]:
+def error_response(description: str) -> dict[str, Any]:
     return {"description": description,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
-def _ok(description: str, schema: str) -> dict[str, Any]:
+def ok_response(description: str, schema: str) -> dict[str, Any]:
     return {"description": description,
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
@@ -38,12 +38,12 @@ DOCUMENT_PROPERTIES: dict[str, dict[str, Any]] = {
     "text": {"type": "string", "description": "The decoded text; every offset below points into it. Plain text: "
              "escape it before showing it as HTML."},
     "paragraphs": {"type": "array", "description": "Non-empty lines, numbered from 1 as a hit's `paragraph`.",
-                   "items": _object({"number": _INT, "start": _INT, "end": _INT})},
+                   "items": object_schema({"number": _INT, "start": _INT, "end": _INT})},
     "passages": {"type": "array", "description": "The passages (possible hits) in text order.",
-                 "items": _object({"passage_id": _INT, "paragraph": _INT, "start": _INT, "end": _INT,
+                 "items": object_schema({"passage_id": _INT, "paragraph": _INT, "start": _INT, "end": _INT,
                                    "heading": {"type": "string"}})},
     "outline": {"type": "array", "description": "Section headings: text, offset, first passage below it.",
-                "items": _object({"text": {"type": "string"}, "offset": _INT, "passage_id": _INT})},
+                "items": object_schema({"text": {"type": "string"}, "offset": _INT, "passage_id": _INT})},
     "text_rebuilt": {"type": "boolean", "description": "True when the index keeps no source text (a Milvus index made "
                      "before Milvus indexes kept it) and "
                      "`text` was rebuilt from the passages (docs/milvus.md)."},
@@ -62,10 +62,10 @@ PATHS: dict[str, Any] = {
                  "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS}},
             ],
             "responses": {
-                "200": _ok("The document.", "Document"),
-                "400": _error("id is missing, or q is empty or too long."),
-                "404": _error("The index holds no document with this id."),
-                "503": _error("The index is missing or unreadable."),
+                "200": ok_response("The document.", "Document"),
+                "400": error_response("id is missing, or q is empty or too long."),
+                "404": error_response("The index holds no document with this id."),
+                "503": error_response("The index is missing or unreadable."),
             },
         }
     },
@@ -83,18 +83,18 @@ PATHS: dict[str, Any] = {
                  "schema": {"type": "integer", "enum": [0, 1], "default": 0}},
             ],
             "responses": {
-                "200": _ok("The passages, nearest first, as hits.", "Similar"),
-                "400": _error("passage_id is missing or not a whole number, or k is out of range."),
-                "404": _error("The index holds no passage with this id."),
-                "503": _error("The index is missing or unreadable."),
+                "200": ok_response("The passages, nearest first, as hits.", "Similar"),
+                "400": error_response("passage_id is missing or not a whole number, or k is out of range."),
+                "404": error_response("The index holds no passage with this id."),
+                "503": error_response("The index is missing or unreadable."),
             },
         }
     },
 }
 
 SCHEMAS: dict[str, Any] = {
-    "Document": _object(DOCUMENT_PROPERTIES),
-    "Similar": _object({
+    "Document": object_schema(DOCUMENT_PROPERTIES),
+    "Similar": object_schema({
         "passage_id": _INT,
         "k": _INT,
         "same_document": {"type": "boolean"},

@@ -49,7 +49,8 @@ def serve(app: Flask, host: str = "127.0.0.1", port: int = 8000, threads: int = 
     """
     _pin_mmap_threshold()
     jobs = app.extensions.get("souyi_jobs")
-    body_limit = max(MAX_REQUEST_BODY, app.config["SOUYI_MAX_UPLOAD_BYTES"]) if jobs else MAX_REQUEST_BODY
+    # above the app's own upload bound, so that the app (not waitress cutting the connection) answers a JSON 413
+    body_limit = MAX_REQUEST_BODY + (app.config["SOUYI_MAX_UPLOAD_BYTES"] if jobs else 0)
     server = create_server(
         app,
         host=host,

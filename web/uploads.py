@@ -11,7 +11,6 @@ stored under names the server makes up.  docs/api.md describes every field.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest, NotFound, RequestEntityTooLarge, TooManyRequests
@@ -104,7 +103,7 @@ def documents() -> Response:
     current_engine().searcher()  # 503 with the reason while there is no index
     stored = sorted(list_documents(current_engine().index_path), key=lambda doc: doc.name)
     page = [{"name": doc.name, "title": doc.title, "passages": doc.passages,
-             "indexed_at": datetime.fromtimestamp(doc.indexed_at, timezone.utc).isoformat(timespec="seconds"),
+             "indexed_at": doc.indexed_at,
              "meta": doc.meta} for doc in stored[offset:offset + limit]]
     return jsonify(total=len(stored), offset=offset, limit=limit, documents=page)
 
@@ -112,6 +111,9 @@ def documents() -> Response:
 def _multipart_documents() -> tuple[list[NewDocument], bool]:
     """Files of parts named ``file`` (the filename is the document name), with ``meta`` and ``meta:<name>``."""
     form = request.form
+    if not request.files and not form and request.content_length:
+        raise BadRequest("the multipart body could not be read: its part headers must be UTF-8 (a file name in "
+                         "another encoding makes the whole request unreadable)")
     common = _meta(form.get("meta"), "meta")
     documents = []
     for part in request.files.getlist("file"):
