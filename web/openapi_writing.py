@@ -13,6 +13,7 @@ from indexer.jobs import STATES, UPLOAD_LIMITS
 from indexer.uploads import OUTCOMES
 
 from .openapi_reading import error_response, object_schema, ok_response
+from .uploads import MAX_LIST, MAX_OFFSET
 
 _INT = {"type": "integer"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -32,8 +33,9 @@ DOCUMENT_LIST_PATH: dict[str, Any] = {
         "operationId": "listDocuments",
         "summary": "The index's documents by name, a page at a time",
         "parameters": [
-            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
-            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
+            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET,
+                                                         "default": 0}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIST,
                                                         "default": 100}},
         ],
         "responses": {

@@ -27,7 +27,9 @@ reading = Blueprint("document_list", __name__, url_prefix="/api")
 
 #: Seconds a client told "queue full" (429) is asked to wait.
 RETRY_AFTER = 5
+#: Most documents in one page of ``GET /api/documents``, and the largest offset it takes.
 MAX_LIST = 1000
+MAX_OFFSET = 9_999_999  # the most digits web.params reads
 
 
 def job_queue() -> JobQueue:
@@ -98,7 +100,7 @@ def job(job: int) -> Response:
 @reading.get("/documents")
 def documents() -> Response:
     """The index's documents by name, a page at a time."""
-    offset = parse_int("offset", given("offset", request.args.get("offset")), 0, 0, 10**9)
+    offset = parse_int("offset", given("offset", request.args.get("offset")), 0, 0, MAX_OFFSET)
     limit = parse_int("limit", given("limit", request.args.get("limit")), 100, 1, MAX_LIST)
     current_engine().searcher()  # 503 with the reason while there is no index
     stored = sorted(list_documents(current_engine().index_path), key=lambda doc: doc.name)
