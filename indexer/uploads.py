@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,36 +82,41 @@ def add_uploads(
     """Add ``uploads`` to the existing index at ``index_path`` in one atomic batch.
 
     A document that cannot be indexed (bad name, unsupported or binary file,
-    too long, a name held by another source without ``replace``) is refused
-    with the reason and the others go in.  ``loader`` as for
+    too long, a name held by another source without ``replace``, a name that
+    several documents of the batch share) is refused with the reason and the
+    others go in.  ``loader`` as for
     :func:`indexer.build.open_batch`.
     """
     target = Path(index_path)
     with open_batch(target, NewIndex(), lock_timeout=lock_timeout, loader=loader) as batch:
         known = batch.writer.documents()
-        outcomes: dict[str, Outcome] = {}
+        names = Counter(upload.name for upload in uploads)
+        outcomes: list[Outcome] = []
         documents = []
         for upload in uploads:
             try:
+                if names[upload.name] > 1:
+                    raise DocumentError(f"{upload.name}: {names[upload.name]} documents of this batch have this "
+                                        "name; none of them is indexed")
                 doc = _record(upload, max_chars)
                 old = known.get(doc.name)
                 clash = old and conflict(doc.name, old, doc.source)
                 if clash and not replace:
                     raise DocumentError(clash)
                 if old and not clash and old.sha256 == doc.sha256 and old.meta == doc.meta:
-                    outcomes[doc.name] = Outcome(doc.name, "unchanged")
+                    outcomes.append(Outcome(doc.name, "unchanged"))
                     continue
                 documents.append(doc)
-                outcomes[doc.name] = Outcome(doc.name, "replaced" if old else "added")
+                outcomes.append(Outcome(doc.name, "replaced" if old else "added"))
             except DocumentError as exc:
                 logger.warning("refused upload: %s", exc)
-                outcomes[upload.name] = Outcome(upload.name, "refused", str(exc))
+                outcomes.append(Outcome(upload.name, "refused", str(exc)))
         started = time.perf_counter()
         batch.stage(documents, progress)
         embedded = time.perf_counter()
         generation = batch.writer.commit()
         committed = time.perf_counter()
-    return UploadReport(generation, tuple(outcomes[u.name] for u in uploads), embedded - started,
+    return UploadReport(generation, tuple(outcomes), embedded - started,
                         committed - embedded)
 
 

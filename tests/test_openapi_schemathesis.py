@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -26,13 +27,25 @@ pytest.importorskip("schemathesis", reason="the API contract test needs schemath
 MAX_EXAMPLES = 100
 
 
-@pytest.fixture()
-def server(sample_index, cli_env, tmp_path):
-    with running_server(cli_env, tmp_path / "serve.log", "--index", str(sample_index)) as (base, _):
-        yield base
+WRITE_TOKEN = "schemathesis-write-token"
+
+
+@pytest.fixture(params=["read-only", "writes"])
+def server(request, sample_index, cli_env, tmp_path):
+    """A read-only server, and one with the write routes on (a copy of the index: the fuzzer uploads)."""
+    args, headers = ["--index", str(sample_index)], []
+    if request.param == "writes":
+        index = tmp_path / "index"
+        shutil.copytree(sample_index, index)
+        (tmp_path / "token").write_text(WRITE_TOKEN)
+        args = ["--index", str(index), "--write-token-file", str(tmp_path / "token")]
+        headers = ["--header", f"Authorization: Bearer {WRITE_TOKEN}"]
+    with running_server(cli_env, tmp_path / "serve.log", *args) as (base, _):
+        yield base, headers
 
 
 def test_every_operation_answers_as_its_description_says(server):
+    server, headers = server
     status, _, body = fetch(f"{server}/api/openapi.json")
     assert status == 200
     spec = json.loads(body)
@@ -41,11 +54,11 @@ def test_every_operation_answers_as_its_description_says(server):
     run = subprocess.run(
         [sys.executable, "-c", "from schemathesis.cli import schemathesis; schemathesis()", "run",
          f"{server}/api/openapi.json", "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful",
-         "--max-examples", str(MAX_EXAMPLES), "--seed", "1", "--workers", "1", "--no-color"],
+         "--max-examples", str(MAX_EXAMPLES), "--seed", "1", "--workers", "1", "--no-color", *headers],
         capture_output=True, text=True, timeout=900,
     )
     report = run.stdout + run.stderr
-    assert run.returncode == 0, report[-6000:]
+    assert run.returncode == 0, report[-12000:]
     tested = re.search(r"Tested:\s+(\d+)", report)
     assert tested and int(tested.group(1)) == operations, report[-3000:]
     for phase in ("Examples", "Coverage", "Fuzzing"):

@@ -254,8 +254,10 @@ def test_bounds(server):
     assert status == 413 and str(MAX_FILES) in answer["message"]
     status, _, _ = upload(base, [("big.txt", b"a" * (2 * 1024 * 1024 + 1))])
     assert status == 413
-    status, _, answer = upload(base, [("same.txt", b"a"), ("same.txt", b"b")])
-    assert status == 400 and "two documents" in answer["message"]
+    twice = wait(base, upload(base, [("same.txt", "甲".encode()), ("same.txt", "乙".encode()),
+                                     ("other.txt", "丙".encode())])[2]["id"])
+    assert [d["outcome"] for d in twice["documents"]] == ["refused", "refused", "added"]
+    assert "2 documents of this batch" in twice["documents"][0]["reason"]
     assert upload(base, [])[0] == 400
     status, _, _ = call(base, "/api/documents", method="POST", body=b"{not json", headers={
         "Content-Type": "application/json"})

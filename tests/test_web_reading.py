@@ -58,7 +58,8 @@ def test_api_document_raw_encoded_ids_are_404_json(client, raw):
     error_json(client.get(f"/api/document?id={raw}"), 404)
 
 
-@pytest.mark.parametrize("query", ["", "id=", f"id={SAMPLE_FILE.name}&q=", f"id={SAMPLE_FILE.name}&q=" + "字" * 2000])
+@pytest.mark.parametrize("query", ["", "id=", f"id={SAMPLE_FILE.name}&q=%20",
+                                   f"id={SAMPLE_FILE.name}&q=" + "字" * 2000])
 def test_api_document_bad_parameters_are_400_json(client, query):
     error_json(client.get(f"/api/document?{query}"), 400)
 

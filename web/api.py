@@ -75,4 +75,5 @@ def health() -> Response:
 def openapi() -> Response:
     """The OpenAPI 3.1 description of this API."""
     config = current_app.config
-    return jsonify(openapi_spec(writes=bool(config["SOUYI_WRITE_TOKEN"]), private=bool(config["SOUYI_READ_TOKEN"])))
+    files = config["SOUYI_MAX_UPLOAD_FILES"] if config["SOUYI_WRITE_TOKEN"] else None
+    return jsonify(openapi_spec(max_upload_files=files, private=bool(config["SOUYI_READ_TOKEN"])))

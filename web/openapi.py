@@ -13,20 +13,14 @@ from typing import Any
 from search import MAX_DEPTH, MAX_FILTERS, MAX_QUERY_CHARS, MODES
 
 from . import openapi_reading, openapi_writing
+from .openapi_reading import BLANK, CONTROL, QUERY_PATTERN
 from .params import MODE_ALIASES
 
 _INT = {"type": "integer"}
-#: What the server takes as blank (Python's whitespace) or drops (control characters and non-characters:
-#: search.clean_query), spelled out because JSON Schema's \s is not Python's.  (A URL cannot carry a lone
-#: surrogate: invalid UTF-8 is decoded to U+FFFD, a visible character.)
-_BLANK = "\\x00-\\x20\\x7f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufffe\\uffff"
-_CONTROL = "\\x00-\\x1f\\x7f"
-#: A query needs one character that is neither blank nor dropped (a pattern matches anywhere in the string).
-QUERY_PATTERN = f"[^{_BLANK}]"
 #: ``KEY:VALUE``: a key with a visible character and no colon, then anything; no control characters.
-FILTER_PATTERN = f"^[^:{_CONTROL}]*[^:{_BLANK}][^:{_CONTROL}]*:[^{_CONTROL}]*$"
+FILTER_PATTERN = f"^[^:{CONTROL}]*[^:{BLANK}][^:{CONTROL}]*:[^{CONTROL}]*$"
 #: Facet field names, comma-separated; no control characters.
-FACETS_PATTERN = f"^[^{_CONTROL}]*$"
+FACETS_PATTERN = f"^[^{CONTROL}]*$"
 _NULLABLE_INT = {"type": ["integer", "null"]}
 
 HIT_PROPERTIES: dict[str, dict[str, Any]] = {
@@ -67,12 +61,14 @@ def _error(description: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4)
-def openapi_spec(writes: bool = False, private: bool = False) -> dict[str, Any]:
-    """The API description as a JSON-ready dict, with the write routes when ``writes`` and the read token's
-    security when ``private`` (what this server answers)."""
+def openapi_spec(max_upload_files: int | None = None, private: bool = False) -> dict[str, Any]:
+    """The API description as a JSON-ready dict (what this server answers): with the write routes when it
+    takes uploads (of at most ``max_upload_files`` documents a request), and the read token's security when
+    ``private``."""
     spec = _read_spec()
+    writes = max_upload_files is not None
     if writes:
-        spec["paths"]["/api/documents"].update(openapi_writing.WRITE_PATHS)
+        spec["paths"]["/api/documents"].update(openapi_writing.write_paths(max_upload_files))
         spec["paths"]["/api/jobs/{id}"] = openapi_writing.JOB_PATH
         spec["info"]["description"] += (" The write routes (POST and DELETE /api/documents, /api/jobs) need the "
                                         "write token as a Bearer token.")

@@ -13,6 +13,13 @@ from search import MAX_DEPTH, MAX_QUERY_CHARS
 from .reading_api import MAX_PASSAGE_ID
 
 _INT = {"type": "integer"}
+#: What the server takes as blank (Python's whitespace) or drops (control characters and non-characters:
+#: search.clean_query), spelled out because JSON Schema's \s is not Python's.  (A URL cannot carry a lone
+#: surrogate: invalid UTF-8 is decoded to U+FFFD, a visible character.)
+BLANK = "\\x00-\\x20\\x7f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufffe\\uffff"
+CONTROL = "\\x00-\\x1f\\x7f"
+#: A query needs one character that is neither blank nor dropped (a pattern matches anywhere in the string).
+QUERY_PATTERN = f"[^{BLANK}]"
 _SPANS = {"type": "array", "items": {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2}}
 
 
@@ -59,7 +66,8 @@ PATHS: dict[str, Any] = {
                 {"name": "id", "in": "query", "required": True, "description": "The document's id (a hit's doc_id).",
                  "schema": {"type": "string", "minLength": 1}},
                 {"name": "q", "in": "query", "description": "A query whose words `highlights` marks in the text.",
-                 "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS}},
+                 "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS,
+                            "pattern": QUERY_PATTERN}},
             ],
             "responses": {
                 "200": ok_response("The document.", "Document"),

@@ -7,13 +7,14 @@ served is always the API this server answers.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from indexer.jobs import STATES, UPLOAD_LIMITS
 from indexer.uploads import OUTCOMES
 
 from .openapi_reading import error_response, object_schema, ok_response
-from .uploads import MAX_LIST, MAX_OFFSET
+from .uploads import MAX_JOB_ID, MAX_LIST, MAX_OFFSET
 
 _INT = {"type": "integer"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -46,23 +47,40 @@ DOCUMENT_LIST_PATH: dict[str, Any] = {
     }
 }
 
-WRITE_PATHS: dict[str, Any] = {
+def write_paths(max_files: int) -> dict[str, Any]:
+    """``POST`` and ``DELETE /api/documents`` for a server taking at most ``max_files`` documents a request."""
+    paths = copy.deepcopy(_WRITE_PATHS)
+    # not a maxItems: more documents than the bound is the documented 413, not a malformed request (400)
+    paths["post"]["description"] += f" At most {max_files:,} documents a request (more: 413)."
+    return paths
+
+
+_WRITE_PATHS: dict[str, Any] = {
     "post": {
         "operationId": "addDocuments",
         "summary": "Add or replace documents: one atomic batch, run as a background job",
         "security": _WRITE,
         "description": "multipart/form-data: one part named `file` per document, its filename the document's name "
-        "(its suffix chooses the format: .txt .md .html .htm .pdf .docx); optional fields `meta` (JSON object for "
-        "every document), `meta:NAME` (JSON object for one) and `replace` (true: replace a document of that name "
-        "that came from another source). Or JSON {documents: [{name, text, meta?}], meta?, replace?}. A document "
+        "(its suffix chooses the format: .txt .md .html .htm .pdf .docx); optional fields `replace` (true: replace "
+        "a document of that name that came from another source), and `meta` and `meta:NAME`, each a JSON object "
+        "of metadata fields (for every document, for document NAME; a field that is not a JSON object is a 400). "
+        "Or JSON {documents: [{name, text, meta?}], meta?, replace?}. A document "
         "that cannot be indexed (bad name, binary, too long, a name held by another source) is refused in the "
         "job's outcome while the others go in.",
         "requestBody": {"required": True, "content": {
-            "multipart/form-data": {"schema": {"type": "object", "properties": {
-                "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                "meta": {"type": "string", "description": "A JSON object."},
+            "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                "file": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"}},
                 "replace": {"type": "string", "enum": ["true", "false"]}}}},
-            "application/json": {"schema": {"$ref": "#/components/schemas/TextDocuments"}},
+            "application/json": {"schema": {
+                "type": "object", "required": ["documents"],
+                "properties": {
+                    "documents": {"type": "array", "minItems": 1, "items": {
+                        "type": "object", "required": ["name", "text"],
+                        "properties": {"name": {"type": "string"}, "text": {"type": "string"},
+                                       "meta": {"type": "object"}}}},
+                    "meta": {"type": "object"},
+                    "replace": {"type": "boolean", "default": False},
+                }}},
         }},
         "responses": {
             "202": _ACCEPTED,
@@ -91,7 +109,8 @@ JOB_PATH: dict[str, Any] = {
         "operationId": "job",
         "summary": "A job's state, progress and outcome per document",
         "security": _WRITE,
-        "parameters": [{"name": "id", "in": "path", "required": True, "schema": _INT}],
+        "parameters": [{"name": "id", "in": "path", "required": True,
+                        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_JOB_ID}}],
         "responses": {"200": ok_response("The job.", "Job"), "401": _UNAUTHORIZED, "403": _FORBIDDEN,
                       "404": error_response("No job with this id.")},
     }
@@ -110,16 +129,6 @@ SCHEMAS: dict[str, Any] = {
             "meta": {"type": "object"},
         })},
     }),
-    "TextDocuments": {
-        "type": "object", "required": ["documents"],
-        "properties": {
-            "documents": {"type": "array", "items": {
-                "type": "object", "required": ["name", "text"],
-                "properties": {"name": {"type": "string"}, "text": {"type": "string"}, "meta": {"type": "object"}}}},
-            "meta": {"type": "object"},
-            "replace": {"type": "boolean", "default": False},
-        },
-    },
     "Job": object_schema({
         "id": _INT,
         "kind": {"type": "string", "enum": ["add", "remove"]},

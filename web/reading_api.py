@@ -36,7 +36,7 @@ def required(name: str) -> str:
 def document() -> Response:
     """The document ``id`` (a hit's ``doc_id``), with highlight spans of ``q`` when given."""
     doc_id = required("id")
-    query = parse_query(request.args["q"]) if "q" in request.args else None
+    query = parse_query(request.args["q"]) if request.args.get("q") else None  # empty: none, as on the page
     found = current_engine().searcher().document(doc_id, query)
     return jsonify(found.to_dict())
 

@@ -27,6 +27,8 @@ reading = Blueprint("document_list", __name__, url_prefix="/api")
 
 #: Seconds a client told "queue full" (429) is asked to wait.
 RETRY_AFTER = 5
+#: The largest job id (SQLite's integer range); a larger one is simply unknown (404).
+MAX_JOB_ID = 2**63 - 1
 #: Most documents in one page of ``GET /api/documents``, and the largest offset it takes.
 MAX_LIST = 1000
 MAX_OFFSET = 9_999_999  # the most digits web.params reads
@@ -70,10 +72,6 @@ def add() -> Response:
     limit = current_app.config["SOUYI_MAX_UPLOAD_FILES"]
     if len(documents) > limit:
         raise RequestEntityTooLarge(f"{len(documents)} documents in one request; the limit is {limit}")
-    names = [doc.name for doc in documents]
-    twice = next((name for name in names if names.count(name) > 1), None)
-    if twice is not None:
-        raise BadRequest(f"two documents named {twice!r} in one request")
     return _queued(lambda: job_queue().submit_add(documents, replace=replace))
 
 
@@ -91,7 +89,7 @@ def remove() -> Response:
 @write_route
 def job(job: int) -> Response:
     """A job's state, progress and outcome per document."""
-    found = job_queue().get(job)
+    found = job_queue().get(job) if job <= MAX_JOB_ID else None
     if found is None:
         raise NotFound(f"no job {job}")
     return jsonify(found)
@@ -114,17 +112,20 @@ def _multipart_documents() -> tuple[list[NewDocument], bool]:
     """Files of parts named ``file`` (the filename is the document name), with ``meta`` and ``meta:<name>``."""
     form = request.form
     if not request.files and not form and request.content_length:
-        raise BadRequest("the multipart body could not be read: its part headers must be UTF-8 (a file name in "
-                         "another encoding makes the whole request unreadable)")
-    common = _meta(form.get("meta"), "meta")
+        raise BadRequest("no part could be read from the multipart body: it holds no 'file' part, or its part "
+                         "headers are not UTF-8 (a file name in another encoding makes the whole body unreadable)")
+    common = _meta(form.get("meta", "{}"), "meta")
     documents = []
     for part in request.files.getlist("file"):
         name = part.filename or ""
         if not name:
             raise BadRequest("every part named 'file' needs a filename: the document's name, e.g. reports/2008.txt")
-        meta = {**common, **_meta(form.get(f"meta:{name}"), f"meta:{name}")}
+        meta = {**common, **_meta(form.get(f"meta:{name}", "{}"), f"meta:{name}")}
         documents.append(NewDocument(name, part.read(), meta=meta))
-    return documents, form.get("replace", "").lower() in ("1", "true", "yes")
+    replace = form.get("replace", "false")
+    if replace not in ("true", "false"):
+        raise BadRequest(f"replace must be true or false; got {replace[:40]!r}")
+    return documents, replace == "true"
 
 
 def _json_documents() -> tuple[list[NewDocument], bool]:
@@ -132,7 +133,7 @@ def _json_documents() -> tuple[list[NewDocument], bool]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("documents"), list):
         raise BadRequest('the JSON body must be an object {"documents": [{"name": ..., "text": ...}, ...]}')
-    common = _meta(body.get("meta"), "meta")
+    common = _meta(body.get("meta", {}), "meta")
     replace = body.get("replace", False)
     if not isinstance(replace, bool):
         raise BadRequest("replace must be true or false")
@@ -140,7 +141,7 @@ def _json_documents() -> tuple[list[NewDocument], bool]:
     for number, entry in enumerate(body["documents"]):
         if not (isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("text"), str)):
             raise BadRequest(f"documents[{number}] must be an object with a string name and a string text")
-        meta = {**common, **_meta(entry.get("meta"), f"documents[{number}].meta")}
+        meta = {**common, **_meta(entry.get("meta", {}), f"documents[{number}].meta")}
         try:
             text = entry["text"].encode("utf-8")
         except UnicodeEncodeError:
@@ -150,9 +151,7 @@ def _json_documents() -> tuple[list[NewDocument], bool]:
 
 
 def _meta(raw: object, where: str) -> dict:
-    """A metadata object given as JSON text (a form field) or as an object (JSON body); {} when absent."""
-    if raw is None:
-        return {}
+    """A metadata object given as JSON text (a form field) or as an object (JSON body)."""
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
