@@ -21,7 +21,8 @@ import pytest
 from test_web import fetch, running_server
 
 from indexer import add_documents, check_index, list_documents
-from indexer.jobs import ServerBusy
+from indexer.jobs import WORKER_NICE, JobJournal, ServerBusy
+from indexer.uploads import Outcome, UploadReport
 
 WRITE = "write-token-0123456789abcdef"
 READ = "read-token-fedcba9876543210"
@@ -110,12 +111,12 @@ def server(sample_index, cache_dir, tmp_path_factory):
     env = dict(os.environ, SOUYI_CACHE_DIR=str(cache_dir))
     with running_server(env, root / "serve.log", "--index", str(index), "--write-token-file", str(root / "write"),
                         "--read-token-file", str(root / "read"), "--max-upload-files", str(MAX_FILES),
-                        "--max-upload-bytes", str(2 * 1024 * 1024), "--max-upload-chars", "20000") as (base, _):
-        yield base, index, Path(str(index) + ".jobs"), root / "serve.log"
+                        "--max-upload-bytes", str(2 * 1024 * 1024), "--max-upload-chars", "20000") as (base, proc):
+        yield base, index, Path(str(index) + ".jobs"), root / "serve.log", proc.pid
 
 
 def test_write_routes_need_the_write_token(server):
-    base, _, _, log = server
+    base, _, _, log, _ = server
     body, headers = multipart([("a.txt", "内容".encode())])
     status, answer_headers, _ = call(base, "/api/documents", token=None, method="POST", body=body, headers=headers)
     assert status == 401 and answer_headers["www-authenticate"].startswith("Bearer")
@@ -135,7 +136,7 @@ def test_write_routes_need_the_write_token(server):
 
 
 def test_read_token_protects_the_page_and_the_read_api(server):
-    base, _, _, _ = server
+    base, _, _, _, _ = server
     status, headers, _ = call(base, "/", token=None)
     assert status == 401 and headers["www-authenticate"] == 'Basic realm="souyi", charset="UTF-8"'
     status, headers, _ = call(base, "/api/search?q=%E8%BD%AF%E4%BB%B6", token=None)
@@ -155,7 +156,7 @@ def test_read_token_protects_the_page_and_the_read_api(server):
 
 
 def test_upload_is_searchable_when_its_job_is_done(server):
-    base, index, state, _ = server
+    base, index, state, _, _ = server
     chinese = "温州鞋业电子商务平台试点启动，交易额突破十亿元。\n\n平台服务中小企业三千余家。".encode("gb18030")
     english = b"# Harbour report\n\nThe Ningbo harbour pilot moved quokkaberry containers overnight."
     status, headers, job = upload(base, [("uploads/wenzhou.txt", chinese), ("uploads/harbour.md", english)],
@@ -187,7 +188,7 @@ def test_upload_is_searchable_when_its_job_is_done(server):
 
 
 def test_json_upload_and_removal(server):
-    base, index, _, _ = server
+    base, index, _, _, _ = server
     body = json.dumps({"documents": [{"name": "notes/plain", "text": "杭州动漫产业博览会吸引观众五十万人次。",
                                       "meta": {"kind": "note"}}]}).encode()
     status, _, job = call(base, "/api/documents", method="POST", body=body,
@@ -206,7 +207,7 @@ def test_json_upload_and_removal(server):
 
 
 def test_bad_documents_are_refused_by_name_and_the_rest_goes_in(server, tmp_path):
-    base, index, state, _ = server
+    base, index, state, _, _ = server
     bomb = io.BytesIO()
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("[Content_Types].xml", b"<Types/>")
@@ -237,7 +238,7 @@ def test_bad_documents_are_refused_by_name_and_the_rest_goes_in(server, tmp_path
 
 
 def test_conflicting_source_is_refused_unless_replaced(server, tmp_path):
-    base, index, _, _ = server
+    base, index, _, _, _ = server
     local = tmp_path / "local.txt"
     local.write_text("衢州智能制造示范区建设方案。", encoding="utf-8")
     wait(base, upload(base, [("seed.txt", b"placeholder")])[2]["id"])  # the server is idle again
@@ -249,7 +250,7 @@ def test_conflicting_source_is_refused_unless_replaced(server, tmp_path):
 
 
 def test_bounds(server):
-    base, _, _, _ = server
+    base, _, _, _, _ = server
     status, _, answer = upload(base, [(f"f{i}.txt", b"x") for i in range(MAX_FILES + 1)])
     assert status == 413 and str(MAX_FILES) in answer["message"]
     status, _, _ = upload(base, [("big.txt", b"a" * (2 * 1024 * 1024 + 1))])
@@ -294,3 +295,30 @@ def test_a_full_queue_answers_429_with_retry_after(sample_index, tmp_path):
                                       "SOUYI_OPEN_AT_START": False})
     finally:
         jobs.close()
+
+
+def test_jobs_run_in_a_lower_priority_worker_process(server):
+    base, _, _, _, pid = server
+    wait(base, upload(base, [("priority.txt", "嘉兴".encode())])[2]["id"])  # the worker is running by now
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    workers = [child for child in children  # multiprocessing's resource tracker is a child too
+               if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+    niceness = [int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[16]) for child in workers]
+    assert niceness == [WORKER_NICE]  # one worker, and searches in the server come first
+
+
+def test_journal_after_a_stop_reports_unfinished_jobs_lost_and_committed_ones_done(tmp_path):
+    journal = JobJournal(tmp_path)
+    queued, running, committed = (journal.submit("remove", {"names": [n]}) for n in "abc")
+    assert journal.claim_next()[0] == queued  # oldest first
+    assert journal.claim_next()[0] == running
+    journal.claim_next()
+    journal.committed(committed, UploadReport(5, (Outcome("c", "removed"),)))
+    assert journal.get(committed)["state"] == "running"  # not done before the server has loaded generation 5
+    journal.finish(queued, "done")
+    fourth = journal.submit("remove", {"names": ["d"]})
+    journal.recover()
+    states = {job: journal.get(job)["state"] for job in (queued, running, committed, fourth)}
+    assert states == {queued: "done", running: "lost", committed: "done", fourth: "lost"}
+    assert "send the documents again" in journal.get(running)["error"]
+    assert journal.get(committed)["documents"] == [{"name": "c", "outcome": "removed", "reason": None}]
