@@ -1,11 +1,13 @@
-"""souyi's web frontend: a search page and a read-only JSON API over the search API.
+"""souyi's web frontend: a search page and a JSON API over the search API (and, with a write token, over
+the indexing jobs of :mod:`indexer.jobs`: :mod:`web.uploads`).
 
     from web import create_app
     app = create_app("my-index")          # any WSGI server can serve it
     # or: souyi serve --index my-index     (waitress, see web.server)
 
-``web`` only calls the public API of ``search``; nothing in ``search`` or
-``indexer`` imports it.  The engine (one :class:`search.Searcher`) lives on the
+``web`` reads only through the public API of ``search``; its write routes go
+through the public job queue of ``indexer.jobs`` (writing is the indexer's
+job); nothing in ``search`` or ``indexer`` imports ``web``.  The engine (one :class:`search.Searcher`) lives on the
 app, in ``app.extensions["souyi"]``, never in a module global, so several apps
 over several indexes can live in one process (tests do this).
 """
