@@ -97,7 +97,7 @@ def build_index(
     ``index_path`` is replaced only once the new one is complete.
     """
     refused: list[str] = []
-    sources = _named(_select(find_sources(paths), include, exclude), name_prefix)
+    sources = batch_sources(paths, include, exclude, name_prefix)
     documents = _read(sources, {}, meta or {}, refused, [], max_chars)
     if not documents:
         reason = refused[0] if refused else f"no {', '.join(SUPPORTED_SUFFIXES)} files found"
@@ -186,7 +186,7 @@ def add_documents(
     """
     started = time.perf_counter()
     target = Path(index_path)
-    sources = _named(_select(find_sources(paths), include, exclude), name_prefix)
+    sources = batch_sources(paths, include, exclude, name_prefix)
     new_index = NewIndex(model, passage_size, userdict, ann, milvus, rescorer, fast)
     with open_batch(target, new_index, embedder, lock_timeout=lock_timeout, merge=merge) as batch:
         known = batch.writer.documents()
@@ -304,6 +304,12 @@ def _new_manifest(embedder: Embedder, analyzer: Analyzer, passage_size: int, ann
     }
 
 
+def batch_sources(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = (),
+                  name_prefix: str = "") -> list[SourceFile]:
+    """The files a batch of ``paths`` reads and the names they get (``souyi add`` and ``souyi add --server``)."""
+    return _named(_select(find_sources(paths), include, exclude), name_prefix)
+
+
 def _select(sources: list[SourceFile], include: Sequence[str], exclude: Sequence[str]) -> list[SourceFile]:
     """Keep the sources whose name matches an ``include`` glob (if any) and no ``exclude`` glob."""
     return [
@@ -345,7 +351,7 @@ def _read(
                 conflicts.append(source.name)
                 continue
             old = None if clash else old  # a replaced document of another source is never "unchanged"
-            fields = {**meta, **_sidecar(source.path)}
+            fields = {**meta, **sidecar_meta(source.path)}
             if old and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns) and old.meta == fields:
                 continue
             doc = read_document(source, max_chars)
@@ -359,7 +365,8 @@ def _read(
     return documents
 
 
-def _sidecar(path: Path) -> dict:
+def sidecar_meta(path: Path) -> dict:
+    """The metadata fields of ``FILE.meta.json`` beside ``path`` ({} without one); raises :class:`DocumentError`."""
     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
     if not sidecar.is_file():
         return {}

@@ -33,7 +33,7 @@ from indexer.split import DEFAULT_PASSAGE_SIZE
 from search import MODES, Hit, Searcher, parse_filters
 from search.evaluate import evaluate, load_collection
 
-from . import SAMPLE_DIR, __version__, cli_optimize, cli_read, cli_serve_writes
+from . import SAMPLE_DIR, __version__, cli_optimize, cli_read, cli_remote, cli_serve_writes
 from .cli_facets import SYNTAX_HELP, facet_lines
 
 logger = logging.getLogger("souyi")
@@ -118,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "add":
             p.add_argument("--replace", action="store_true",
                            help="replace a document of the same name even if it was read from another file")
+            _remote_args(p, "send the batch to a running souyi serve at URL (its write routes: docs/api.md) "
+                         "instead of writing a local index, and wait for its job with a progress bar")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
         p.add_argument("--fast", action="store_true",
                        help="a new index built in fast mode: int8 passage vectors, no per-sentence rescorer vectors; "
@@ -131,6 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("docs", nargs="+", metavar="DOC", help="document names, or the files and folders they came from")
     p.add_argument("--index", type=Path, default=None, help=index_help)
     _store_args(p)
+    _remote_args(p, "remove from a running souyi serve at URL instead (DOC is then a document name only), and "
+                 "wait for its job")
 
     p = sub.add_parser("list", help="list the documents of an index")
     p.add_argument("--index", type=Path, default=None, help=index_help)
@@ -222,6 +226,13 @@ class _DeprecatedFlag(argparse.Action):
                  option_string: str | None = None) -> None:
         print(f"souyi: {option_string} is deprecated; use {self.new}", file=sys.stderr)
         setattr(namespace, self.dest, values)
+
+
+def _remote_args(p: argparse.ArgumentParser, server_help: str) -> None:
+    p.add_argument("--server", default=None, metavar="URL", help=server_help)
+    p.add_argument("--token-file", type=Path, default=None, metavar="FILE",
+                   help="with --server: a file holding the server's write token (sent as a Bearer token, never "
+                   "shown)")
 
 
 def _store_args(p: argparse.ArgumentParser) -> None:
@@ -318,6 +329,8 @@ def _show_progress(args: argparse.Namespace) -> bool:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
+    if cli_remote.wants_server(args):
+        return cli_remote.remote_add(args, _show_progress(args))
     target = args.index or default_index_dir()
     build = build_index if args.command == "index" else add_documents
     if args.command == "add":
@@ -336,6 +349,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_remove(args: argparse.Namespace) -> int:
+    if cli_remote.wants_server(args):
+        return cli_remote.remote_remove(args)
     target = args.index or default_index_dir()
     _check_store(args, target)
     report = remove_documents(args.docs, target)
