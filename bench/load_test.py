@@ -140,12 +140,15 @@ def window_median(samples: list[tuple[float, int]], start: float, end: float) ->
     return int(statistics.median(values)) if values else None
 
 
-def start_server(index: str, threads: int, log_file: str | None) -> tuple[subprocess.Popen, int]:
-    """``souyi serve`` of ``index`` on a free loopback port, as its own process: the process and the port."""
+def start_server(index: str, threads: int, log_file: str | None,
+                 extra: Sequence[str] = ()) -> tuple[subprocess.Popen, int]:
+    """``souyi serve`` of ``index`` (and ``extra`` options) on a free loopback port, as its own process: the
+    process and the port."""
     port = free_port()
     log = open(log_file, "wb") if log_file else subprocess.DEVNULL
     server = subprocess.Popen(
-        [sys.executable, "-m", "souyi", "serve", "--index", index, "--port", str(port), "--threads", str(threads)],
+        [sys.executable, "-m", "souyi", "serve", "--index", index, "--port", str(port), "--threads", str(threads),
+         *extra],
         cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
     )
     return server, port

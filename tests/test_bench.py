@@ -42,6 +42,7 @@ from bench import (
     segments,
     synth_index,
     translation_ablation,
+    uploads,
 )
 from bench.experiments import fold_check, fusion_ablation, levers_table, lexical_variants, passage_size
 from indexer.embedding import QUERY_PRECISION_ENV, RUNTIME_ENV
@@ -195,6 +196,24 @@ def test_live_writer_serves_searches_while_a_writer_adds(synth, tmp_path, cli_en
     assert busy[9] >= 1 and _read(served / "manifest.json")["counts"]["documents"] > _read(
         index / "manifest.json")["counts"]["documents"]
     assert common.is_perf_table(table) and busy[11]
+
+
+def test_uploads_measures_visibility_searches_during_jobs_and_rss(synth, tmp_path, cli_env, monkeypatch):
+    index, _ = synth
+    served = tmp_path / "served"
+    shutil.copytree(index, served)  # the uploads stay in it
+    monkeypatch.setenv("SOUYI_CACHE_DIR", cli_env["SOUYI_CACHE_DIR"])
+    out = tmp_path / "uploads.json"
+    code = uploads.main(["--index", str(served), "--clients", "2", "--threads", "2", "--speed-runs", "1",
+                         "--idle", "2", "--during", "4", "--commits", "3", "--out", str(out)])
+    table = _read(out)
+    measures = {row[1]: row[2] for row in table["rows"]}
+    assert code == 0 and common.is_perf_table(table)
+    assert measures["upload a ~50-passage report: passages"] >= 40  # about the size the issue names
+    assert measures["upload jobs run during the searches"] >= 1 and len(table["series"]["rss_mb_by_commit"]) == 3
+    # every upload stayed: one warm-up, the timed report, the jobs during the searches, the RSS ones
+    counts = [_read(folder / "manifest.json")["counts"]["documents"] for folder in (index, served)]
+    assert counts[1] - counts[0] == 1 + 1 + measures["upload jobs run during the searches"] + 3
 
 
 def test_segments_times_small_and_big_batches_and_leaves_the_passages_it_found(synth, eval_dir, tmp_path):
