@@ -24,6 +24,7 @@ import os
 import platform
 import random
 import re
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -125,6 +126,20 @@ def write_perf(path: Path, data: dict) -> Path:
     if missing:
         raise ValueError(f"perf JSON {path.name} lacks {sorted(missing)}")
     return write_json(path, data)
+
+
+def write_run_table(path: Path, script: str, argv: list[str] | None, title: str, columns: list[str],
+                    rows: list[list], notes: str, **extra: object) -> Path:
+    """:func:`write_perf` of a table made by ``python -m bench.SCRIPT`` with ``argv`` (None: this process's)."""
+    return write_perf(path, {
+        "title": title,
+        "command": f"python -m bench.{script} " + " ".join(sys.argv[1:] if argv is None else argv),
+        "machine": machine(),
+        "columns": columns,
+        "rows": rows,
+        "notes": notes,
+        **extra,
+    })
 
 
 def is_perf_table(data: object) -> bool:

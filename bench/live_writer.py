@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -114,19 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         print(row)
     print(f"RSS last over second window: {last_over_second}; writer failures: {written['failures']}")
-    common.write_perf(args.out, {
-        "title": "A served index under a steady writer",
-        "command": "python -m bench.live_writer " + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": common.machine(),
-        "columns": COLUMNS,
-        "rows": rows,
-        "notes": f"souyi serve --threads {args.threads} as its own process; {args.clients} client threads send "
-                 "GET /api/search back to back (the requests of bench.load_test); the writer is another process "
-                 "that embeds and adds one document per batch (add_documents, model loaded once). Server, "
-                 "clients and writer share the machine's cores. RSS last over second minute: "
-                 f"{last_over_second}; writer failures: {len(written['failures'])}.",
-        "series": {"rss_samples_mb": [(round(t, 1), round(v / 2**20, 1)) for t, v in samples]},
-    })
+    common.write_run_table(
+        args.out, "live_writer", argv, "A served index under a steady writer", COLUMNS, rows,
+        f"souyi serve --threads {args.threads} as its own process; {args.clients} client threads send "
+        "GET /api/search back to back (the requests of bench.load_test); the writer is another process "
+        "that embeds and adds one document per batch (add_documents, model loaded once). Server, "
+        "clients and writer share the machine's cores. RSS last over second minute: "
+        f"{last_over_second}; writer failures: {len(written['failures'])}.",
+        series={"rss_samples_mb": [(round(t, 1), round(v / 2**20, 1)) for t, v in samples]})
     return 0 if idle_sum["errors"] == busy_sum["errors"] == 0 and not written["failures"] else 1
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -214,18 +213,13 @@ def _report(args, argv, passages, speed, idle, idle_s, busy, busy_s, took, rss) 
     ]
     for line in rows:
         print(line)
-    common.write_perf(args.out, {
-        "title": "Feeding a served index over HTTP",
-        "command": "python -m bench.uploads " + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": common.machine(),
-        "columns": COLUMNS,
-        "rows": rows,
-        "notes": f"souyi serve --threads {args.threads} --write-token-file F as its own process, its indexing "
-                 "worker a child process at nice 10; clients are threads of the bench process sending GET "
-                 "/api/search back to back (bench.load_test's requests). Each job is one multipart upload of one "
-                 "document, waited for (state done) before the next. Server, worker and clients share the cores.",
-        "series": {"rss_mb_by_commit": [(n, round(v / 2**20, 1), round(w / 2**20, 1)) for n, v, w in rss]},
-    })
+    common.write_run_table(
+        args.out, "uploads", argv, "Feeding a served index over HTTP", COLUMNS, rows,
+        f"souyi serve --threads {args.threads} --write-token-file F as its own process, its indexing "
+        "worker a child process at nice 10; clients are threads of the bench process sending GET "
+        "/api/search back to back (bench.load_test's requests). Each job is one multipart upload of one "
+        "document, waited for (state done) before the next. Server, worker and clients share the cores.",
+        series={"rss_mb_by_commit": [(n, round(v / 2**20, 1), round(w / 2**20, 1)) for n, v, w in rss]})
     return 0 if idle_sum["errors"] == busy_sum["errors"] == 0 else 1
 
 

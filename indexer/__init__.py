@@ -8,6 +8,7 @@ Public API::
     remove_documents(["old.txt"], "my-index")
     list_documents("my-index"); check_index("my-index")   # whichever store holds it
     optimize_index("my-index", max_segments=1)           # merge an embedded index's segments
+    add_uploads([Upload("notes/a.md", data=raw_bytes)], "my-index")   # documents held in memory
 """
 
 from .build import BuildReport, add_documents, build_from_documents, build_index, remove_documents
@@ -23,6 +24,7 @@ from .errors import (
     SearchError,
 )
 from .stores import check_index, list_documents, optimize_index
+from .uploads import Outcome, Upload, UploadReport, add_uploads, remove_named
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -36,6 +38,11 @@ __all__ = [
     "ModelMismatch",
     "ModelUnavailableError",
     "SearchError",
+    "Outcome",
+    "Upload",
+    "UploadReport",
+    "add_uploads",
+    "remove_named",
     "add_documents",
     "build_from_documents",
     "check_index",

@@ -182,11 +182,17 @@ def test_load_test_with_a_writer_feeds_reliability(synth, tmp_path, cli_env, mon
     assert "2 clients" in page.read_text(encoding="utf-8")
 
 
-def test_live_writer_serves_searches_while_a_writer_adds(synth, tmp_path, cli_env, monkeypatch):
-    index, _ = synth
-    served = tmp_path / "served"
-    shutil.copytree(index, served)  # the writer adds to it
+@pytest.fixture()
+def served(synth, tmp_path, cli_env, monkeypatch) -> Path:
+    """A copy of the synthetic index for a bench that serves and changes it, the model cache of the tests set."""
+    copy = tmp_path / "served"
+    shutil.copytree(synth[0], copy)
     monkeypatch.setenv("SOUYI_CACHE_DIR", cli_env["SOUYI_CACHE_DIR"])
+    return copy
+
+
+def test_live_writer_serves_searches_while_a_writer_adds(synth, served, tmp_path):
+    index, _ = synth
     out = tmp_path / "live_writer.json"
     code = live_writer.main(["--index", str(served), "--clients", "2", "--threads", "2", "--idle", "2",
                              "--duration", "6", "--every", "1", "--sample-every", "0.5", "--out", str(out)])
@@ -198,21 +204,16 @@ def test_live_writer_serves_searches_while_a_writer_adds(synth, tmp_path, cli_en
     assert common.is_perf_table(table) and busy[11]
 
 
-def test_uploads_measures_visibility_searches_during_jobs_and_rss(synth, tmp_path, cli_env, monkeypatch):
-    index, _ = synth
-    served = tmp_path / "served"
-    shutil.copytree(index, served)  # the uploads stay in it
-    monkeypatch.setenv("SOUYI_CACHE_DIR", cli_env["SOUYI_CACHE_DIR"])
-    out = tmp_path / "uploads.json"
-    code = uploads.main(["--index", str(served), "--clients", "2", "--threads", "2", "--speed-runs", "1",
-                         "--idle", "2", "--during", "4", "--commits", "3", "--out", str(out)])
-    table = _read(out)
+def test_uploads_measures_visibility_searches_during_jobs_and_rss(synth, served, tmp_path):
+    short = ["--clients", "2", "--threads", "2", "--speed-runs", "1", "--idle", "2", "--during", "4", "--commits", "3"]
+    assert uploads.main(["--index", str(served), *short, "--out", str(tmp_path / "uploads.json")]) == 0
+    table = _read(tmp_path / "uploads.json")
     measures = {row[1]: row[2] for row in table["rows"]}
-    assert code == 0 and common.is_perf_table(table)
+    assert common.is_perf_table(table)
     assert measures["upload a ~50-passage report: passages"] >= 40  # about the size the issue names
     assert measures["upload jobs run during the searches"] >= 1 and len(table["series"]["rss_mb_by_commit"]) == 3
     # every upload stayed: one warm-up, the timed report, the jobs during the searches, the RSS ones
-    counts = [_read(folder / "manifest.json")["counts"]["documents"] for folder in (index, served)]
+    counts = [_read(folder / "manifest.json")["counts"]["documents"] for folder in (synth[0], served)]
     assert counts[1] - counts[0] == 1 + 1 + measures["upload jobs run during the searches"] + 3
 
 
