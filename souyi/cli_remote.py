@@ -51,6 +51,7 @@ def wants_server(args: argparse.Namespace) -> bool:
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise BadQuery(f"{flags}: options of a local index; with --server the server's index keeps its own settings")
+    args.token = _token(args.token_file)  # read once, before any file is read or sent
     return True
 
 
@@ -121,23 +122,29 @@ def _wait(args: argparse.Namespace, job: int, progress: bool) -> dict:
 def _request(args: argparse.Namespace, method: str, path: str, body: bytes | None = None,
              content_type: str | None = None) -> dict:
     """One API call with the token; its JSON answer, or the error the server gave in words."""
-    headers = {"Authorization": f"Bearer {_token(args.token_file)}", "Accept": "application/json"}
+    headers = {"Authorization": f"Bearer {args.token}", "Accept": "application/json"}
     if content_type:
         headers["Content-Type"] = content_type
     url = args.server.rstrip("/") + path
     try:
         with urllib.request.urlopen(urllib.request.Request(url, body, headers, method=method), timeout=60) as answer:
-            return json.loads(answer.read())
+            raw = answer.read()
     except urllib.error.HTTPError as exc:
         message = _message(exc)
         if exc.code == 429:
-            raise IndexBusy(f"the server's job queue is full: {message}") from None
+            wait = exc.headers.get("Retry-After")
+            raise IndexBusy(f"the server's job queue is full: {message}"
+                            + (f" (retry after {wait} s)" if wait else "")) from None
         if exc.code in (401, 403):
             raise RemoteError(f"{args.server} refused the token in {args.token_file}: {message}") from None
         raise RemoteError(f"{args.server} answered {exc.code}: {message}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError) as exc:  # ValueError: not a URL urllib can open
         reason = getattr(exc, "reason", exc)
         raise RemoteError(f"cannot reach {args.server}: {reason}") from None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise RemoteError(f"{args.server} is not a souyi server: its answer to {path} is not JSON") from None
 
 
 def _message(exc: urllib.error.HTTPError) -> str:

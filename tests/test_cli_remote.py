@@ -43,6 +43,7 @@ def test_add_and_remove_through_a_server(remote, tmp_path):
     docs = {doc.name: doc for doc in list_documents(index)}
     assert docs["remote/taizhou.txt"].meta == {"year": "2010", "city": "台州"}
     assert search(base, "vexillium")[0]["doc_id"] == "remote/port.md"
+    assert search(base, "台州模具产业集群")[0]["doc_id"] == "remote/taizhou.txt"
     again = souyi("add", str(folder / "port.md"), "--server", base, "--token-file", str(token), "--name-prefix",
                   "remote", "--meta", "year=2010", env=env)
     assert again.returncode == 0 and "unchanged 1" in again.stdout  # same bytes, same metadata
@@ -71,5 +72,7 @@ def test_remote_mistakes_are_clear(remote, tmp_path):
     assert souyi("remove", "a.txt", "--token-file", str(token), env=env).returncode == 2  # no --server
     (tmp_path / "empty").write_text("\n")
     assert souyi("add", str(doc), "--server", base, "--token-file", str(tmp_path / "empty"), env=env).returncode == 2
+    gone = souyi("add", str(doc), "--server", base, "--token-file", str(tmp_path / "missing"), env=env)
+    assert gone.returncode == 2 and "cannot read the token file" in gone.stderr
     down = souyi("add", str(doc), "--server", "http://127.0.0.1:9", "--token-file", str(token), env=env)
     assert down.returncode == 1 and "cannot reach" in down.stderr
