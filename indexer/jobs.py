@@ -166,15 +166,21 @@ class JobJournal:
     def committed_jobs(self) -> list[int]:
         return [int(r[0]) for r in self._run("SELECT id FROM jobs WHERE state = 'committed' ORDER BY id")]
 
-    def recover(self) -> None:
-        """After a server stopped: committed jobs are done, the others it left unfinished are lost."""
+    def recover(self, worker_only: bool = False) -> None:
+        """After a server stopped: committed jobs are done, the others it left unfinished are lost.
+
+        ``worker_only``: only the worker stopped (the server goes on), so only
+        its running job is lost; queued jobs and their uploads wait for the next worker.
+        """
+        states = ("running",) if worker_only else ("queued", "running")
+        who = "the indexing worker" if worker_only else "the server"
         self._run("UPDATE jobs SET state = 'done', finished_at = ? WHERE state = 'committed'", (time.time(),))
-        lost = self._run("UPDATE jobs SET state = 'lost', finished_at = ?, payload = '{}', error = ? "
-                         "WHERE state IN ('queued', 'running')",
-                         (time.time(), "the server stopped before this job was committed; the index is at the "
-                          "last committed batch: send the documents again")).rowcount
+        lost = self._run(f"UPDATE jobs SET state = 'lost', finished_at = ?, payload = '{{}}', error = ? "
+                         f"WHERE state IN ({', '.join('?' * len(states))})",
+                         (time.time(), f"{who} stopped before this job was committed; the index is at the last "
+                          "committed batch: send the documents again", *states)).rowcount
         if lost:
-            logger.warning("%d unfinished job(s) of a previous server marked lost", lost)
+            logger.warning("%d unfinished job(s) marked lost: %s stopped", lost, who)
 
     def get(self, job: int) -> dict | None:
         """The job as the API shows it (docs/api.md, "Jobs"), or None."""
@@ -268,7 +274,7 @@ class JobQueue:
                 return
             if self._process is not None:  # it died (killed, out of memory): its running job is lost
                 logger.error("the indexing worker stopped (exit code %s); starting another", self._process.exitcode)
-                self.journal.recover()
+                self.journal.recover(worker_only=True)
             context = multiprocessing.get_context("spawn")
             ours, theirs = context.Pipe()
             self._process = context.Process(
