@@ -36,6 +36,7 @@ import uuid
 from pathlib import Path
 
 from bench import common, load_test
+from souyi.cli_remote import multipart_body
 
 COLUMNS = ["passages", "measure", "value", "unit", "target", "met"]
 CITIES = ("杭州", "宁波", "温州", "嘉兴", "湖州", "绍兴", "金华", "衢州", "舟山", "台州", "丽水")
@@ -57,10 +58,7 @@ class Client:
 
     def upload(self, name: str, text: str) -> dict:
         """One document as one multipart upload; the job as the server answered it."""
-        boundary = uuid.uuid4().hex
-        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n'.encode()
-                + text.encode("utf-8") + f"\r\n--{boundary}--\r\n".encode())
-        return self.call("POST", "/api/documents", body, f"multipart/form-data; boundary={boundary}")
+        return self.call("POST", "/api/documents", *multipart_body([(name, text.encode("utf-8"))]))
 
     def finished(self, job: int, timeout: float = 600.0) -> dict:
         """The job once it has ended (raises if it did not end well)."""

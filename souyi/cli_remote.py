@@ -71,7 +71,7 @@ def remote_add(args: argparse.Namespace, progress: bool) -> int:
             files.append((source.name, source.path.read_bytes()))
         except OSError as exc:
             raise DocumentError(f"{source.path}: cannot be read ({exc.strerror or exc})") from None
-    body, content_type = _multipart(files, fields)
+    body, content_type = multipart_body(files, fields)
     job = _request(args, "POST", "/api/documents", body, content_type)
     done = _wait(args, job["id"], progress)
     counts = {outcome: 0 for outcome in ("added", "replaced", "unchanged", "refused")}
@@ -164,16 +164,19 @@ def _token(file: Path) -> str:
     return token
 
 
-def _multipart(files: list[tuple[str, bytes]], fields: dict[str, str]) -> tuple[bytes, str]:
-    """A multipart/form-data body: text ``fields``, then one ``file`` part per (name, bytes)."""
+def multipart_body(files: list[tuple[str, bytes]], fields: dict[str, str] | None = None) -> tuple[bytes, str]:
+    """A multipart/form-data body for ``POST /api/documents`` and its content type: text ``fields``, then one
+    ``file`` part per (name, bytes).  Names are sent as UTF-8; a file name the file system could not decode
+    keeps its raw bytes (the server then refuses the request and says why)."""
     boundary = uuid.uuid4().hex
     parts = []
-    for name, value in fields.items():
+    for name, value in (fields or {}).items():
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(name)}"\r\n\r\n'.encode()
                      + value.encode("utf-8") + b"\r\n")
     for name, data in files:
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{_quoted(name)}"\r\n'
-                     "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
+                     "Content-Type: application/octet-stream\r\n\r\n".encode("utf-8", "surrogateescape")
+                     + data + b"\r\n")
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 

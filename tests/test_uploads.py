@@ -13,7 +13,6 @@ import os
 import shutil
 import time
 import urllib.parse
-import uuid
 import zipfile
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from test_web import fetch, running_server
 from indexer import add_documents, check_index, list_documents
 from indexer.jobs import WORKER_NICE, JobJournal, ServerBusy
 from indexer.uploads import Outcome, UploadReport
+from souyi.cli_remote import multipart_body
 
 WRITE = "write-token-0123456789abcdef"
 READ = "read-token-fedcba9876543210"
@@ -62,19 +62,9 @@ def _lower(headers) -> dict:  # noqa: ANN001 - an http.client.HTTPMessage
 
 
 def multipart(files: list[tuple[str, bytes]], fields: dict[str, str] | None = None) -> tuple[bytes, dict]:
-    """A multipart/form-data body: one ``file`` part per (filename, bytes), then text fields."""
-    boundary = uuid.uuid4().hex
-    out = io.BytesIO()
-    for name, value in (fields or {}).items():
-        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
-        out.write(value.encode("utf-8") + b"\r\n")
-    for filename, data in files:
-        quoted = filename.replace('"', "%22")
-        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{quoted}"\r\n'
-                  "Content-Type: application/octet-stream\r\n\r\n".encode("utf-8", "surrogateescape"))
-        out.write(data + b"\r\n")
-    out.write(f"--{boundary}--\r\n".encode())
-    return out.getvalue(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    """The client's multipart body (souyi add --server) and its Content-Type header."""
+    body, content_type = multipart_body(files, fields)
+    return body, {"Content-Type": content_type}
 
 
 def upload(base: str, files: list[tuple[str, bytes]], fields: dict | None = None, token: str | None = WRITE):
