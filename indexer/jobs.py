@@ -234,34 +234,36 @@ class JobQueue:
         self.journal = JobJournal(self.state_dir)
         self.journal.recover()
         self._start_lock = threading.Lock()
+        self._submit_lock = threading.Lock()  # room check and submission as one step: the bound holds
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
 
     def submit_add(self, documents: Sequence[NewDocument], replace: bool = False) -> int:
         """Queue one batch adding ``documents``; raises :class:`QueueFull`."""
-        self._check_room()
         folder = self.uploads / secrets.token_hex(8)
         folder.mkdir(mode=0o700)
         entries = []
         for number, doc in enumerate(documents):
             (folder / str(number)).write_bytes(doc.content)
             entries.append({"name": doc.name, "file": str(number), "text": doc.is_text, "meta": doc.meta or {}})
-        return self._submit("add", {"folder": folder.name, "replace": replace, "documents": entries})
+        try:
+            return self._submit("add", {"folder": folder.name, "replace": replace, "documents": entries})
+        except QueueFull:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
 
     def submit_remove(self, names: Sequence[str]) -> int:
         """Queue one batch removing the documents ``names``; raises :class:`QueueFull`."""
-        self._check_room()
         return self._submit("remove", {"names": list(names)})
 
     def get(self, job: int) -> dict | None:
         return self.journal.get(job)
 
-    def _check_room(self) -> None:
-        if self.journal.waiting() >= self.max_queued:
-            raise QueueFull(f"{self.max_queued} jobs are already waiting")
-
     def _submit(self, kind: str, payload: dict) -> int:
-        job = self.journal.submit(kind, payload)
+        with self._submit_lock:
+            if self.journal.waiting() >= self.max_queued:
+                raise QueueFull(f"{self.max_queued} jobs are already waiting")
+            job = self.journal.submit(kind, payload)
         self.start()
         assert self._conn is not None
         self._conn.send("wake")
