@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from .documents import MAX_DOCUMENT_CHARS
@@ -237,6 +237,7 @@ class JobQueue:
         self._submit_lock = threading.Lock()  # room check and submission as one step: the bound holds
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
+        self._closing = False
 
     def submit_add(self, documents: Sequence[NewDocument], replace: bool = False) -> int:
         """Queue one batch adding ``documents``; raises :class:`QueueFull`."""
@@ -266,13 +267,16 @@ class JobQueue:
             job = self.journal.submit(kind, payload)
         self.start()
         assert self._conn is not None
-        self._conn.send("wake")
+        try:
+            self._conn.send("wake")
+        except OSError:  # the worker died a moment ago: hearing of it, the queue starts another (see _hear)
+            logger.warning("the indexing worker stopped; job %d waits for the next one", job)
         return job
 
     def start(self) -> None:
         """Start the worker process (and the thread that hears of its commits) unless it runs."""
         with self._start_lock:
-            if self._process is not None and self._process.is_alive():
+            if self._closing or self._process is not None and self._worker_running():
                 return
             if self._process is not None:  # it died (killed, out of memory): its running job is lost
                 logger.error("the indexing worker stopped (exit code %s); starting another", self._process.exitcode)
@@ -287,12 +291,25 @@ class JobQueue:
             self._conn = ours
             threading.Thread(target=self._hear, args=(ours,), name="souyi-jobs", daemon=True).start()
 
+    def _worker_running(self) -> bool:
+        """Whether the worker process still runs, asked of its sentinel (readable once it has exited).
+
+        Not ``is_alive()``: a server started with SIGCHLD ignored (some
+        supervisors do that) has its children reaped by the kernel, and
+        ``is_alive()`` then reports a dead worker as running forever.
+        """
+        assert self._process is not None
+        return not wait([self._process.sentinel], timeout=0)
+
     def _hear(self, conn: Connection) -> None:
-        """Report committed jobs done once ``on_commit`` has run; ends when the worker does."""
+        """Report committed jobs done once ``on_commit`` has run; ends when the worker does, and then starts
+        another worker at once if jobs wait (a worker that died alone loses only its running job)."""
         while True:
             try:
                 conn.recv()
             except (EOFError, OSError):
+                if not self._closing and self.journal.waiting():
+                    self.start()
                 return
             try:
                 self._on_commit()
@@ -303,7 +320,8 @@ class JobQueue:
 
     def close(self) -> None:
         """Stop the worker (a running job is lost, its batch not committed) and release the state folder."""
-        if self._process is not None and self._process.is_alive():
+        self._closing = True
+        if self._process is not None and self._worker_running():
             self._process.kill()
             self._process.join(10)
         if self._conn is not None:

@@ -9,6 +9,7 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from test_uploads import WRITE, call, upload, wait
 from test_web import running_server
 
@@ -67,3 +68,28 @@ def test_sigkill_during_a_job_loses_only_that_job(sample_index, cache_dir, tmp_p
         again = wait(base, upload(base, [("after.txt", "重启后继续接收文档。".encode())])[2]["id"])
         assert again["state"] == "done" and again["id"] > job  # ids are never reused
 
+
+
+def _ignore_sigchld() -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("sigchld", ["default", "ignored"])
+def test_a_worker_killed_alone_loses_its_job_and_the_next_upload_still_runs(sample_index, cache_dir, tmp_path,
+                                                                              sigchld):
+    # "ignored": a server started by a supervisor that ignores SIGCHLD (inherited): the kernel reaps the dead
+    # worker at once, and multiprocessing's is_alive() would call it running forever
+    index = tmp_path / "index"
+    shutil.copytree(sample_index, index)
+    (tmp_path / "token").write_text(WRITE)
+    env = dict(os.environ, SOUYI_CACHE_DIR=str(cache_dir))
+    with running_server(env, tmp_path / "serve.log", "--index", str(index), "--write-token-file",
+                        str(tmp_path / "token"), preexec_fn=_ignore_sigchld if sigchld == "ignored" else None
+                        ) as (base, proc):
+        assert wait(base, upload(base, [("first.txt", "湖州丝绸。".encode())])[2]["id"])["state"] == "done"
+        [worker] = _worker_pids(proc.pid)
+        os.kill(worker, signal.SIGKILL)
+        assert _gone(worker)
+        after = wait(base, upload(base, [("after.txt", "绍兴黄酒产业。".encode())])[2]["id"])
+        assert after["state"] == "done", after  # a new worker took it; it was not marked lost with the old one
+        assert {"first.txt", "after.txt"} <= {doc.name for doc in list_documents(index)}

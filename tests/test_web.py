@@ -584,16 +584,18 @@ def fetch(url: str, data: bytes | None = None, method: str = "GET") -> tuple[int
 
 
 @contextlib.contextmanager
-def running_server(env: dict, log: Path, *args: str, timeout: float = 300.0):
+def running_server(env: dict, log: Path, *args: str, timeout: float = 300.0, preexec_fn=None):
     """``python -m souyi serve ARGS`` on a free loopback port; yields (base URL, process).
 
     The server's output goes to ``log``; it is killed on the way out if still running.
+    ``preexec_fn`` runs in the server's process before it starts (as for :class:`subprocess.Popen`).
     """
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "souyi", "serve", *args, "--port", str(port)],
             env=env, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1],
+            preexec_fn=preexec_fn,
         )
     base = f"http://127.0.0.1:{port}"
     try:
