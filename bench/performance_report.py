@@ -114,6 +114,18 @@ meet it first. Dense results are searched per segment (deleted passages left out
 selector) and merged exactly by score; constraint lookups (phrases, exclusions, filters) run over
 every segment's postings minus its deleted passages. The figures are in "Segments: small batches on
 a large index" and "A served index under a steady writer" below.
+
+A searcher memory-maps a segment's files. The pages of a mapped file that a process has touched
+count in its resident memory (RSS), and a query touches more of them than it reads: every page
+fault also maps the cached pages around it (the kernel's fault-around, 64 KiB, which `MADV_RANDOM`
+does not turn off), so after a few hundred queries nearly all of the per-posting BM25 arrays (row
+numbers, term frequencies, weights: most of an index's bytes) are resident, although a query reads
+a few short lists. Those pages are the kernel's page cache either way: shared between processes,
+dropped under memory pressure, and charged to a container's memory alike whether mapped or read.
+`SOUYI_POSTINGS=read` reads the per-posting arrays one term's span at a time with `pread` instead,
+keeping the spans read last (`RECENT_BYTES` in `indexer/postings_file.py`), and reads a small
+segment's whole; the table below measures both ways (`--postings map|read`): the RSS it saves and
+the latency it costs.
 """
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from bench import common, synth_index
 from indexer import merge_policy
 from indexer.analyze import default_analyzer
 from indexer.embedding import load_embedder
+from indexer.segment_files import POSTINGS_ENV, POSTINGS_MODES
 from indexer.stores import optimize_index
 
 COLUMNS = ["passages", "as given", "measure", "value", "unit", "target", "met"]
@@ -99,7 +101,7 @@ def search_process(index: Path, queries: int, eval_dir: Path) -> dict:
             "p99_ms": round(float(np.percentile(times, 99)), 1), "rss_mb": round(common.rss_bytes() / 2**20),
             "anon_mb": round(common.rss_bytes(kind="RssAnon") / 2**20),
             "file_mb": round(common.rss_bytes(kind="RssFile") / 2**20),
-            "segments": searcher.info().get("segments"), "queries": len(times)}
+            "queries": len(times)}
 
 
 def measured_search(index: Path, queries: int, eval_dir: Path) -> dict:
@@ -126,20 +128,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--small-batches", type=int, default=50, help="single-document batches before optimize")
     parser.add_argument("--big-batches", type=int, nargs=2, default=(10_000, 100_000), metavar=("SMALL", "LARGE"),
                         help="passages of the two batches whose commit times are compared")
+    parser.add_argument("--postings", choices=POSTINGS_MODES, default="map",
+                        help=f"how searchers read the postings (sets ${POSTINGS_ENV}; default: %(default)s)")
     parser.add_argument("--search-process", action="store_true", help=argparse.SUPPRESS)
     common.add_eval_dir(parser)
     common.add_out(parser, "segments")
     args = parser.parse_args(argv)
-    if args.search_process:
+    if args.search_process:  # reads postings as the environment it inherits says
         print(json.dumps(search_process(args.index, args.queries, args.eval_dir)))
         return
+    os.environ[POSTINGS_ENV] = args.postings  # this process's searcher and the search processes it starts
     per = synth_index.PASSAGES_PER_DOC
     small, large = args.big_batches
     staging = Staging(args.eval_dir, per * (1 + args.small_batches) + small + large)
     common.read_through(args.index)  # each measured search process starts with the index in the page cache
     before = measured_search(args.index, args.queries, args.eval_dir)
     n = json.loads((args.index / "manifest.json").read_text(encoding="utf-8"))["counts"]["passages"]
-    layout = given_layout(args.index)
+    layout = given_layout(args.index) + (f", {POSTINGS_ENV}={args.postings}" if args.postings != "map" else "")
     embedder = load_embedder(json.loads((args.index / "manifest.json").read_text(encoding="utf-8"))["model"]["id"])
     searcher = common.Searcher.open(args.index, embedder)
     # merge=False: a commit's own cost (the writer's merges after a commit are timed by optimize below)
@@ -208,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
         print(row)
     common.write_perf(args.out, {
         "title": "Segments: small batches on a large index",
-        "command": "python -m bench.segments --index DIR   "
+        "command": "python -m bench.segments --index DIR [--postings map|read]   "
                    "(DIR from python -m bench.synth_index --passages N --out DIR)",
         "machine": common.machine(),
         "columns": COLUMNS,
@@ -218,10 +223,11 @@ def main(argv: list[str] | None = None) -> None:
                  "vectors; text and terms as bench.synth_index makes them). 'Visible' is the time from the start "
                  "of the commit until a Searcher already open in the same process counts the change. Searches: "
                  f"{args.queries} real eval questions, hybrid, k=10, after 20 warm-up ones, in a search process "
-                 f"of their own (segments: as given {before['segments']}, after the small batches "
-                 f"{unmerged['segments']}, after optimize {merged['segments']}), each with the index files read once "
-                 "before it (warm page cache). RSS counts the pages of memory-mapped files a process touched "
-                 "(RssFile) besides its own memory (RssAnon). Shared 2-core machine "
+                 f"of their own (segments: as given, then {args.small_batches} more after the small batches, then 1 "
+                 "after optimize), each with the index files read once before it (warm page cache). RSS counts the "
+                 "pages of memory-mapped files a process touched (RssFile) besides its own memory (RssAnon); rows "
+                 f"marked {POSTINGS_ENV}=read: searchers read the postings with pread (--postings read), the others "
+                 "map them (the default). Shared 2-core machine "
                  "(other jobs running): times are upper bounds.",
     })
 

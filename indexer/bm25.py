@@ -408,10 +408,11 @@ def find_postings(offsets: np.ndarray, rows: np.ndarray, term: int, which: np.nd
     """Where each row of ``which`` would be among term ``term``'s postings (absolute position into
     ``rows``) and whether it is there; postings are ascending by row within a term."""
     start, end = int(offsets[term]), int(offsets[term + 1])
-    at = np.searchsorted(rows[start:end], which)
+    postings = rows[start:end]  # read once: ``rows`` may be read from its file on demand
+    at = np.searchsorted(postings, which)
     inside = at < end - start
     hit = np.zeros(len(which), dtype=bool)
-    hit[inside] = rows[start + at[inside]] == which[inside]
+    hit[inside] = postings[at[inside]] == which[inside]
     return start + at, hit
 
 

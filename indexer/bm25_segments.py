@@ -79,6 +79,17 @@ def segment_arrays(index: BM25Index, avgdl_ref: float) -> dict[str, np.ndarray]:
     }
 
 
+def term_values(values: np.ndarray, offsets: np.ndarray, term: int, positions: np.ndarray) -> np.ndarray:
+    """``values`` (one per posting) at ``positions``, all among term ``term``'s postings.
+
+    Taken from the term's whole span, so that a posting array read from its
+    file (:mod:`indexer.postings_file`) reads that span once per query, not
+    once per lookup.
+    """
+    start = int(offsets[term])
+    return values[start : int(offsets[term + 1])][positions - start]
+
+
 @dataclass(frozen=True)
 class _Stored:
     """A segment's arrays as loaded (possibly read-only memory maps), shared by all its deletion states."""
@@ -222,7 +233,9 @@ class _Approximate(MaxScore):
         return self._segment.n_rows
 
     def _impacts(self, term: int, postings: slice | np.ndarray) -> np.ndarray:
-        return self._segment.weights[postings] * self._idf[int(term)]
+        weights = self._segment.weights
+        found = weights[postings] if isinstance(postings, slice) else term_values(weights, self.offsets, term, postings)
+        return found * self._idf[int(term)]
 
     def _bounds(self, ids: np.ndarray) -> np.ndarray:
         idf = np.array([self._idf[int(t)] for t in ids], dtype=np.float32)
@@ -239,10 +252,11 @@ class _Tail:
         sizes = [s.n_rows for s in self.segments]
         self.row_base = np.cumsum([0, *sizes])
         self.posting_base = [0, *np.cumsum([len(s.rows) for s in self.segments]).tolist()]
-        self.rows = np.concatenate([s.rows.astype(np.int64) + base for s, base in zip(self.segments, self.row_base,
-                                                                                    strict=False)])
-        self.tfs = np.concatenate([s.tfs for s in self.segments]).astype(np.float64)
-        self.lengths = np.concatenate([s.doc_len[s.rows] for s in self.segments]).astype(np.float64)
+        rows = [np.asarray(s.rows, dtype=np.int64) for s in self.segments]  # read whole: the segments are small
+        self.rows = np.concatenate([r + base for r, base in zip(rows, self.row_base, strict=False)])
+        self.tfs = np.concatenate([np.asarray(s.tfs) for s in self.segments]).astype(np.float64)
+        self.lengths = np.concatenate([s.doc_len[r] for s, r in zip(self.segments, rows, strict=True)]).astype(
+            np.float64)
         self.row_ids = np.concatenate([s.row_ids for s in self.segments])
 
     def postings(self, terms: list[str], idf: Callable[[str], float]) -> tuple[np.ndarray, ...]:
@@ -447,8 +461,9 @@ class SegmentedBM25:
         total = np.zeros(len(rows), dtype=np.float64)
         lengths = segment.doc_len[rows]
         for term in terms:
-            at, hit = find_postings(segment.offsets, segment.rows, segment.terms[term], rows)
-            total[hit] += self._weight(term, segment.tfs[at[hit]], lengths[hit])
+            number = segment.terms[term]
+            at, hit = find_postings(segment.offsets, segment.rows, number, rows)
+            total[hit] += self._weight(term, term_values(segment.tfs, segment.offsets, number, at[hit]), lengths[hit])
         return total
 
     def _weight(self, term: str, tfs: np.ndarray, lengths: np.ndarray) -> np.ndarray:

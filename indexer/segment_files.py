@@ -31,13 +31,24 @@ import numpy as np
 
 from .bm25 import BM25Index
 from .bm25_segments import SEGMENT_ARRAYS, average_length, segment_arrays
-from .errors import IndexFormatError
+from .errors import IndexFormatError, SearchError
 from .index_dir import fsync_dir
+from .postings_file import PostingArray
 
 #: The folder of an index that holds its segment folders.
 SEGMENTS = "segments"
 VECTORS = "vectors.faiss"
 LEXICAL = "lexical"
+#: How a searcher reads the per-posting arrays (:data:`ON_DEMAND`): ``map`` (default) memory-maps them like the
+#: others; ``read`` reads them a term's span at a time (:mod:`indexer.postings_file`), which keeps them out of
+#: the process's resident memory at some cost in latency (docs/performance.md, "Segments").
+POSTINGS_ENV = "SOUYI_POSTINGS"
+POSTINGS_MODES = ("map", "read")
+#: The per-posting arrays: most of a segment's bytes, of which a query reads a few short spans.
+ON_DEMAND = frozenset({"rows", "tfs", "weights"})
+#: In ``read`` mode, a per-posting file smaller than this (a small batch's segment) is read whole into memory
+#: once, rather than once per query term and segment.
+ON_DEMAND_FROM = 1 << 20
 #: How FAISS opens a segment's file: memory-mapped, so that its pages are shared and loaded on use.
 _MMAP = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP)
 
@@ -71,7 +82,7 @@ class SegmentData:
     """A loaded segment: its lexical arrays, its vectors and its deletions in one generation."""
 
     name: str
-    lexical: dict[str, np.ndarray]
+    lexical: dict[str, np.ndarray | PostingArray]
     vectors: faiss.Index
     deleted_ids: np.ndarray
     deleted_terms: dict[str, int]
@@ -199,18 +210,40 @@ def read_deletions(root: Path, relative: str | None) -> SegmentDeletions:
         raise IndexFormatError(f"{file} is unreadable ({exc}); repair it with: souyi check --repair") from exc
 
 
-def load_segment_folder(root: Path, entry: dict, dim: int) -> SegmentData:
-    """Load a format-3 segment: its lexical arrays and FAISS index memory-mapped, its deletions read."""
-    folder = segment_dir(root, entry["name"])
+def postings_mode() -> str:
+    """``$SOUYI_POSTINGS`` (``map`` when unset); anything else is an error naming the choices."""
+    mode = os.environ.get(POSTINGS_ENV) or "map"
+    if mode not in POSTINGS_MODES:
+        raise SearchError(f"{POSTINGS_ENV} must be one of {', '.join(POSTINGS_MODES)}, got {mode!r}")
+    return mode
+
+
+def read_lexical_folder(folder: Path) -> dict[str, np.ndarray | PostingArray]:
+    """A segment's BM25 arrays from its ``lexical/`` folder, memory-mapped as plain read-only ndarray views
+    (np.memmap's own slicing costs microseconds per call, and a search slices them once per query term and
+    segment), except in :func:`postings_mode` ``read`` the per-posting ones (:data:`ON_DEMAND`)."""
+    reading = postings_mode() == "read"
     try:
-        # Plain read-only ndarray views of the maps: np.memmap's own slicing costs microseconds per call, and a
-        # search slices postings once per query term and segment.
-        lexical = {
-            file.stem: np.load(file, mmap_mode="r").view(np.ndarray)
-            for file in sorted((folder / LEXICAL).glob("*.npy"))
-        }
+        return {file.stem: _posting_array(file) if reading and file.stem in ON_DEMAND
+                else np.load(file, mmap_mode="r").view(np.ndarray) for file in sorted(folder.glob("*.npy"))}
     except (OSError, ValueError) as exc:
         raise IndexFormatError(f"{folder} is unreadable ({exc}); repair it with: souyi check --repair") from exc
+
+
+def _posting_array(file: Path) -> np.ndarray | PostingArray:
+    """A per-posting array in ``read`` mode: read on demand, or read whole when small."""
+    if file.stat().st_size >= ON_DEMAND_FROM:
+        return PostingArray(file)
+    whole = np.load(file)
+    whole.flags.writeable = False
+    return whole
+
+
+def load_segment_folder(root: Path, entry: dict, dim: int) -> SegmentData:
+    """Load a format-3 segment: its FAISS index memory-mapped, its BM25 arrays as :func:`read_lexical_folder`
+    gives them, its deletions read."""
+    folder = segment_dir(root, entry["name"])
+    lexical = read_lexical_folder(folder / LEXICAL)
     if set(lexical) != SEGMENT_ARRAYS or len(lexical["row_ids"]) != int(entry["passages"]):
         raise IndexFormatError(f"{folder} is incomplete; repair it with: souyi check --repair")
     deletions = read_deletions(root, entry.get("deleted"))

@@ -46,6 +46,7 @@ from bench import (
 )
 from bench.experiments import fold_check, fusion_ablation, levers_table, lexical_variants, passage_size
 from indexer.embedding import QUERY_PRECISION_ENV, RUNTIME_ENV
+from indexer.segment_files import POSTINGS_ENV
 from souyi import SAMPLE_DIR
 
 COLLECTIONS = ("xquad_zh-zh", "xquad_en-zh", "cmrc2018_dev")
@@ -217,19 +218,24 @@ def test_uploads_measures_visibility_searches_during_jobs_and_rss(synth, served,
     assert counts[1] - counts[0] == 1 + 1 + measures["upload jobs run during the searches"] + 3
 
 
-def test_segments_times_small_and_big_batches_and_leaves_the_passages_it_found(synth, eval_dir, tmp_path):
+@pytest.mark.parametrize("postings", ["map", "read"])
+def test_segments_times_small_and_big_batches_and_leaves_the_passages_it_found(synth, eval_dir, tmp_path,
+                                                                               monkeypatch, postings):
     index, _ = synth
     work = tmp_path / "index"
     shutil.copytree(index, work)  # the bench writes to it
     before = _read(work / "manifest.json")["counts"]["passages"]
     out = tmp_path / "segments.json"
+    monkeypatch.setenv(POSTINGS_ENV, "map")  # restored after the test: the bench sets it for its search processes
     segments.main(["--index", str(work), "--queries", "4", "--small-batches", "3", "--big-batches", "60", "120",
-                   "--eval-dir", str(eval_dir), "--out", str(out)])
+                   "--eval-dir", str(eval_dir), "--out", str(out), "--postings", postings])
     table = _read(out)
     measures = {row[2]: row for row in table["rows"] if row[0] == before}
     assert common.is_perf_table(table)
     given = _read(index / "manifest.json")["segments"]  # the synth fixture's index, as the bench found it
-    assert {row[1] for row in measures.values()} == {f"{len(given)} segment{'s' * (len(given) > 1)} (ivf)"}
+    label = f"{len(given)} segment{'s' * (len(given) > 1)} (ivf)" + (", SOUYI_POSTINGS=read" if postings == "read"
+                                                                     else "")
+    assert {row[1] for row in measures.values()} == {label}
     assert measures["add one 50-passage document: visible to an open searcher"][3] > 0
     rss = next(row for measure, row in measures.items() if measure.endswith(" queries") and "RSS" in measure)
     assert rss[3] >= measures["  of which private memory (RssAnon)"][3] > 0

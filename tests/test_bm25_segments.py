@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from indexer import bm25, bm25_segments
+from indexer import bm25, bm25_segments, segment_files
 from indexer.bm25 import BM25Index
 from indexer.bm25_segments import BM25Segment, SegmentedBM25, average_length, segment_arrays
+from indexer.errors import SearchError
+from indexer.postings_file import PostingArray
+from indexer.segment_files import ON_DEMAND, read_lexical_folder
+
+#: Where the segments of a test live: ``None`` in memory, else a folder their files are written to and read from
+#: as a search process reads them (small arrays memory-mapped, postings read on demand).
+_FILES: dict[str, Path | None] = {"folder": None}
 
 
 def _corpus(n_docs: int, seed: int) -> list[list[str]]:
@@ -18,7 +27,24 @@ def _corpus(n_docs: int, seed: int) -> list[list[str]]:
 
 
 def _segment(tokens: list[list[str]], ids: list[int], avgdl_ref: float) -> BM25Segment:
-    return BM25Segment.from_arrays(segment_arrays(BM25Index.build(tokens, ids), avgdl_ref))
+    arrays = segment_arrays(BM25Index.build(tokens, ids), avgdl_ref)
+    if _FILES["folder"] is None:
+        return BM25Segment.from_arrays(arrays)
+    folder = _FILES["folder"] / str(len(list(_FILES["folder"].iterdir())))
+    folder.mkdir()
+    for name, array in arrays.items():
+        np.save(folder / f"{name}.npy", array)
+    return BM25Segment.from_arrays(read_lexical_folder(folder))
+
+
+@pytest.fixture(params=["memory", "map", "read"])
+def stored(request, tmp_path, monkeypatch):
+    """Run a test with its segments in memory, then written to files and read back as a searcher reads them:
+    memory-mapped, or with the postings read on demand (``SOUYI_POSTINGS=read``)."""
+    monkeypatch.setitem(_FILES, "folder", None if request.param == "memory" else tmp_path)
+    monkeypatch.setenv(segment_files.POSTINGS_ENV, "read" if request.param == "read" else "map")
+    monkeypatch.setattr(segment_files, "ON_DEMAND_FROM", 0)  # the test's segments are small: read them on demand
+    return request.param
 
 
 def _deleting(segment: BM25Segment, tokens: dict[int, list[str]], ids: np.ndarray) -> BM25Segment:
@@ -76,7 +102,8 @@ def _ranked(index: SegmentedBM25, live: list[int], query: list[str], n: int, all
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("scan_always", [bm25.SCAN_ALWAYS, 300, 0])
 @pytest.mark.parametrize("small_rows", [bm25_segments.SMALL_ROWS, 0])
-def test_segments_with_deletions_and_filters_rank_like_a_fresh_build(monkeypatch, seed, scan_always, small_rows):
+def test_segments_with_deletions_and_filters_rank_like_a_fresh_build(monkeypatch, stored, seed, scan_always,
+                                                                     small_rows):
     # 0: every segment takes the approximate path; 300: the smallest are scanned together, the others pruned
     # with the n-th best score found so far as their floor; small_rows 0: no tail of small segments joined
     monkeypatch.setattr(bm25, "SCAN_ALWAYS", scan_always)
@@ -106,7 +133,7 @@ def test_segments_with_deletions_and_filters_rank_like_a_fresh_build(monkeypatch
             assert index.matched_terms(query, pid) == fresh.matched_terms(query, pid) == set(query) & set(tokens[pid])
 
 
-def test_a_fresh_segment_ranks_like_bm25index(monkeypatch):
+def test_a_fresh_segment_ranks_like_bm25index(monkeypatch, stored):
     monkeypatch.setattr(bm25, "SCAN_ALWAYS", 0)
     tokens = _corpus(3000, seed=11)
     index = BM25Index.build(tokens)
@@ -122,7 +149,7 @@ def test_a_fresh_segment_ranks_like_bm25index(monkeypatch):
 
 
 @pytest.mark.parametrize("avgdl_ref", [0.05, 500.0])
-def test_rescoring_doubles_the_candidates_when_the_reference_length_is_far_off(monkeypatch, avgdl_ref):
+def test_rescoring_doubles_the_candidates_when_the_reference_length_is_far_off(monkeypatch, stored, avgdl_ref):
     """Written at a very different average length, a segment's approximate order ignores (or exaggerates)
     passage length, so its first candidates cannot be proven best: m must double until they are."""
     monkeypatch.setattr(bm25, "SCAN_ALWAYS", 0)
@@ -137,22 +164,48 @@ def test_rescoring_doubles_the_candidates_when_the_reference_length_is_far_off(m
     assert np.array_equal(best.scores, fresh.top(["x"], 5)[1])
 
 
-def test_memory_mapped_segments_are_searched_in_place(tmp_path, monkeypatch):
+@pytest.mark.parametrize("mode", ["map", "read"])
+def test_segment_files_are_searched_in_place(tmp_path, monkeypatch, mode):
     monkeypatch.setattr(bm25, "SCAN_ALWAYS", 0)
+    monkeypatch.setattr(segment_files, "ON_DEMAND_FROM", 0)
+    monkeypatch.setenv(segment_files.POSTINGS_ENV, mode)
     tokens = dict(enumerate(_corpus(600, seed=7)))
     ids = list(tokens)
     for name, array in segment_arrays(BM25Index.build(list(tokens.values()), ids), 9.5).items():
         np.save(tmp_path / f"{name}.npy", array)
-    loaded = {p.stem: np.load(p, mmap_mode="r") for p in tmp_path.glob("*.npy")}
+    loaded = read_lexical_folder(tmp_path)
     segment = _deleting(BM25Segment.from_arrays(loaded), tokens, np.arange(0, 600, 7))
     for name in ("offsets", "rows", "tfs", "doc_len", "row_ids", "weights", "max_weight"):
-        assert getattr(segment, name) is loaded[name]  # not copied (and read-only: a write would raise)
+        assert getattr(segment, name) is loaded[name]  # not copied
+        assert isinstance(loaded[name], PostingArray) == (mode == "read" and name in ON_DEMAND)
     index = SegmentedBM25([segment])
     live = _live_ids([segment])
     fresh = _fresh(tokens, live)
     for query in (["w1", "w2"], ["w3", "w40", "w2"], ["w1", "unseen"]):
         got, want = index.top(query, 20), _ranked(fresh, live, query, 20, None)
         assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    mapped = Path("/proc/self/maps").read_text()
+    assert str(tmp_path / "offsets.npy") in mapped  # the per-term arrays are mapped in either mode...
+    for name in ON_DEMAND:  # ...the postings only in "map": read, their pages do not count in the process's memory
+        assert (str(tmp_path / f"{name}.npy") in mapped) == (mode == "map")
+    with pytest.raises(ValueError, match="read-only"):
+        segment.rows[0:5][0] = 1  # a map is read-only, and a kept span is shared by later reads
+
+
+def test_only_large_posting_files_are_read_on_demand_and_the_mode_is_checked(tmp_path, monkeypatch):
+    # a small batch's segment is read whole once (one read, no open file); a large one's postings on demand
+    monkeypatch.setenv(segment_files.POSTINGS_ENV, "read")
+    large = segment_files.ON_DEMAND_FROM // 4 + 1
+    np.save(tmp_path / "rows.npy", np.arange(large, dtype=np.int32))
+    np.save(tmp_path / "tfs.npy", np.ones(10, dtype=np.float32))
+    np.save(tmp_path / "offsets.npy", np.array([0, large], dtype=np.int64))
+    loaded = read_lexical_folder(tmp_path)
+    assert isinstance(loaded["rows"], PostingArray) and np.array_equal(loaded["rows"][5:9], [5, 6, 7, 8])
+    assert type(loaded["tfs"]) is np.ndarray and not loaded["tfs"].flags.writeable
+    assert str(tmp_path / "tfs.npy") not in Path("/proc/self/maps").read_text()  # read, not mapped
+    monkeypatch.setenv(segment_files.POSTINGS_ENV, "mmap")
+    with pytest.raises(SearchError, match="SOUYI_POSTINGS must be one of map, read"):
+        read_lexical_folder(tmp_path)
 
 
 def test_bad_deletions_and_masks_are_refused():
@@ -175,3 +228,4 @@ def test_an_index_of_nothing_finds_nothing():
         assert index.term_idf(["a"]) == {"a": index.max_idf()}
         assert index.scores_of(["a"], np.array([0, 3])).tolist() == [0.0, 0.0]
         assert index.segment_of(np.array([0])).tolist() == [-1]
+

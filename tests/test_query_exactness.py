@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from indexer import segment_files
 from indexer.analyze import is_cjk, normalize
 from indexer.build import build_index
 from indexer.store import IndexReader
@@ -156,8 +157,12 @@ def _check(searcher: Searcher, index: Path, query: str, fields) -> None:
             assert got == wanted, (query, mode, wanted - got)
 
 
+@pytest.mark.parametrize("postings", ["map", "read"])
 @pytest.mark.parametrize("query", QUERIES)
-def test_built_corpus_against_a_brute_force_scan(corpus_index, embedder, query):
+def test_built_corpus_against_a_brute_force_scan(corpus_index, embedder, query, postings, monkeypatch):
+    # "read": every posting list is read from its file on demand (SOUYI_POSTINGS=read, whatever its size)
+    monkeypatch.setenv(segment_files.POSTINGS_ENV, postings)
+    monkeypatch.setattr(segment_files, "ON_DEMAND_FROM", 0)
     searcher = Searcher.open(corpus_index, embedder)
     _check(searcher, corpus_index, query, FIELDS)
     searcher.close()
