@@ -245,15 +245,14 @@ def open_batch(target: Path, new_index: NewIndex, embedder: Embedder | None = No
     """
     create = None
     fast = new_index.fast
+    userdict = Path(new_index.userdict) if new_index.userdict else None
     if not index_exists(target):
         embedder = embedder or loader(new_index.model, precision=FAST_PASSAGE_PRECISION if fast else None)
-        userdict = new_index.userdict
         create = _new_manifest(embedder, Analyzer(userdict) if userdict else default_analyzer(),
                                new_index.passage_size, new_index.ann,
                                loader(new_index.rescorer) if new_index.rescorer else None)
         create.update(new_index.milvus.manifest() if new_index.milvus else {})
         create.update(fast_manifest(embedder) if fast else {})
-    userdict = Path(new_index.userdict) if new_index.userdict else None
     with open_writer(target, create=create, userdict=userdict, lock_timeout=lock_timeout, merge=merge) as writer:
         if embedder is None:
             embedder = loader(new_index.model or writer.manifest["model"]["id"],

@@ -376,7 +376,7 @@ def _run(index: Path, state_dir: Path, job: int, kind: str, payload: dict, journ
             uploads.append(Upload(entry["name"], text=content.decode("utf-8"), meta=entry["meta"]) if entry["text"]
                            else Upload(entry["name"], data=content, meta=entry["meta"]))
         return add_uploads(uploads, index, replace=payload["replace"], max_chars=max_chars, loader=loader,
-                           progress=functools.partial(_progress, journal, job))
+                           progress=functools.partial(journal.progress, job))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -390,10 +390,6 @@ def _warm_up(index: Path, loader: Callable[..., object]) -> None:
             loader(manifest["rescorer"]["id"])
     except (SearchError, OSError, KeyError, ValueError) as exc:  # the first job will report the real problem
         logger.warning("could not load the index's models ahead of the first job: %s", exc)
-
-
-def _progress(journal: JobJournal, job: int, done: int, total: int) -> None:
-    journal.progress(job, done, total)
 
 
 def _die_with_parent() -> None:

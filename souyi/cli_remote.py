@@ -17,14 +17,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from pathlib import Path
 
 from indexer.build import batch_sources, sidecar_meta
-from indexer.documents import MAX_DOCUMENT_CHARS
+from indexer.documents import MAX_DOCUMENT_CHARS, SUPPORTED_SUFFIXES
 from indexer.embedding import DEFAULT_RESCORER
 from indexer.errors import BadQuery, DocumentError, IndexBusy, SearchError
 from indexer.split import DEFAULT_PASSAGE_SIZE
 from search import parse_filters
+
+from .cli_serve_writes import read_token_file
 
 #: Seconds between two looks at a running job.
 POLL_SECONDS = 0.25
@@ -51,7 +52,7 @@ def wants_server(args: argparse.Namespace) -> bool:
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise BadQuery(f"{flags}: options of a local index; with --server the server's index keeps its own settings")
-    args.token = _token(args.token_file)  # read once, before any file is read or sent
+    args.token = read_token_file(args.token_file)  # read once, before any file is read or sent
     return True
 
 
@@ -59,7 +60,7 @@ def remote_add(args: argparse.Namespace, progress: bool) -> int:
     """Upload the batch of ``args.paths`` and wait for its job; the exit code (1 if anything was refused)."""
     sources = batch_sources(args.paths, args.include, args.exclude, args.name_prefix)
     if not sources:
-        raise DocumentError("no .txt, .md, .html, .htm, .pdf or .docx files found")
+        raise DocumentError(f"no {', '.join(SUPPORTED_SUFFIXES)} files found")
     common = parse_filters(args.meta)
     fields = {"meta": json.dumps(common, ensure_ascii=False), "replace": "true" if args.replace else "false"}
     files = []
@@ -152,16 +153,6 @@ def _message(exc: urllib.error.HTTPError) -> str:
         return json.loads(exc.read())["message"]
     except (ValueError, KeyError, TypeError, OSError):
         return exc.reason
-
-
-def _token(file: Path) -> str:
-    try:
-        token = Path(file).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadQuery(f"cannot read the token file {file}: {getattr(exc, 'strerror', None) or exc}") from None
-    if not token:
-        raise BadQuery(f"the token file {file} is empty")
-    return token
 
 
 def multipart_body(files: list[tuple[str, bytes]], fields: dict[str, str] | None = None) -> tuple[bytes, str]:

@@ -57,10 +57,14 @@ def write_settings(args: argparse.Namespace) -> dict:
 
 
 def _token(file: Path | None, variable: str) -> str | None:
-    if file is None:
-        return os.environ.get(variable) or None
+    return (os.environ.get(variable) or None) if file is None else read_token_file(file)
+
+
+def read_token_file(file: Path) -> str:
+    """The token in ``file`` (surrounding space stripped); raises :class:`TokenError` when unreadable or empty.
+    ``souyi serve`` and ``souyi add --server`` read their token files with this one function."""
     try:
-        token = file.read_text(encoding="utf-8").strip()
+        token = Path(file).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise TokenError(f"cannot read the token file {file}: {getattr(exc, 'strerror', None) or exc}") from None
     if not token:
