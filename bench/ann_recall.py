@@ -7,7 +7,10 @@ SQLite keeps; the index under test is the one the store built (its nprobe
 varied at search time, so the curve costs no rebuild).  ``--hnsw`` also
 builds HNSW + 8-bit quantization on the same vectors for comparison (that is
 how the IVF choice was made).  Queries are real eval questions embedded at run
-time.  Rows are merged into ``docs/perf/ann_recall.json`` by passage count.
+time.  An index of several segments is measured as one index rebuilt from
+SQLite, and also as a searcher searches it: the row "N segments as served"
+(segments sharing one IVF training probed together, the others apart).
+Rows are merged into ``docs/perf/ann_recall.json`` by passage count.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections import Counter
 from pathlib import Path
 
 import faiss
@@ -22,6 +26,7 @@ import numpy as np
 
 from bench import common
 from indexer import ann, load_embedder
+from search.embedded import EmbeddedSnapshot
 
 K = 10
 COLUMNS = ["passages", "index", "setting", "recall@10", "search ms p50", "search ms p99", "bytes / passage",
@@ -37,6 +42,21 @@ def recall_and_time(search, queries: np.ndarray, truth: list[set[int]]) -> tuple
         times.append((time.perf_counter() - tick) * 1000)
         hits.append(len(set(found.tolist()) & wanted) / K)
     return float(np.mean(hits)), float(np.percentile(times, 50)), float(np.percentile(times, 99))
+
+
+def segmented_row(reader: common.IndexReader, queries: np.ndarray, truth: list[set[int]]) -> list:
+    """The dense search a searcher runs over the generation's segments as they are (segments trained alike
+    probed together, the others each on its own), against the same exact answers."""
+    segments = EmbeddedSnapshot.load(reader).segments
+    groups = Counter(s.segment.training for s in segments.live if s.segment.training is not None)
+    setting = f"{sum(groups.values())} IVF segments, {len(groups)} training{'s' * (len(groups) != 1)}"
+    def served(q: np.ndarray) -> np.ndarray:
+        return segments.dense(q, K, None)[0]
+
+    recall_and_time(served, queries, truth)  # a warm-up pass: the segments' files are mapped, not yet read
+    r, p50, p99 = recall_and_time(served, queries, truth)
+    return [segments.size, f"{len(segments)} segments as served", setting, round(r, 4), round(p50, 2),
+            round(p99, 2), "-", "-"]
 
 
 def order(row: list) -> tuple:
@@ -90,6 +110,9 @@ def main(argv: list[str] | None = None) -> None:
             rows.append([n, f"IVF{ivf.nlist},SQ8 (store)", label, round(r, 4), round(p50, 2), round(p99, 2),
                          per_passage, "-"])
             print(rows[-1])
+    if len(reader.segment_entries()) > 1:
+        rows.append(segmented_row(reader, queries, truth))
+        print(rows[-1])
     if args.hnsw:
         for m in (16, 32):
             tick = time.perf_counter()
@@ -108,7 +131,8 @@ def main(argv: list[str] | None = None) -> None:
                              per_passage, round(built, 1)])
                 print(rows[-1])
             del hnsw
-    merged = sorted(common.merged_rows(args.out, rows, lambda row: row[0] == n), key=order)
+    measured = {(row[0], row[1], row[2]) for row in rows}  # an index's rows, its segments' kept apart
+    merged = sorted(common.merged_rows(args.out, rows, lambda row: (row[0], row[1], row[2]) in measured), key=order)
     common.write_perf(args.out, {
         "title": "ANN recall@10 against exact search on the same vectors",
         "command": "python -m bench.ann_recall --index DIR [--hnsw] [--openmp]   (DIR from bench/synth_index.py)",

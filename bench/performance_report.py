@@ -115,6 +115,21 @@ selector) and merged exactly by score; constraint lookups (phrases, exclusions, 
 every segment's postings minus its deleted passages. The figures are in "Segments: small batches on
 a large index" and "A served index under a steady writer" below.
 
+IVF segments share one training where they can (docs/index-format.md, "IVF segments share a
+training"), and segments trained alike are probed as one index of their passages: the query is
+assigned to its lists once and every segment scans those lists. Trained apart, each 100,000-passage
+segment of a 1M index probed 32 of its own 512 lists (the `NPROBE_MIN` floor): twice the vectors
+one 1M index scans, for a lower recall. The "ANN recall@10" table below has both on the
+10-segment 1M index `bench/synth_index.py` builds (rows "10 segments as served": 10 trainings is
+that index as the previous writer left it, 3 trainings as the writer leaves it now), and the
+segments table has the whole search on both (the "10 trainings" rows with the default `map` were
+re-measured in the same sitting as the "3 trainings" ones; the `read` ones are of an earlier one).
+Sharing is the dense side's part of what ten segments cost; BM25's part is its per-segment work
+(one MaxScore pass, or one scan, per segment and query), which sharing does not touch: hybrid p50
+grows by 1.2 to 1.9 ms per 100,000-passage segment beyond the first (the same day's rows "10
+segments", "4 segments" — from `souyi optimize --max-segments 4` on a copy of the 10-segment index
+— and their "after optimize" rows, one segment).
+
 A searcher memory-maps a segment's files. The pages of a mapped file that a process has touched
 count in its resident memory (RSS), and a query touches more of them than it reads: every page
 fault also maps the cached pages around it (the kernel's fault-around, 64 KiB, which `MADV_RANDOM`

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import common, synth_index
-from indexer import merge_policy
+from indexer import ann, merge_policy
 from indexer.analyze import default_analyzer
 from indexer.embedding import load_embedder
 from indexer.segment_files import POSTINGS_ENV, POSTINGS_MODES
@@ -77,9 +77,17 @@ class Staging:
 
 
 def given_layout(index: Path) -> str:
-    """The segments of ``index`` as the table names them: count, vector index kinds, deleted passages."""
-    segments = json.loads((index / "manifest.json").read_text(encoding="utf-8"))["segments"]
-    kinds = sorted({s["ann"]["kind"] for s in segments})
+    """The segments of ``index`` as the table names them: count, vector index kinds (with how many IVF
+    trainings, when several IVF segments could share one), deleted passages."""
+    reader = common.IndexReader.open(index)
+    try:
+        segments = reader.segment_entries()
+        ivf = [e for e in segments if e["ann"]["kind"] == "ivf"]
+        trainings = {ann.training_key(reader.load_segment(e).vectors) for e in ivf} if len(ivf) > 1 else set()
+    finally:
+        reader.close()
+    kinds = sorted({s["ann"]["kind"] for s in segments}) + (
+        [f"{len(trainings)} training{'s' * (len(trainings) != 1)}"] if trainings else [])
     deleted = sum(map(merge_policy.deleted, segments))
     return f"{len(segments)} segment{'s' * (len(segments) != 1)} ({', '.join(kinds)})" + (
         f", {deleted:,} deleted" if deleted else "")

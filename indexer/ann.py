@@ -19,9 +19,11 @@ records it in the manifest so every later batch keeps the user's choice.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
+from collections.abc import Sequence
 
 import faiss
 import numpy as np
@@ -86,11 +88,34 @@ def kind_of(index: faiss.Index) -> str:
     return "ivf" if isinstance(faiss.downcast_index(index), faiss.IndexIVF) else "flat"
 
 
-def build(vectors: np.ndarray, ids: np.ndarray, dim: int, requested: str = "auto") -> faiss.Index:
+def lists_fit(nlist: int, n: int) -> bool:
+    """Whether ``nlist`` IVF lists suit an index of ``n`` passages: ``2·√n`` is neither more than
+    :data:`REBUILD_GROWTH` times ``nlist`` (lists too long) nor under a quarter of it."""
+    ideal = 2 * math.sqrt(n)
+    return nlist / 4 <= ideal <= REBUILD_GROWTH * nlist
+
+
+def nlist_for_part(n: int, total: int) -> int:
+    """IVF lists for ``n`` passages that are part of an index of ``total``: the whole index's
+    :func:`nlist_for`, so that later parts can share the training (:func:`build`'s ``trained``), as far
+    as ``n`` passages can train that many centroids (:data:`TRAIN_PER_CENTROID` each), and never fewer
+    than ``n`` passages alone would get."""
+    trainable = 2 ** int(math.log2(max(1, n // TRAIN_PER_CENTROID)))
+    return min(max(nlist_for(n), min(nlist_for(max(n, total)), trainable)), n)
+
+
+def build(vectors: np.ndarray, ids: np.ndarray, dim: int, requested: str = "auto", *, total: int | None = None,
+          trained: faiss.Index | None = None) -> faiss.Index:
     """A new index of the kind :func:`plan` picks, holding ``vectors`` under passage ``ids``.
 
     IVF centroids are trained on a random sample of ``vectors`` (fixed seed,
-    so a rebuild of the same passages gives the same index).
+    so a rebuild of the same passages gives the same index), as many as an
+    index of ``total`` passages wants (:func:`nlist_for_part`; default: these
+    passages alone).  Or, given ``trained`` (an IVF index), its centroids and
+    quantizer ranges are taken as they are: the two indexes then assign and
+    encode every vector alike, so :func:`search_alike` can probe both with one
+    assignment, as one index of their passages (docs/index-format.md,
+    "Segments and searches").
     """
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # training and adding do use every core
     vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dim)
@@ -98,19 +123,16 @@ def build(vectors: np.ndarray, ids: np.ndarray, dim: int, requested: str = "auto
     kind = plan(len(ids), requested)
     if kind == "flat" or len(ids) == 0:
         index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    elif trained is not None:
+        index = _untrained_copy(trained)
+        logger.info("IVF index of %d vectors shares a trained one's %d lists", len(ids), index.nlist)
     else:
-        nlist = min(nlist_for(len(ids)), len(ids))
-        # Codes of the vectors themselves, not of their residuals to the centroid: the same recall@10 at
-        # 1M passages for less time per scanned list (docs/performance.md, "How the vector index is chosen").
-        index = faiss.IndexIVFScalarQuantizer(
-            faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT, False
-        )
+        nlist = nlist_for_part(len(ids), total or len(ids))
+        index = _ivf(faiss.IndexFlatIP(dim), nlist)
         index.cp.niter = 10
         sample = min(len(ids), TRAIN_PER_CENTROID * nlist)
         rows = np.sort(np.random.default_rng(0).choice(len(ids), sample, replace=False))
         index.train(vectors[rows])
-        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by passage id
-        index.nprobe = nprobe_for(nlist)
         logger.info("trained IVF index: %d lists on %d of %d vectors, nprobe %d", nlist, sample, len(ids), index.nprobe)
     if len(ids):
         index.add_with_ids(vectors, ids)
@@ -133,10 +155,44 @@ def needs_rebuild(index: faiss.Index, n: int, requested: str = "auto") -> bool:
         wanted = plan(n)
     if wanted != kind:
         return True
-    if kind == "flat":
-        return False
-    ideal, nlist = 2 * math.sqrt(n), faiss.downcast_index(index).nlist
-    return ideal > REBUILD_GROWTH * nlist or ideal < nlist / 4
+    return kind != "flat" and not lists_fit(faiss.downcast_index(index).nlist, n)
+
+
+def _untrained_copy(trained: faiss.Index) -> faiss.IndexIVFScalarQuantizer:
+    """An empty IVF index with ``trained``'s centroids and scalar quantizer ranges (no vectors copied)."""
+    source = faiss.downcast_index(trained)
+    quantizer = faiss.IndexFlatIP(source.d)
+    quantizer.add(source.quantizer.reconstruct_n(0, source.nlist))
+    index = _ivf(quantizer, source.nlist)
+    faiss.copy_array_to_vector(faiss.vector_to_array(source.sq.trained), index.sq.trained)
+    index.is_trained = True
+    return index
+
+
+def _ivf(quantizer: faiss.IndexFlatIP, nlist: int) -> faiss.IndexIVFScalarQuantizer:
+    """An IVF index over ``quantizer``'s lists, as the store builds them.
+
+    Codes of the vectors themselves, not of their residuals to the centroid:
+    the same recall@10 at 1M passages for less time per scanned list
+    (docs/performance.md, "How the vector index is chosen").
+    """
+    index = faiss.IndexIVFScalarQuantizer(quantizer, quantizer.d, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                          faiss.METRIC_INNER_PRODUCT, False)
+    index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by passage id
+    index.nprobe = nprobe_for(nlist)
+    return index
+
+
+def training_key(index: faiss.Index) -> bytes | None:
+    """What an IVF index was trained to (its centroids and quantizer ranges), as a digest: indexes with the
+    same key assign and encode vectors alike (:func:`search_alike`).  None for an exact index."""
+    if kind_of(index) != "ivf":
+        return None
+    ivf = faiss.downcast_index(index)
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(ivf.quantizer.reconstruct_n(0, ivf.nlist).tobytes())
+    digest.update(faiss.vector_to_array(ivf.sq.trained).tobytes())
+    return digest.digest()
 
 
 def update(index: faiss.Index, removed: np.ndarray, ids: np.ndarray, vectors: np.ndarray) -> None:
@@ -207,9 +263,13 @@ class Allowed:
 
 def probe_scale(total: int, allowed: Allowed | None) -> int:
     """How many times more IVF lists a search restricted to ``allowed`` of ``total`` passages probes."""
-    if allowed is None or len(allowed) >= FILTER_NPROBE_FROM * total:
+    return 1 if allowed is None else _probe_factor(total, len(allowed))
+
+
+def _probe_factor(total: int, kept: int) -> int:
+    if kept >= FILTER_NPROBE_FROM * total:
         return 1
-    return min(FILTER_NPROBE_MAX, math.ceil(total / max(1, len(allowed))))
+    return min(FILTER_NPROBE_MAX, math.ceil(total / max(1, kept)))
 
 
 def search(
@@ -250,6 +310,45 @@ def search(
     scores, ids = index.search(query, n, params=params)
     keep = ids[0] >= 0  # FAISS pads with -1 when it has fewer than n
     return ids[0][keep].astype(np.int64), scores[0][keep]
+
+
+def search_alike(
+    parts: Sequence[tuple[faiss.Index, Allowed | None]], vector: np.ndarray, n: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Top-``n`` passage ids and inner products of each IVF index of ``parts`` (each with the passages it may
+    return, None: all), where every index has the same :func:`training_key`.
+
+    The query is assigned to its lists once, and every index scans those
+    lists: what one IVF index of all their passages, trained alike, would scan
+    (:func:`nprobe_for` its ``nlist``, scaled as :func:`search` scales it for
+    the share of passages the restrictions leave).  Segments trained apart
+    would each probe their own ``nlist``'s share, at a floor: at ten segments,
+    about twice the vectors for a lower recall (docs/performance.md,
+    "Segments").  Single-threaded, as :func:`search`.
+    """
+    faiss.omp_set_num_threads(1)
+    query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+    ivfs = [faiss.downcast_index(index) for index, _ in parts]
+    total = sum(ivf.ntotal for ivf in ivfs)
+    kept = sum(ivf.ntotal if allowed is None else len(allowed) for ivf, (_, allowed) in zip(ivfs, parts, strict=True))
+    nlist = ivfs[0].nlist
+    nprobe = min(nlist, nprobe_for(nlist) * _probe_factor(total, kept))
+    centroid_scores, lists = ivfs[0].quantizer.search(query, nprobe)
+    found = []
+    for ivf, (_, allowed) in zip(ivfs, parts, strict=True):
+        k = min(n, ivf.ntotal)
+        if k <= 0:
+            found.append((np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)))
+            continue
+        params = faiss.SearchParametersIVF(nprobe=nprobe)
+        if allowed is not None:
+            params.sel = allowed.selector
+        scores, ids = np.empty((1, k), dtype=np.float32), np.empty((1, k), dtype=np.int64)
+        ivf.search_preassigned_c(1, faiss.swig_ptr(query), k, faiss.swig_ptr(lists), faiss.swig_ptr(centroid_scores),
+                                 faiss.swig_ptr(scores), faiss.swig_ptr(ids), False, params)
+        keep = ids[0] >= 0
+        found.append((ids[0][keep], scores[0][keep]))
+    return found
 
 
 def ids_of(index: faiss.Index) -> np.ndarray:

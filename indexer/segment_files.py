@@ -239,6 +239,11 @@ def _posting_array(file: Path) -> np.ndarray | PostingArray:
     return whole
 
 
+def read_segment_vectors(root: Path, name: str, dim: int) -> faiss.Index:
+    """Segment ``name``'s FAISS index, memory-mapped (a writer reads one to share its IVF training)."""
+    return read_faiss(segment_dir(root, name) / VECTORS, dim, mmap=True)
+
+
 def load_segment_folder(root: Path, entry: dict, dim: int) -> SegmentData:
     """Load a format-3 segment: its FAISS index memory-mapped, its BM25 arrays as :func:`read_lexical_folder`
     gives them, its deletions read."""
@@ -250,7 +255,7 @@ def load_segment_folder(root: Path, entry: dict, dim: int) -> SegmentData:
     return SegmentData(
         name=entry["name"],
         lexical=lexical,
-        vectors=read_faiss(folder / VECTORS, dim, mmap=True),
+        vectors=read_segment_vectors(root, entry["name"], dim),
         deleted_ids=deletions.ids,
         deleted_terms=deletions.terms,
         deleted_length=deletions.length,

@@ -88,6 +88,7 @@ from .segment_files import (
     read_deletions,
     read_faiss,
     read_lexical_npz,
+    read_segment_vectors,
     remove_quietly,
     write_deletions,
     write_segment,
@@ -318,7 +319,7 @@ class IndexWriter(LockedWriter):
                 ids = np.array(added_ids, np.int64)
                 entries.append(self._write_segment(_segment_name(new), ids, np.stack(added_vectors),
                                                    self._postings(ids, added_terms),
-                                                   average_length(length, counts["passages"])))
+                                                   average_length(length, counts["passages"]), counts["passages"]))
             self._write_manifest(new, entries, length=length, **counts)  # the commit point
         except BaseException:
             self._recover()  # a failed batch's rows (stamped new) must not show up in the next batch's generation
@@ -441,12 +442,40 @@ class IndexWriter(LockedWriter):
         return BM25Index.build(terms, ids.tolist(), **self.manifest.get("bm25", {}))
 
     def _write_segment(self, name: str, ids: np.ndarray, vectors: np.ndarray, lexical: BM25Index,
-                       avgdl_ref: float) -> dict:
-        """Write one segment of these passages (``lexical``: their postings); returns its manifest entry."""
-        index = ann.build(vectors, ids, self._dim(), self._ann())
+                       avgdl_ref: float, total: int | None = None) -> dict:
+        """Write one segment of these passages (``lexical``: their postings) into an index of ``total`` live
+        passages (default: as committed); returns its manifest entry."""
+        total = int(self.manifest["counts"]["passages"]) if total is None else total
+        index = ann.build(vectors, ids, self._dim(), self._ann(), total=total,
+                          trained=self._shared_training(len(ids), total))
         write_segment(self.path, name, index, segment_arrays(lexical, avgdl_ref))
         return {"name": name, "passages": len(ids), "first_id": int(ids[0]), "last_id": int(ids[-1]),
                 "deleted": None, "deleted_passages": 0, "ann": ann.describe(index, self._ann())}
+
+    def _shared_training(self, n: int, total: int) -> faiss.Index | None:
+        """The IVF index whose training a new IVF segment of ``n`` of ``total`` live passages shares (None: it
+        trains its own).
+
+        Segments trained alike are searched as one index (:func:`indexer.ann.search_alike`):
+        at many segments, fewer vectors scanned for a better recall than each
+        segment probing its own lists (docs/performance.md, "Segments").  A
+        segment takes the training of the largest committed IVF segment whose
+        lists suit ``total`` passages (:func:`indexer.ann.lists_fit`), unless it
+        holds half the index or more: then it trains afresh, so that the
+        centroids follow the bulk of the passages as the index grows and merges.
+        """
+        if ann.plan(n, self._ann()) != "ivf" or 2 * n >= total:
+            return None
+        fitting = [e for e in self.manifest.get("segments", [])
+                   if e["ann"]["kind"] == "ivf" and ann.lists_fit(int(e["ann"]["nlist"]), total)]
+        if not fitting:
+            return None
+        chosen = max(fitting, key=lambda e: (merge_policy.live(e), e["name"]))
+        try:
+            return read_segment_vectors(self.path, chosen["name"], self._dim())
+        except IndexFormatError as exc:  # a damaged segment (repair may be replacing it) lends no training
+            logger.warning("%s; the new segment trains its own IVF index", exc)
+            return None
 
     def _record_deletions(self, gen: int, gone: np.ndarray, gone_terms: list[list[str]]) -> list[dict]:
         """The segment entries after deleting ``gone``: a new cumulative deletion file for each segment that

@@ -62,6 +62,11 @@ class Segment:
         return int(self.lexical.row_ids[-1]) if self.lexical.n_rows else -1
 
     @cached_property
+    def training(self) -> bytes | None:
+        """What the segment's IVF index was trained to (:func:`indexer.ann.training_key`; None: searched exactly)."""
+        return ann.training_key(self.vectors)
+
+    @cached_property
     def bigrams_of(self) -> dict[str, list[int]]:
         """Character -> numbers of the bigram terms holding it (built on first use: one pass over the terms)."""
         found: dict[str, list[int]] = {}
@@ -153,6 +158,14 @@ class Segments:
         self._block = _Block.of(small) if len(small) > 1 else None
         blocked = {id(s) for s in small} if self._block is not None else set()
         self._searched = tuple(s for s in self.live if id(s) not in blocked)  # by FAISS, one call each
+        # Unfiltered, IVF segments trained alike are probed together, as one index of their passages would be.
+        alike: dict[bytes, list[LiveSegment]] = {}
+        for segment in self._searched:
+            if segment.segment.training is not None:
+                alike.setdefault(segment.segment.training, []).append(segment)
+        self._alike = tuple(group for group in alike.values() if len(group) > 1)
+        grouped = {id(s) for group in self._alike for s in group}
+        self._apart = tuple(s for s in self._searched if id(s) not in grouped)
         #: BM25 over the same segments, in the same order: ``allowed`` row masks line up with :attr:`live`.
         self.bm25 = SegmentedBM25([s.lexical for s in self.live], k1, b)
 
@@ -174,21 +187,18 @@ class Segments:
         ``allowed`` holds live passages only (filters are resolved per
         generation), so it replaces a segment's own deletion restriction.
         """
-        found_ids, found_scores = [], []
-        if self._block is not None:
-            ids, scores = self._block.search(vector, n, allowed)
-            found_ids.append(ids)
-            found_scores.append(scores)
-        for segment in self._searched:
+        found = [] if self._block is None else [self._block.search(vector, n, allowed)]
+        if allowed is None:
+            for group in self._alike:
+                found.extend(ann.search_alike([(s.segment.vectors, s.allowed) for s in group], vector, n))
+        for segment in self._searched if allowed is not None else self._apart:
             restriction = segment.allowed if allowed is None else self._restricted(allowed, segment)
             if allowed is not None and restriction is None:
                 continue
-            ids, scores = ann.search(segment.segment.vectors, vector, min(n, segment.size), restriction)
-            found_ids.append(ids)
-            found_scores.append(scores)
-        if not found_ids:
+            found.append(ann.search(segment.segment.vectors, vector, min(n, segment.size), restriction))
+        if not found:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        ids, scores = np.concatenate(found_ids), np.concatenate(found_scores)
+        ids, scores = np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
         best = np.lexsort((ids, -scores))[:n]  # by score, ties by id whatever the segment layout
         return ids[best], scores[best]
 

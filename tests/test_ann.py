@@ -35,6 +35,9 @@ def test_the_kind_follows_the_size_unless_forced():
         ann.plan(10, "hnsw")
     assert ann.nlist_for(1_000_000) == 2048 and ann.nlist_for(100_000) == 512
     assert ann.nprobe_for(2048) == 64 and ann.nprobe_for(128) == ann.NPROBE_MIN
+    # part of a larger index: the whole index's lists (others may share them), as far as the part can train them
+    assert ann.nlist_for_part(100_000, 1_000_000) == 2048 and ann.nlist_for_part(60_000, 1_000_000) == 1024
+    assert ann.nlist_for_part(100_000, 100_000) == ann.nlist_for(100_000) == ann.nlist_for_part(100_000, 10)
 
 
 def test_ivf_finds_the_exact_neighbours_and_updates_in_place(tmp_path):

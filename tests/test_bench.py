@@ -45,6 +45,7 @@ from bench import (
     uploads,
 )
 from bench.experiments import fold_check, fusion_ablation, levers_table, lexical_variants, passage_size
+from indexer import ann
 from indexer.embedding import QUERY_PRECISION_ENV, RUNTIME_ENV
 from indexer.segment_files import POSTINGS_ENV
 from souyi import SAMPLE_DIR
@@ -142,6 +143,19 @@ def test_ann_recall_exact_is_its_own_truth(synth, eval_dir, tmp_path):
     exact = [row for row in rows if row[1].startswith("exact")]
     assert exact and all(row[3] == 1.0 for row in exact)
     assert any(row[1].startswith("IVF") for row in rows) and any(row[1].startswith("HNSW") for row in rows)
+    # the fixture's two IVF segments, also searched as a searcher searches them
+    [served] = [row for row in rows if row[1] == "2 segments as served"]
+    trainings = len(training_keys(index))
+    assert served[2] == f"2 IVF segments, {trainings} training{'s' * (trainings > 1)}" and 0 < served[3] <= 1
+
+
+def training_keys(index: Path) -> set[bytes]:
+    """The distinct IVF trainings of an index's segments."""
+    reader = common.IndexReader.open(index)
+    try:
+        return {ann.training_key(segment.vectors) for segment in reader.segments()}
+    finally:
+        reader.close()
 
 
 def test_bm25_scale_checks_top_against_scoring_every_row(synth, eval_dir, tmp_path):
@@ -233,8 +247,10 @@ def test_segments_times_small_and_big_batches_and_leaves_the_passages_it_found(s
     measures = {row[2]: row for row in table["rows"] if row[0] == before}
     assert common.is_perf_table(table)
     given = _read(index / "manifest.json")["segments"]  # the synth fixture's index, as the bench found it
-    label = f"{len(given)} segment{'s' * (len(given) > 1)} (ivf)" + (", SOUYI_POSTINGS=read" if postings == "read"
-                                                                     else "")
+    trainings = len(training_keys(index))
+    assert len(given) == 2 and trainings in (1, 2)
+    label = f"2 segments (ivf, {trainings} training{'s' * (trainings > 1)})" + (
+        ", SOUYI_POSTINGS=read" if postings == "read" else "")
     assert {row[1] for row in measures.values()} == {label}
     assert measures["add one 50-passage document: visible to an open searcher"][3] > 0
     rss = next(row for measure, row in measures.items() if measure.endswith(" queries") and "RSS" in measure)

@@ -110,6 +110,23 @@ def test_a_small_batch_writes_its_own_segment_and_leaves_the_big_one_untouched(t
     assert_ranks_like_a_fresh_build(path)
 
 
+def test_a_smaller_ivf_segment_shares_the_training_of_the_largest_whose_lists_suit_the_index(tmp_path):
+    """A new IVF segment takes the largest suitable segment's training (searched together: one assignment);
+    a segment of half the index or more, or one no segment's lists suit, trains its own."""
+    corpus, path = Corpus(3), tmp_path / "index"
+    with IndexWriter(path, create=dict(CREATE, ann={"requested": "ivf"}), merge=False) as writer:
+        for name, passages in (("a", 400), ("b", 100), ("c", 600), ("d", 50)):
+            commit(writer, corpus, (name, passages))
+        nlists = [e["ann"]["nlist"] for e in writer.segments]
+    reader = IndexReader.open(path)
+    keys = [ann.training_key(s.vectors) for s in reader.segments()]
+    reader.close()
+    assert keys[1] == keys[0]  # 100 of 500: a's 32 lists suit 500 passages
+    assert keys[2] not in (keys[0], keys[1]) and nlists[2] > nlists[0]  # 600 of 1,100: half or more
+    assert keys[3] == keys[2] and nlists[3] == nlists[2]  # a's lists are too few for 1,150 passages, c's suit
+    assert_ranks_like_a_fresh_build(path)
+
+
 def test_deletions_are_cumulative_files_beside_the_segment(tmp_path):
     corpus, path = Corpus(2), tmp_path / "index"
     with new_writer(path, merge=False) as writer:
@@ -259,6 +276,22 @@ def test_repair_rebuilds_a_damaged_segment_from_sqlite(tmp_path, damage):
         names = [e["name"] for e in writer.segments]
     assert names[1:] == [e["name"] for e in entries[1:]]  # only the damaged segment was rewritten
     assert names[0] != entries[0]["name"]
+    assert_ranks_like_a_fresh_build(path)
+
+
+def test_repair_of_ivf_segments_whose_shared_training_is_damaged_trains_anew(tmp_path):
+    corpus, path = Corpus(11), tmp_path / "index"
+    with IndexWriter(path, create=dict(CREATE, ann={"requested": "ivf"}), merge=False) as writer:
+        commit(writer, corpus, ("a", 400))
+        commit(writer, corpus, ("b", 100))  # shares a's training
+        entries = writer.segments
+    for entry in entries:
+        (path / "segments" / entry["name"] / "vectors.faiss").write_bytes(b"damaged")
+    with IndexWriter(path) as writer:
+        writer.repair()
+    reader = IndexReader.open(path)
+    assert reader.check() == [] and len(list(reader.segments())) == 2
+    reader.close()
     assert_ranks_like_a_fresh_build(path)
 
 

@@ -112,3 +112,30 @@ def test_row_masks_restrict_each_segment_to_the_passages_given():
     assert np.concatenate([s.row_ids[m] for s, m in zip(split.live, fewer, strict=True)]).tolist() == [1, 7]
     assert split.in_masks(masks, np.array([0, 1, 7, 8], dtype=np.int64)).tolist() == [False, True, True, False]
     assert not split.in_masks(split.live_masks, np.array([6], dtype=np.int64)).any()  # deleted
+
+
+@pytest.mark.parametrize("deleted", [[], [3, 200, 201, 390]])
+def test_ivf_segments_trained_alike_answer_as_one_index_trained_that_way(deleted):
+    """Segments sharing one training are probed by one assignment (ann.search_alike); they must find what one
+    IVF index of their live passages, trained the same way, finds: same ids, same scores."""
+    many = 600
+    x = vectors(many)
+    tokens = [default_analyzer().tokens(TEXTS[i % len(TEXTS)]) for i in range(many)]
+    trained = ann.build(x, np.arange(many), DIM, "ivf")
+    assert trained.nprobe < trained.nlist  # so that which lists are probed matters
+
+    def alike(name: str, ids: list[int]) -> Segment:
+        index = BM25Index.build([tokens[i] for i in ids], ids)
+        arrays = segment_arrays(index, average_length(int(index.doc_len.sum()), len(ids)))
+        vectors_of = ann.build(x[ids], np.array(ids, dtype=np.int64), DIM, "ivf", trained=trained)
+        return Segment(name, vectors_of, BM25Segment.from_arrays(arrays))
+
+    ranges = [list(range(0, 150)), list(range(150, 420)), list(range(420, many))]
+    split = Segments([live(alike(f"s{i}", ids), deleted, tokens) for i, ids in enumerate(ranges)])
+    whole = Segments([live(alike("one", [i for i in range(many) if i not in deleted]), [], tokens)])
+    assert len({s.segment.training for s in split.live}) == 1
+    for query in vectors(many + 6)[-6:]:
+        for n in (1, 10, 50):
+            (ids_a, scores_a), (ids_b, scores_b) = split.dense(query, n, None), whole.dense(query, n, None)
+            assert np.array_equal(ids_a, ids_b) and np.allclose(scores_a, scores_b)
+            assert not set(ids_a.tolist()) & set(deleted)
