@@ -435,13 +435,15 @@ class SegmentedBM25:
         ``bincount`` adds each row's weights in posting order, which is sorted
         term order here: the same float64 sums as :meth:`_score_rows`, bit for bit.
         """
-        rows, weights = [], []
+        rows, tfs = [], []
         for term in terms:
             t = segment.terms[term]
             span = slice(segment.offsets[t], segment.offsets[t + 1])
             rows.append(segment.rows[span])
-            weights.append(self._weight(term, segment.tfs[span], segment.doc_len[segment.rows[span]]))
-        scores = np.bincount(np.concatenate(rows), weights=np.concatenate(weights), minlength=segment.n_rows)
+            tfs.append(segment.tfs[span])
+        found = np.concatenate(rows)
+        weights = self._weights(terms, [len(r) for r in rows], np.concatenate(tfs), segment.doc_len[found])
+        scores = np.bincount(found, weights=weights, minlength=segment.n_rows)
         return self._best_allowed(scores.astype(np.float32), [(segment, allowed)], n)
 
     @staticmethod
@@ -457,19 +459,30 @@ class SegmentedBM25:
         return best, scores[best]
 
     def _score_rows(self, segment: BM25Segment, terms: list[str], rows: np.ndarray) -> np.ndarray:
-        """Exact float64 score of ``rows`` of ``segment`` for ``terms`` (sorted, all in the segment)."""
-        total = np.zeros(len(rows), dtype=np.float64)
-        lengths = segment.doc_len[rows]
+        """Exact float64 score of ``rows`` of ``segment`` for ``terms`` (sorted, all in the segment).
+
+        Each term's postings are searched once for all ``rows``; then the
+        weights of every posting found are computed together and added per row
+        by ``bincount``, which adds in input order, here sorted term order: the
+        same float64 sums as adding term by term (and as :meth:`_scan`).
+        """
+        found, tfs = [], []
         for term in terms:
             number = segment.terms[term]
             at, hit = find_postings(segment.offsets, segment.rows, number, rows)
-            total[hit] += self._weight(term, term_values(segment.tfs, segment.offsets, number, at[hit]), lengths[hit])
-        return total
+            found.append(np.flatnonzero(hit))
+            tfs.append(term_values(segment.tfs, segment.offsets, number, at[found[-1]]))
+        if not found:
+            return np.zeros(len(rows), dtype=np.float64)
+        where = np.concatenate(found)
+        weights = self._weights(terms, [len(f) for f in found], np.concatenate(tfs), segment.doc_len[rows[where]])
+        return np.bincount(where, weights=weights, minlength=len(rows))
 
-    def _weight(self, term: str, tfs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """BM25 of ``term`` for postings of these term frequencies and passage lengths, in float64."""
-        return term_weight(self.idf(term), tfs.astype(np.float64), lengths.astype(np.float64), self.avgdl,
-                           self.k1, self.b)
+    def _weights(self, terms: list[str], counts: list[int], tfs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """BM25 in float64 of postings of these term frequencies and passage lengths: the first ``counts[0]``
+        of ``terms[0]``, the next ``counts[1]`` of ``terms[1]``, and so on (one NumPy pass for all terms)."""
+        idfs = np.repeat(np.array([self.idf(term) for term in terms], dtype=np.float64), counts)
+        return term_weight(idfs, tfs.astype(np.float64), lengths.astype(np.float64), self.avgdl, self.k1, self.b)
 
     def scores_of(self, query_terms: Iterable[str], ids: np.ndarray) -> np.ndarray:
         """Exact float32 scores of any passage ids (0 for an id that is not a live passage)."""
