@@ -115,7 +115,7 @@ def build(vectors: np.ndarray, ids: np.ndarray, dim: int, requested: str = "auto
     quantizer ranges are taken as they are: the two indexes then assign and
     encode every vector alike, so :func:`search_alike` can probe both with one
     assignment, as one index of their passages (docs/index-format.md,
-    "Segments and searches").
+    "IVF segments share a training").
     """
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # training and adding do use every core
     vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dim)
@@ -124,7 +124,7 @@ def build(vectors: np.ndarray, ids: np.ndarray, dim: int, requested: str = "auto
     if kind == "flat" or len(ids) == 0:
         index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
     elif trained is not None:
-        index = _untrained_copy(trained)
+        index = _empty_like(trained)
         logger.info("IVF index of %d vectors shares a trained one's %d lists", len(ids), index.nlist)
     else:
         nlist = nlist_for_part(len(ids), total or len(ids))
@@ -158,7 +158,7 @@ def needs_rebuild(index: faiss.Index, n: int, requested: str = "auto") -> bool:
     return kind != "flat" and not lists_fit(faiss.downcast_index(index).nlist, n)
 
 
-def _untrained_copy(trained: faiss.Index) -> faiss.IndexIVFScalarQuantizer:
+def _empty_like(trained: faiss.Index) -> faiss.IndexIVFScalarQuantizer:
     """An empty IVF index with ``trained``'s centroids and scalar quantizer ranges (no vectors copied)."""
     source = faiss.downcast_index(trained)
     quantizer = faiss.IndexFlatIP(source.d)
