@@ -36,6 +36,9 @@ FLOOR_ROWS = 2
 FLOOR_POSTINGS = 10
 #: Below this many postings in all, :meth:`BM25Index.top` scans every list: the bookkeeping would cost more.
 SCAN_ALWAYS = 200_000
+#: A scan adds up its postings per row through a sort of the rows it found when they are fewer than the
+#: rows of the index over this, else in one array over all rows (:func:`row_sums`; docs/performance.md).
+SPARSE_SCAN = 8
 #: What the BM25 formulas take and give: NumPy arrays (all postings at once) or plain numbers (one term).
 Number = np.ndarray | float
 
@@ -116,12 +119,11 @@ class MaxScore:
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
             if skip and self._postings_count(kept) < lengths.sum() / 2:
                 return self._top_pruned(kept, by_bound[:skip], float(bounds[skip - 1]), floor, n, allowed)
-        rows, impacts = self._postings_of(ids)
-        scores = np.bincount(rows, weights=impacts, minlength=self.n_rows).astype(np.float32)
+        found, sums = row_sums(*self._postings_of(ids), self.n_rows)
+        scores = sums.astype(np.float32)
         if allowed is not None:
-            scores[~allowed] = 0.0
-        rows = best_rows(scores, n)
-        return rows, scores[rows]
+            scores[~allowed[found]] = 0.0
+        return best_found(found, scores, n)
 
     def _score_floor(self, ids: np.ndarray, lengths: np.ndarray, n: int, allowed: np.ndarray | None) -> float:
         """A score the n-th best row is proven to reach (0 when not found): the n-th best exact score of
@@ -409,7 +411,8 @@ def find_postings(offsets: np.ndarray, rows: np.ndarray, term: int, which: np.nd
     ``rows``) and whether it is there; postings are ascending by row within a term."""
     start, end = int(offsets[term]), int(offsets[term + 1])
     postings = rows[start:end]  # read once: ``rows`` may be read from its file on demand
-    at = np.searchsorted(postings, which)
+    # Rows in the postings' own type: with wider ones NumPy would first convert the whole posting list.
+    at = np.searchsorted(postings, np.asarray(which).astype(postings.dtype, copy=False))
     inside = at < end - start
     hit = np.zeros(len(which), dtype=bool)
     hit[inside] = postings[at[inside]] == which[inside]
@@ -423,6 +426,30 @@ def term_maxima(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     if present.any():
         maxima[present] = np.maximum.reduceat(values, offsets[:-1][present])
     return maxima
+
+
+def row_sums(rows: np.ndarray, weights: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``rows`` (ascending, all below ``n_rows``) and the float64 sum of each one's ``weights``.
+
+    ``bincount`` adds each row's weights in input order, whichever way is
+    taken, so the sums are bit for bit those of a full score array.  Few
+    postings are summed through their distinct rows (``np.unique``), many in
+    an array over all ``n_rows`` (:data:`SPARSE_SCAN`): a rare term in a
+    large segment then costs its postings, not the segment's size.
+    """
+    if len(rows) * SPARSE_SCAN < n_rows:
+        found, inverse = np.unique(rows, return_inverse=True)
+        return found.astype(np.int64), np.bincount(inverse, weights=weights, minlength=len(found))
+    sums = np.bincount(rows, weights=weights, minlength=n_rows)
+    found = np.flatnonzero(sums)
+    return found, sums[found]
+
+
+def best_found(found: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` best positive of ``scores`` (one per row of the ascending ``found``) as rows and
+    scores, best first, ties by row: the order of :func:`best_rows`."""
+    best, _ = _best(np.arange(len(found)), scores, n)
+    return found[best], scores[best]
 
 
 def best_rows(scores: np.ndarray, n: int) -> np.ndarray:

@@ -34,9 +34,10 @@ from .bm25 import (
     DEFAULT_K1,
     BM25Index,
     MaxScore,
-    best_rows,
+    best_found,
     find_postings,
     inverse_frequency,
+    row_sums,
     term_maxima,
     term_weight,
 )
@@ -424,8 +425,8 @@ class SegmentedBM25:
         if not len(rows):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         weights = term_weight(idfs, tfs, lengths, self.avgdl, self.k1, self.b)
-        scores = np.bincount(rows, weights=weights, minlength=int(tail.row_base[-1])).astype(np.float32)
-        return self._best_allowed(scores, list(zip(tail.segments, masks, strict=True)), n)
+        found, sums = row_sums(rows, weights, int(tail.row_base[-1]))
+        return self._best_allowed(found, sums, list(zip(tail.segments, masks, strict=True)), n)
 
     def _scan(self, segment: BM25Segment, allowed: np.ndarray | None, terms: list[str],
               n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -443,20 +444,21 @@ class SegmentedBM25:
             tfs.append(segment.tfs[span])
         found = np.concatenate(rows)
         weights = self._weights(terms, [len(r) for r in rows], np.concatenate(tfs), segment.doc_len[found])
-        scores = np.bincount(found, weights=weights, minlength=segment.n_rows)
-        return self._best_allowed(scores.astype(np.float32), [(segment, allowed)], n)
+        return self._best_allowed(*row_sums(found, weights, segment.n_rows), [(segment, allowed)], n)
 
     @staticmethod
-    def _best_allowed(scores: np.ndarray, parts: Sequence[tuple[BM25Segment, np.ndarray | None]],
+    def _best_allowed(rows: np.ndarray, sums: np.ndarray, parts: Sequence[tuple[BM25Segment, np.ndarray | None]],
                       n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` best of ``scores`` (one per row of the parts, in order) among each part's allowed live rows."""
+        """The ``n`` best of ``rows`` (ascending, numbered through the parts in order) by their float64
+        ``sums``, as float32 scores, among each part's allowed live rows."""
+        scores = sums.astype(np.float32)
         masks = [segment.allowed_rows(mask) for segment, mask in parts]
         if any(mask is not None for mask in masks):
-            keep = np.concatenate([np.ones(segment.n_rows, dtype=bool) if mask is None else mask
-                                   for (segment, _), mask in zip(parts, masks, strict=True)])
-            scores[~keep] = 0.0
-        best = best_rows(scores, n)
-        return best, scores[best]
+            keep = masks[0] if len(parts) == 1 else np.concatenate(
+                [np.ones(segment.n_rows, dtype=bool) if mask is None else mask
+                 for (segment, _), mask in zip(parts, masks, strict=True)])
+            scores[~keep[rows]] = 0.0
+        return best_found(rows, scores, n)
 
     def _score_rows(self, segment: BM25Segment, terms: list[str], rows: np.ndarray) -> np.ndarray:
         """Exact float64 score of ``rows`` of ``segment`` for ``terms`` (sorted, all in the segment).

@@ -28,7 +28,7 @@ from .hits import Hit
 from .query import MAX_DEPTH, MAX_FILTERS, check_mode, check_paging, clean_query
 from .results import Results, count_facets
 from .similar import similar_hits
-from .store import Filters, LexicalRetrieved, Snapshot, Store, Within
+from .store import Filters, LexicalRetrieved, Retrieved, Snapshot, Store, Within
 from .syntax import ParsedQuery
 from .translate import Bridged, bridged
 
@@ -269,7 +269,9 @@ class Searcher:
             if self.rescorer:
                 rescorer_vectors = dict(zip(free, self.rescorer.encode_queries(texts), strict=True))
             for i, vector in zip(free, vectors, strict=True):
-                ranked[i] = _rank(snap, plans[i], vector, rescorer_vectors.get(i), n_candidates,
+                # the vector search before waiting for BM25: the worker's BM25 goes on meanwhile
+                dense = snap.dense(vector, n_candidates, plans[i].filters, plans[i].within)
+                ranked[i] = _rank(snap, plans[i], dense, rescorer_vectors.get(i),
                                   lexical[i].result() if i in lexical else None,
                                   bridges[i].result() if i in bridges else None)
         return snap, [
@@ -448,21 +450,20 @@ def _ranks(ids: np.ndarray) -> dict[int, int]:
 def _rank(
     snap: Snapshot,
     plan: _Plan,
-    vector: np.ndarray,
+    dense: Retrieved,
     rescorer_vector: np.ndarray | None,
-    n_candidates: int,
     lexical: LexicalRetrieved | None,
     bridge: Bridged | None = None,
 ) -> _Ranked:
     """Candidates of one query, best first, with the score shown for each.
 
-    ``vector`` is the query under the primary model, ``rescorer_vector`` under
-    the rescorer (None without one); ``lexical`` is BM25's retrieval (None in
-    semantic mode); ``bridge`` is BM25's retrieval of the query's translation
-    (None when it is off or does not cross languages).
+    ``dense`` is the vector search's retrieval under the primary model,
+    ``rescorer_vector`` the query under the rescorer (None without one);
+    ``lexical`` is BM25's retrieval (None in semantic mode); ``bridge`` is
+    BM25's retrieval of the query's translation (None when it is off or does
+    not cross languages).
     """
     query = plan.text
-    dense = snap.dense(vector, n_candidates, plan.filters, plan.within)
     dense_rank = _ranks(dense.ids)
     lexical_rank = {} if lexical is None else _ranks(lexical.ids)
     bridge_ids = set() if bridge is None else {int(p) for p in bridge.retrieved.ids}

@@ -95,6 +95,21 @@ def test_top_n_equals_ranking_every_row_also_when_common_terms_are_skipped(monke
                                rtol=1e-6)
 
 
+@pytest.mark.parametrize("postings", [30, 3_000])  # fewer than n_rows / SPARSE_SCAN, and more
+def test_row_sums_add_like_a_full_score_array_either_way(postings):
+    """A scan's sums through distinct rows and through an array over all rows are the same float64 numbers."""
+    rng = np.random.default_rng(postings)
+    n_rows = 1_000
+    rows = np.concatenate([np.sort(rng.choice(n_rows, postings // 3, replace=False)) for _ in range(3)])
+    weights = rng.random(len(rows)) * 10.0 ** rng.integers(-8, 3, len(rows))  # magnitudes that round if reordered
+    found, sums = bm25.row_sums(rows.astype(np.int32), weights, n_rows)
+    full = np.zeros(n_rows)
+    for row, weight in zip(rows, weights, strict=True):  # in input order, one posting at a time
+        full[row] += weight
+    assert found.dtype == np.int64 and found.tolist() == np.unique(rows).tolist()
+    assert sums.tolist() == full[found].tolist()
+
+
 def test_top_n_on_small_and_empty_indexes():
     index = BM25Index.build([["a", "b"], ["b"], ["c", "c", "b"]])
     rows, scores = index.top(["b", "c"], 2)
