@@ -58,7 +58,17 @@ class _Lexical:
     bm25: SegmentedBM25
 
     def scores_of(self, ids: np.ndarray) -> np.ndarray:
-        return self.bm25.scores_of(self.terms, ids)
+        """BM25 scores of ``ids``: those retrieved already known (the same float32 numbers, bit for bit),
+        the others computed, so that fusion pays only for the candidates the vector search added."""
+        ids = np.asarray(ids, dtype=np.int64)
+        order = np.argsort(self.ids)
+        known = self.ids[order]
+        at = np.minimum(np.searchsorted(known, ids), max(len(known) - 1, 0))
+        hit = known[at] == ids if len(known) else np.zeros(len(ids), dtype=bool)
+        scores = np.empty(len(ids), dtype=np.float32)
+        scores[hit] = self.scores[order][at[hit]]
+        scores[~hit] = self.bm25.scores_of(self.terms, ids[~hit])
+        return scores
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from indexer import add_documents, remove_documents
@@ -66,8 +67,14 @@ def test_a_new_generation_keeps_the_segments_already_loaded(tmp_path, embedder):
     kept = removed.segments.live[0]
     assert kept.segment is first.segment and kept.size == first.size - 1  # only the deletion file was read
     assert removed.segments.live[1] is added.segments.live[1]
-    found = removed.lexical(removed.analyzer.tokens("港口 软件 龙井茶"), 10, None).ids.tolist()
+    terms = removed.analyzer.tokens("港口 软件 龙井茶")
+    found = removed.lexical(terms, 10, None).ids.tolist()
     assert sorted(p.doc_name for p in removed.passages(found).values()) == ["software.txt", "tea.txt"]
+    # fusion's BM25 scores: those retrieved reused, the others computed, all as if every passage were scored anew
+    every = np.concatenate([added.segments.ids[::-1], [-1, 10**9]])
+    best = added.lexical(terms, 2, None)
+    assert best.scores_of(every).tolist() == added.segments.bm25.scores_of(terms, every).tolist()
+    assert np.count_nonzero(best.scores_of(every)) > 2
 
 
 def test_a_large_generation_loads_in_the_background_while_the_previous_one_serves(tmp_path, embedder, held_loads):
