@@ -22,7 +22,9 @@ docs/index-format.md for the on-disk arrays; this module never touches files.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -41,6 +43,7 @@ from .bm25 import (
     term_maxima,
     term_weight,
 )
+from .vocabulary import Vocabulary, hash_terms
 
 #: The arrays a segment stores (:func:`segment_arrays`).
 SEGMENT_ARRAYS = frozenset({"vocab", "offsets", "rows", "tfs", "doc_len", "row_ids", "weights", "max_weight", "params"})
@@ -52,6 +55,9 @@ ROUNDING = 1e-5
 #: joined once per generation (:class:`_Tail`), so that a query over many of them costs a few NumPy calls,
 #: not a few per segment and term.
 SMALL_ROWS = 1_000
+#: Queries whose per-segment term lookups a generation keeps (a search looks its terms up for retrieval, then
+#: again for fusion and for coverage).
+HELD_QUERIES = 64
 
 
 def average_length(length: int, count: int) -> float:
@@ -95,7 +101,7 @@ def term_values(values: np.ndarray, offsets: np.ndarray, term: int, positions: n
 class _Stored:
     """A segment's arrays as loaded (possibly read-only memory maps), shared by all its deletion states."""
 
-    terms: dict[str, int]
+    terms: Vocabulary
     arrays: Mapping[str, np.ndarray]
 
     @cached_property
@@ -113,16 +119,17 @@ class BM25Segment:
     """One immutable segment's BM25 arrays and the deletions of one generation.
 
     The posting arrays keep the names of :class:`indexer.bm25.BM25Index`
-    (``terms``, ``offsets``, ``rows``, ``tfs``, ``doc_len``, ``row_ids``) and are
-    the loaded arrays themselves: never written into, never copied, so a
-    memory-mapped segment costs only its vocabulary dict to open.
+    (``offsets``, ``rows``, ``tfs``, ``doc_len``, ``row_ids``) and are the
+    loaded arrays themselves: never written into, never copied, so a
+    memory-mapped segment costs only its term hashes to open
+    (:class:`indexer.vocabulary.Vocabulary`: :meth:`held` looks terms up).
     """
 
     def __init__(self, stored: _Stored, deleted: np.ndarray | None = None,
                  deleted_terms: Mapping[str, int] | None = None, deleted_length: int = 0) -> None:
         arrays = stored.arrays
         self._stored = stored
-        self.terms = stored.terms
+        self.vocabulary = stored.terms
         self.offsets: np.ndarray = arrays["offsets"]
         self.rows: np.ndarray = arrays["rows"]
         self.tfs: np.ndarray = arrays["tfs"]
@@ -143,9 +150,7 @@ class BM25Segment:
             raise ValueError(f"segment arrays lack {sorted(missing)}")
         if len(arrays["params"]) != 3:
             raise ValueError("segment params must be [k1, b, avgdl_ref]")
-        vocab = bytes(arrays["vocab"]).decode("utf-8")
-        words = vocab.split("\n") if vocab else []
-        return cls(_Stored({w: i for i, w in enumerate(words)}, arrays))
+        return cls(_Stored(Vocabulary(arrays["vocab"]), arrays))
 
     def with_deletions(self, ids: np.ndarray, term_counts: Mapping[str, int], length: int) -> BM25Segment:
         """This segment with passages ``ids`` deleted (cumulative: replaces earlier deletions).
@@ -184,11 +189,20 @@ class BM25Segment:
         mask[self.rows_of(self.deleted)] = False
         return mask
 
+    def held(self, terms: Sequence[str], hashes: np.ndarray | None = None) -> dict[str, int]:
+        """The ``terms`` this segment holds and their term numbers, in the order of ``terms``
+        (``hashes``: :func:`indexer.vocabulary.hash_terms` of them, computed once for all segments)."""
+        return self.vocabulary.find(terms, hashes)
+
     def df(self, term: str) -> int:
         """Live passages holding ``term``."""
-        t = self.terms.get(term)
-        held = 0 if t is None else int(self.offsets[t + 1] - self.offsets[t])
-        return held - self.deleted_terms.get(term, 0)
+        return self.held_count(self.held([term]), term)
+
+    def held_count(self, held: Mapping[str, int], term: str) -> int:
+        """Live passages holding ``term``, from :meth:`held`'s answer for it."""
+        t = held.get(term)
+        count = 0 if t is None else int(self.offsets[t + 1] - self.offsets[t])
+        return count - self.deleted_terms.get(term, 0)
 
     def rows_of(self, passage_ids: np.ndarray) -> np.ndarray:
         """Row of each passage id (ids must be present)."""
@@ -260,15 +274,15 @@ class _Tail:
             np.float64)
         self.row_ids = np.concatenate([s.row_ids for s in self.segments])
 
-    def postings(self, terms: list[str], idf: Callable[[str], float]) -> tuple[np.ndarray, ...]:
-        """Rows, term frequencies, lengths and IDFs of every posting of ``terms`` (distinct, sorted), segment
-        after segment and in term order within one: each row's postings come in sorted term order."""
+    def postings(self, held: Sequence[Mapping[str, int]], idf: Callable[[str], float]) -> tuple[np.ndarray, ...]:
+        """Rows, term frequencies, lengths and IDFs of every posting of the query terms each segment holds
+        (``held``: one :meth:`BM25Segment.held` per segment, in sorted term order), segment after segment and
+        in term order within one: each row's postings come in sorted term order."""
         starts, counts, idfs = [], [], []
-        for segment, base in zip(self.segments, self.posting_base, strict=False):
-            held, offsets = segment.terms, segment._stored.offset_list
-            for term in terms:
-                t = held.get(term)
-                if t is not None and offsets[t + 1] > offsets[t]:
+        for segment, base, found in zip(self.segments, self.posting_base, held, strict=False):
+            offsets = segment._stored.offset_list
+            for term, t in found.items():
+                if offsets[t + 1] > offsets[t]:
                     starts.append(base + offsets[t])
                     counts.append(offsets[t + 1] - offsets[t])
                     idfs.append(idf(term))
@@ -298,6 +312,7 @@ class SegmentedBM25:
         self.n_live = sum(s.n_live for s in self.segments)
         self.avgdl = average_length(sum(s.live_length for s in self.segments), self.n_live)
         self._idf: dict[str, float] = {}
+        self._held: OrderedDict[tuple[str, ...], list[dict[str, int]]] = OrderedDict()
         filled = [i for i, s in enumerate(self.segments) if s.n_rows]
         self._filled = np.array(filled, dtype=np.int64)
         self._starts = np.array([self.segments[i].row_ids[0] for i in filled], dtype=np.int64)
@@ -330,7 +345,30 @@ class SegmentedBM25:
 
     def term_idf(self, terms: Iterable[str]) -> dict[str, float]:
         """Global IDF of each distinct term."""
-        return {t: self.idf(t) for t in set(terms)}
+        distinct = sorted(set(terms))
+        if any(t not in self._idf for t in distinct):
+            self.held(distinct)
+        return {t: self.idf(t) for t in distinct}
+
+    def held(self, terms: Sequence[str]) -> list[dict[str, int]]:
+        """:meth:`BM25Segment.held` of the distinct ``terms`` for every segment, the terms hashed once and the
+        answer kept for the next :data:`HELD_QUERIES` queries; their global IDFs are kept on the way (the
+        counts they need are at hand)."""
+        key = tuple(terms)
+        held = self._held.get(key)
+        if held is not None:
+            return held
+        hashes = hash_terms(terms)
+        held = [segment.held(terms, hashes) for segment in self.segments]
+        for term in terms:
+            if term not in self._idf:
+                df = sum(s.held_count(h, term) for s, h in zip(self.segments, held, strict=True))
+                self._idf[term] = inverse_frequency(self.n_live, df)
+        if len(self._held) >= HELD_QUERIES:
+            with suppress(KeyError):  # another search thread may just have dropped the oldest itself
+                self._held.popitem(last=False)
+        self._held[key] = held
+        return held
 
     def top(self, query_terms: Iterable[str], n: int,
             allowed: Sequence[np.ndarray | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -339,6 +377,7 @@ class SegmentedBM25:
         if allowed is not None and len(allowed) != len(self.segments):
             raise ValueError("allowed needs one row mask (or None) per segment")
         terms = sorted(set(query_terms))
+        held = self.held(terms)
         masks = [None] * len(self.segments) if allowed is None else list(allowed)
         found_ids, found_scores = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
         if n <= 0:
@@ -347,7 +386,7 @@ class SegmentedBM25:
         # pruned by MaxScore, largest first: the first proves a floor of its own, each later one takes the n-th
         # best score found so far, below which nothing it holds is needed.  Small segments go together (tail).
         others, small, tail = self._layout
-        counts = {i: self._postings(self.segments[i], terms) for i in others}
+        counts = {i: self._postings(self.segments[i], held[i]) for i in others}
         scanned, pruned, budget = [], [], bm25.SCAN_ALWAYS
         for i in sorted(others, key=lambda i: counts[i]):
             if counts[i] <= budget:
@@ -360,11 +399,11 @@ class SegmentedBM25:
             floor = float(np.partition(so_far, len(so_far) - n)[len(so_far) - n]) if len(so_far) >= n else 0.0
             segment = self.segments[i]
             best = self.segment_top(segment, terms, n, masks[i], floor=floor,
-                                    prune_above=0 if i in pruned else bm25.SCAN_ALWAYS)
+                                    prune_above=0 if i in pruned else bm25.SCAN_ALWAYS, held=held[i])
             found_ids.append(segment.row_ids[best.rows])
             found_scores.append(best.scores)
         if tail is not None:
-            rows, scores = self._scan_tail(tail, [masks[i] for i in small], terms, n)
+            rows, scores = self._scan_tail(tail, [masks[i] for i in small], [held[i] for i in small], n)
             found_ids.append(tail.row_ids[rows])
             found_scores.append(scores)
         ids, scores = np.concatenate(found_ids), np.concatenate(found_scores)
@@ -372,31 +411,33 @@ class SegmentedBM25:
         return ids[order], scores[order]
 
     @staticmethod
-    def _postings(segment: BM25Segment, terms: list[str]) -> int:
-        """How many postings ``segment`` holds for ``terms``."""
-        numbers = [segment.terms[t] for t in terms if t in segment.terms]
-        return int(sum(segment.offsets[t + 1] - segment.offsets[t] for t in numbers))
+    def _postings(segment: BM25Segment, held: Mapping[str, int]) -> int:
+        """How many postings ``segment`` holds for the terms of ``held`` (:meth:`BM25Segment.held`)."""
+        numbers = np.fromiter(held.values(), dtype=np.int64, count=len(held))
+        return int((segment.offsets[numbers + 1] - segment.offsets[numbers]).sum())
 
     def segment_top(self, segment: BM25Segment, terms: list[str], n: int, allowed: np.ndarray | None = None,
-                    floor: float = 0.0, prune_above: int | None = None) -> SegmentTop:
+                    floor: float = 0.0, prune_above: int | None = None,
+                    held: Mapping[str, int] | None = None) -> SegmentTop:
         """The exact top ``n`` live rows of one segment for the distinct sorted ``terms``.
 
         Up to ``prune_above`` postings (default :data:`indexer.bm25.SCAN_ALWAYS`)
         are scored exactly outright; more go through MaxScore on approximate
         impacts and exact rescoring (module docstring).  With a ``floor`` (a
         score the query's n-th best passage is known to reach), rows scoring
-        less may be left out: they cannot be among the query's best.
+        less may be left out: they cannot be among the query's best.  ``held``: the segment's
+        :meth:`BM25Segment.held` of ``terms``, when already looked up.
         """
-        held = [t for t in terms if t in segment.terms]
+        held = segment.held(terms) if held is None else held
         mask = segment.allowed_rows(allowed)
         if not held or n <= 0 or not segment.n_rows:
             return SegmentTop(np.zeros(0, np.int64), np.zeros(0, np.float32), 0)
-        numbers = np.array([segment.terms[t] for t in held], dtype=np.int64)
+        numbers = np.fromiter(held.values(), dtype=np.int64, count=len(held))
         limit = bm25.SCAN_ALWAYS if prune_above is None else prune_above
         if int((segment.offsets[numbers + 1] - segment.offsets[numbers]).sum()) <= limit:
             rows, scores = self._scan(segment, allowed, held, n)
             return SegmentTop(rows, scores, 0)
-        approximate = _Approximate(segment, {int(t): self.idf(w) for t, w in zip(numbers, held, strict=True)})
+        approximate = _Approximate(segment, {t: self.idf(w) for w, t in held.items()})
         ceiling = max(1.0, self.avgdl / segment.avgdl_ref)  # exact / approximate <= ceiling
         # A row whose approximate score is below this scores below ``floor`` exactly (float32 rounding included).
         below = floor / (ceiling * (1 + ROUNDING))
@@ -417,33 +458,33 @@ class SegmentedBM25:
             m *= 2
         return SegmentTop(rows[order], exact[order], rounds)
 
-    def _scan_tail(self, tail: _Tail, masks: list[np.ndarray | None], terms: list[str],
+    def _scan_tail(self, tail: _Tail, masks: list[np.ndarray | None], held: list[dict[str, int]],
                    n: int) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_scan` of the generation's small segments, from their joined postings: the same float64
-        sums, bit for bit (one row's weights are added in sorted term order either way)."""
-        rows, tfs, lengths, idfs = tail.postings(terms, self.idf)
+        """:meth:`_scan` of the generation's small segments (``held``: the query terms each holds), from their
+        joined postings: the same float64 sums, bit for bit (one row's weights are added in sorted term order
+        either way)."""
+        rows, tfs, lengths, idfs = tail.postings(held, self.idf)
         if not len(rows):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         weights = term_weight(idfs, tfs, lengths, self.avgdl, self.k1, self.b)
         found, sums = row_sums(rows, weights, int(tail.row_base[-1]))
         return self._best_allowed(found, sums, list(zip(tail.segments, masks, strict=True)), n)
 
-    def _scan(self, segment: BM25Segment, allowed: np.ndarray | None, terms: list[str],
+    def _scan(self, segment: BM25Segment, allowed: np.ndarray | None, held: Mapping[str, int],
               n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The exact top ``n`` rows of one segment scored outright for the distinct sorted ``terms`` (all in
-        the segment); scores are float32.
+        """The exact top ``n`` rows of one segment scored outright for the terms it holds of a query
+        (``held``, in sorted term order); scores are float32.
 
         ``bincount`` adds each row's weights in posting order, which is sorted
         term order here: the same float64 sums as :meth:`_score_rows`, bit for bit.
         """
         rows, tfs = [], []
-        for term in terms:
-            t = segment.terms[term]
+        for t in held.values():
             span = slice(segment.offsets[t], segment.offsets[t + 1])
             rows.append(segment.rows[span])
             tfs.append(segment.tfs[span])
         found = np.concatenate(rows)
-        weights = self._weights(terms, [len(r) for r in rows], np.concatenate(tfs), segment.doc_len[found])
+        weights = self._weights(list(held), [len(r) for r in rows], np.concatenate(tfs), segment.doc_len[found])
         return self._best_allowed(*row_sums(found, weights, segment.n_rows), [(segment, allowed)], n)
 
     @staticmethod
@@ -460,8 +501,8 @@ class SegmentedBM25:
             scores[~keep[rows]] = 0.0
         return best_found(rows, scores, n)
 
-    def _score_rows(self, segment: BM25Segment, terms: list[str], rows: np.ndarray) -> np.ndarray:
-        """Exact float64 score of ``rows`` of ``segment`` for ``terms`` (sorted, all in the segment).
+    def _score_rows(self, segment: BM25Segment, held: Mapping[str, int], rows: np.ndarray) -> np.ndarray:
+        """Exact float64 score of ``rows`` of ``segment`` for the query terms it holds (``held``, sorted).
 
         Each term's postings are searched once for all ``rows``; then the
         weights of every posting found are computed together and added per row
@@ -469,15 +510,15 @@ class SegmentedBM25:
         same float64 sums as adding term by term (and as :meth:`_scan`).
         """
         found, tfs = [], []
-        for term in terms:
-            number = segment.terms[term]
+        for number in held.values():
             at, hit = find_postings(segment.offsets, segment.rows, number, rows)
             found.append(np.flatnonzero(hit))
             tfs.append(term_values(segment.tfs, segment.offsets, number, at[found[-1]]))
         if not found:
             return np.zeros(len(rows), dtype=np.float64)
         where = np.concatenate(found)
-        weights = self._weights(terms, [len(f) for f in found], np.concatenate(tfs), segment.doc_len[rows[where]])
+        weights = self._weights(list(held), [len(f) for f in found], np.concatenate(tfs),
+                                segment.doc_len[rows[where]])
         return np.bincount(where, weights=weights, minlength=len(rows))
 
     def _weights(self, terms: list[str], counts: list[int], tfs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -489,13 +530,14 @@ class SegmentedBM25:
     def scores_of(self, query_terms: Iterable[str], ids: np.ndarray) -> np.ndarray:
         """Exact float32 scores of any passage ids (0 for an id that is not a live passage)."""
         ids = np.asarray(ids, dtype=np.int64)
-        terms = sorted(set(query_terms))
         scores = np.zeros(len(ids), dtype=np.float32)
         where, rows = self._locate(ids)
+        if not (where >= 0).any():
+            return scores
+        held = self.held(sorted(set(query_terms)))
         for i in np.unique(where[where >= 0]):
-            segment, at = self.segments[i], where == i
-            held = [t for t in terms if t in segment.terms]
-            scores[at] = self._score_rows(segment, held, rows[at]).astype(np.float32)
+            at = where == i
+            scores[at] = self._score_rows(self.segments[i], held[i], rows[at]).astype(np.float32)
         return scores
 
     def matched_terms(self, query_terms: Iterable[str], passage_id: int) -> set[str]:
@@ -503,9 +545,10 @@ class SegmentedBM25:
         where, rows = self._locate(np.array([passage_id], dtype=np.int64))
         if where[0] < 0:
             return set()
-        segment = self.segments[int(where[0])]
-        return {term for term in set(query_terms) if term in segment.terms
-                and find_postings(segment.offsets, segment.rows, segment.terms[term], rows)[1][0]}
+        i = int(where[0])
+        segment = self.segments[i]
+        return {term for term, t in self.held(sorted(set(query_terms)))[i].items()
+                if find_postings(segment.offsets, segment.rows, t, rows)[1][0]}
 
     def segment_of(self, ids: np.ndarray) -> np.ndarray:
         """Index into :attr:`segments` of each passage id, -1 where it is not a live passage."""

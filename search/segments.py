@@ -70,7 +70,7 @@ class Segment:
     def bigrams_of(self) -> dict[str, list[int]]:
         """Character -> numbers of the bigram terms holding it (built on first use: one pass over the terms)."""
         found: dict[str, list[int]] = {}
-        for term, number in self.lexical.terms.items():
+        for number, term in enumerate(self.lexical.vocabulary.words()):
             if term.startswith(BIGRAM_PREFIX):
                 for char in set(term[len(BIGRAM_PREFIX) :]):
                     found.setdefault(char, []).append(number)
@@ -273,9 +273,9 @@ class Segments:
             return self.ids
         parts = []
         for segment in self.live:
-            numbers = [segment.lexical.terms.get(term) for term in wanted]
-            if None not in numbers:
-                parts.append(segment.ids_of(segment.segment.rows_holding(numbers)))
+            held = segment.lexical.held(wanted)
+            if len(held) == len(wanted):
+                parts.append(segment.ids_of(segment.segment.rows_holding(list(held.values()))))
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     def holding_character(self, char: str) -> np.ndarray:
@@ -283,9 +283,7 @@ class Segments:
         parts = []
         for segment in self.live:
             postings = segment.lexical
-            numbers = segment.segment.bigrams_of.get(char, [])
-            if char in postings.terms:
-                numbers = [*numbers, postings.terms[char]]
+            numbers = [*segment.segment.bigrams_of.get(char, []), *postings.held([char]).values()]
             if numbers:
                 rows = [postings.rows[postings.offsets[t] : postings.offsets[t + 1]] for t in numbers]
                 parts.append(segment.ids_of(np.unique(np.concatenate(rows))))

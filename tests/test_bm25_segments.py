@@ -13,6 +13,7 @@ from indexer.bm25_segments import BM25Segment, SegmentedBM25, average_length, se
 from indexer.errors import SearchError
 from indexer.postings_file import PostingArray
 from indexer.segment_files import ON_DEMAND, read_lexical_folder
+from indexer.vocabulary import Vocabulary, hash_terms
 
 #: Where the segments of a test live: ``None`` in memory, else a folder their files are written to and read from
 #: as a search process reads them (small arrays memory-mapped, postings read on demand).
@@ -229,3 +230,41 @@ def test_an_index_of_nothing_finds_nothing():
         assert index.scores_of(["a"], np.array([0, 3])).tolist() == [0.0, 0.0]
         assert index.segment_of(np.array([0])).tolist() == [-1]
 
+
+
+def _stored_vocab(words: list[str]) -> np.ndarray:
+    return np.frombuffer("\n".join(words).encode("utf-8"), dtype=np.uint8)
+
+
+def test_a_vocabulary_finds_exactly_the_terms_a_dict_of_them_finds():
+    rng = np.random.default_rng(5)
+    alphabet = list("软件信息服务业浙江省abcXYZ0123") + ["\u00e9", "\U0001f600"]
+    words = sorted({"".join(rng.choice(alphabet, size=int(rng.integers(1, 40)))) for _ in range(3000)})
+    words = [words[i] for i in rng.permutation(len(words))]  # stored order is not sorted order
+    numbers = {w: i for i, w in enumerate(words)}
+    vocab = Vocabulary(_stored_vocab(words))
+    assert len(vocab) == len(words) and vocab.words() == words and vocab.word(17) == words[17]
+    asked = list(dict.fromkeys([*rng.choice(words, 200).tolist(), "absent", "软", "", words[0] + "x", words[-1][:-1]]))
+    want = {w: numbers[w] for w in asked if w in numbers}
+    assert vocab.find(asked) == want and list(vocab.find(asked)) == [w for w in asked if w in want]
+    assert vocab.find(asked, hash_terms(asked)) == want
+    assert Vocabulary(np.zeros(0, np.uint8)).find(["a"]) == {} and Vocabulary(np.zeros(0, np.uint8)).words() == []
+
+
+def test_a_vocabulary_tells_terms_apart_by_their_bytes_when_hashes_collide():
+    words = ["港口", "软件", "港", "口岸", "software"]
+    vocab = Vocabulary(_stored_vocab(words))
+    vocab._hashes[:] = 7  # every term now shares one hash: only the stored bytes can tell them apart
+    asked = ["软件", "口岸", "港口口", "software", "港"]
+    assert vocab.find(asked, np.full(len(asked), 7, dtype=np.uint64)) == {"软件": 1, "口岸": 3, "software": 4, "港": 2}
+
+
+def test_a_generation_keeps_the_term_lookups_of_its_last_queries_only():
+    tokens = dict(enumerate(_corpus(300, seed=9)))
+    index = SegmentedBM25(_split(np.random.default_rng(9), 300, tokens))
+    first = index.held(["w1", "w2"])
+    assert index.held(["w1", "w2"]) is first  # a search's later steps look its terms up again: kept
+    for i in range(2 * bm25_segments.HELD_QUERIES):
+        index.top([f"w{i}", "w3"], 5)
+    assert len(index._held) == bm25_segments.HELD_QUERIES
+    assert index.held(["w1", "w2"]) is not first and index.held(["w1", "w2"]) == first
