@@ -68,7 +68,7 @@ def term_frequencies(snap: object) -> Counter[str]:
     found: Counter[str] = Counter()
     for segment in snap.segments.bm25.segments:
         counts = np.diff(segment.offsets)
-        found.update({term: int(counts[t]) for term, t in segment.terms.items()})
+        found.update(dict(zip(segment.vocabulary.words(), counts.tolist(), strict=True)))
         found.subtract(segment.deleted_terms)
     return found
 
