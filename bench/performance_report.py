@@ -122,25 +122,54 @@ segment of a 1M index probed 32 of its own 512 lists (the `NPROBE_MIN` floor): t
 one 1M index scans, for a lower recall. The "ANN recall@10" table below has both on the
 10-segment 1M index `bench/synth_index.py` builds (rows "10 segments as served": 10 trainings is
 that index as the previous writer left it, 3 trainings as the writer leaves it now), and the
-segments table has the whole search on both (the "10 trainings" rows with the default `map` were
-re-measured in the same sitting as the "3 trainings" ones; the `read` ones are of an earlier one).
+segments table has the whole search on both (the "10 trainings" rows are of an earlier sitting
+and earlier code than the "3 trainings" ones: see below).
+
 Sharing is the dense side's part of what ten segments cost; BM25's part is its per-segment work
-(one MaxScore pass, or one scan, per segment and query), which sharing does not touch: hybrid p50
-grows by 1.2 to 1.9 ms per 100,000-passage segment beyond the first (the same day's rows "10
-segments", "4 segments" — from `souyi optimize --max-segments 4` on a copy of the 10-segment index
-— and their "after optimize" rows, one segment).
+(one MaxScore pass, or one scan, per segment and query, each later segment starting from the n-th
+best score found so far), which sharing does not touch. Three changes cut that part: a scan adds
+up a few postings through their distinct rows (`row_sums` in `indexer/bm25.py`) instead of an
+array over all of a large segment's rows; fusion reuses the BM25 scores of the passages BM25
+retrieved and computes only those the vector search added; and a segment's terms are looked up
+through sorted 64-bit hashes of its stored vocabulary (`indexer/vocabulary.py`), checked against
+the stored bytes, instead of a dict of Python strings per segment, which also shortened opening
+the 10-segment index and shrank the process's private memory.
+
+The 1M rows of the segments table were measured in one sitting (2026-12-05), on a machine about
+twice as slow for retrieval as the sitting before (the embedding took as long): the 1-segment
+index searched in 17.9 ms p50 as given with `map`, against 9.1 ms the day before; that day the
+10-segment index searched in 17.3 ms p50 as given and 18.9 ms after the 50 batches, with `map`
+(same command). The table's other rows (100,000 passages, the 2,500 deleted, the 10
+trainings, 4 segments) are of earlier code and earlier sittings.
 
 A searcher memory-maps a segment's files. The pages of a mapped file that a process has touched
 count in its resident memory (RSS), and a query touches more of them than it reads: every page
 fault also maps the cached pages around it (the kernel's fault-around, 64 KiB, which `MADV_RANDOM`
 does not turn off), so after a few hundred queries nearly all of the per-posting BM25 arrays (row
 numbers, term frequencies, weights: most of an index's bytes) are resident, although a query reads
-a few short lists. Those pages are the kernel's page cache either way: shared between processes,
-dropped under memory pressure, and charged to a container's memory alike whether mapped or read.
-`SOUYI_POSTINGS=read` reads the per-posting arrays one term's span at a time with `pread` instead,
-keeping the spans read last (`RECENT_BYTES` in `indexer/postings_file.py`), and reads a small
-segment's whole; the table below measures both ways (`--postings map|read`): the RSS it saves and
-the latency it costs.
+a few short lists. Those pages are the kernel's page cache either way: shared between processes
+and charged to a container's memory alike whether mapped or read, but pages mapped into a process
+are the last the kernel reclaims under memory pressure. `SOUYI_POSTINGS` chooses how a searcher
+holds the per-posting arrays (`--postings map|read|release` in the table):
+
+- `map` (the default) leaves the pages it touched mapped: the fastest, and the RSS grows towards
+  the size of the postings.
+- `release` maps them too, and unmaps their pages after a search (`madvise(MADV_DONTNEED)`) once
+  the process's mapped files have grown by 64 MiB since the last time (`RELEASE_AFTER_BYTES` in
+  `indexer/postings_file.py`): they stay in the page cache, and the next searches map again,
+  with a minor fault, the pages they read. Released after every search, each search would fault
+  in again every page it reads; the budget spreads that over the searches between two releases.
+- `read` reads them one term's span at a time with `pread`, keeping the spans read last
+  (`RECENT_BYTES` in `indexer/postings_file.py`), and reads a small segment's whole: it copies
+  every span it reads, which costs most.
+
+In that sitting, on the 1-segment 1M index, `release` met every target of the issue: RSS 1,120 MB
+after 300 queries (`map`: 1,691), hybrid p50 19.5 ms and p99 34.0 ms after 50 single-document
+batches (`map`: 16.7 and 28.9), opening in 0.145 s. On the 10-segment index none of the three met
+p50 ≤ 20 ms after the batches on that machine (`map` 33.8, `release` 42.6, `read` 48.1 ms), and
+only `release` and `read` met the RSS bound (1,169 and 1,266 MB; `map` 2,202). Fewer, larger
+segments are the remedy (`souyi optimize [--max-segments K]`): the 1-segment rows are the same
+passages after `souyi optimize`.
 """
 
 

@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
         print(row)
     common.write_perf(args.out, {
         "title": "Segments: small batches on a large index",
-        "command": "python -m bench.segments --index DIR [--postings map|read]   "
+        "command": "python -m bench.segments --index DIR [--postings map|read|release]   "
                    "(DIR from python -m bench.synth_index --passages N --out DIR)",
         "machine": common.machine(),
         "columns": COLUMNS,
@@ -234,8 +234,9 @@ def main(argv: list[str] | None = None) -> None:
                  f"of their own (segments: as given, then {args.small_batches} more after the small batches, then 1 "
                  "after optimize), each with the index files read once before it (warm page cache). RSS counts the "
                  "pages of memory-mapped files a process touched (RssFile) besides its own memory (RssAnon); rows "
-                 f"marked {POSTINGS_ENV}=read: searchers read the postings with pread (--postings read), the others "
-                 "map them (the default). Shared 2-core machine "
+                 f"marked {POSTINGS_ENV}=read: searchers read the postings with pread (--postings read); "
+                 f"{POSTINGS_ENV}=release: they map them and unmap the pages a search touched after each search; "
+                 "the others map them (the default). Shared 2-core machine "
                  "(other jobs running): times are upper bounds.",
     })
 

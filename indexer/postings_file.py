@@ -1,4 +1,5 @@
-"""A segment's per-posting arrays read from their ``.npy`` files on demand: ``SOUYI_POSTINGS=read`` (issue 18).
+"""A segment's per-posting arrays read from their ``.npy`` files on demand (``SOUYI_POSTINGS=read``), or mapped
+so that the pages searches touched can be released (``SOUYI_POSTINGS=release``: :func:`release_pages`).
 
 A query reads a few posting lists scattered over arrays of hundreds of MB.
 Through a memory map, each page fault also maps the cached pages around it
@@ -23,6 +24,7 @@ share common terms, so the spans read last are kept, read-only, up to
 
 from __future__ import annotations
 
+import mmap
 import os
 import threading
 import weakref
@@ -81,19 +83,8 @@ class PostingArray:
     """
 
     def __init__(self, file: Path) -> None:
-        with open(file, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                np.lib.format.read_array_header_2_0
-            shape, _, dtype = read_header(fh)
-            self._start = fh.tell()
-            size = os.fstat(fh.fileno()).st_size
-        if len(shape) != 1 or dtype.hasobject:
-            raise IndexFormatError(f"{file} is not a flat numeric array; repair it with: souyi check --repair")
-        self.dtype: np.dtype = dtype
-        self.shape: tuple[int] = (int(shape[0]),)
-        if self._start + self.shape[0] * dtype.itemsize > size:
-            raise IndexFormatError(f"{file} is truncated; repair it with: souyi check --repair")
+        self.dtype, length, self._start = _flat_layout(file)
+        self.shape: tuple[int] = (length,)
         self._file = file
         self._fd = os.open(file, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         weakref.finalize(self, _close, self._fd, id(self))
@@ -130,6 +121,88 @@ class PostingArray:
             done += got
         out.flags.writeable = False  # as a read-only map's slices were; a kept span must not change
         return out
+
+
+def _flat_layout(file: Path) -> tuple[np.dtype, int, int]:
+    """The value type, length and data offset of a one-dimensional numeric ``.npy`` file (checked complete)."""
+    with open(file, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(fh)
+        start = fh.tell()
+        size = os.fstat(fh.fileno()).st_size
+    if len(shape) != 1 or dtype.hasobject:
+        raise IndexFormatError(f"{file} is not a flat numeric array; repair it with: souyi check --repair")
+    if start + int(shape[0]) * dtype.itemsize > size:
+        raise IndexFormatError(f"{file} is truncated; repair it with: souyi check --repair")
+    return dtype, int(shape[0]), start
+
+
+def mapped_array(file: Path) -> np.ndarray:
+    """A per-posting ``.npy`` file memory-mapped read-only, in a form :func:`release_pages` can act on."""
+    dtype, length, start = _flat_layout(file)
+    if not length:
+        return np.zeros(0, dtype=dtype)
+    with open(file, "rb") as fh:
+        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    return np.frombuffer(mapped, dtype=dtype, count=length, offset=start)
+
+
+def release_pages(arrays: list[np.ndarray | PostingArray]) -> None:
+    """Unmap from this process the pages of the :func:`mapped_array` arrays among ``arrays`` that searches
+    touched (``MADV_DONTNEED``), once the process's file-backed resident memory has grown by
+    :data:`RELEASE_AFTER_BYTES` since they were last released: they stay in the kernel's page cache, so a
+    later search maps them again at the cost of a minor fault, but they no longer count in the process's
+    resident memory.  Where that memory cannot be read (no ``/proc``), every call releases; where the
+    platform has no ``madvise`` (Windows), the pages stay mapped, as in ``map`` mode."""
+    _RELEASER.release(arrays)
+
+
+#: ``SOUYI_POSTINGS=release`` lets searches map this many more bytes of index files before it unmaps the
+#: postings' pages: releasing after every search would make each search fault in again every page it reads
+#: (docs/performance.md, "Segments").
+RELEASE_AFTER_BYTES = 64 << 20
+
+
+class _Releaser:
+    """The process's file-backed resident memory when the postings' pages were last released, and the lock
+    that lets one search at a time release them (the others go on)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._released_at = 0
+
+    def release(self, arrays: list[np.ndarray | PostingArray]) -> None:
+        advice = getattr(mmap, "MADV_DONTNEED", None)
+        # mapped_array's maps only: not np.load's (``map`` mode), a PostingArray or a small array read whole
+        maps = [view.obj for view in (getattr(array, "base", None) for array in arrays)
+                if isinstance(view, memoryview) and isinstance(view.obj, mmap.mmap)]
+        if advice is None or not maps:
+            return
+        resident = _file_resident()
+        if resident is not None and resident - self._released_at < RELEASE_AFTER_BYTES:
+            return
+        if not self._lock.acquire(blocking=False):
+            return  # another search is releasing them
+        try:
+            for mapped in maps:
+                mapped.madvise(advice)
+            self._released_at = _file_resident() or 0
+        finally:
+            self._lock.release()
+
+
+_RELEASER = _Releaser()
+
+
+def _file_resident() -> int | None:
+    """Bytes of memory-mapped files resident in this process (``/proc/self/statm``), None where unknown."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[2]) * mmap.PAGESIZE
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _close(fd: int, owner: int) -> None:

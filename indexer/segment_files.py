@@ -33,7 +33,7 @@ from .bm25 import BM25Index
 from .bm25_segments import SEGMENT_ARRAYS, average_length, segment_arrays
 from .errors import IndexFormatError, SearchError
 from .index_dir import fsync_dir
-from .postings_file import PostingArray
+from .postings_file import PostingArray, mapped_array
 
 #: The folder of an index that holds its segment folders.
 SEGMENTS = "segments"
@@ -41,9 +41,11 @@ VECTORS = "vectors.faiss"
 LEXICAL = "lexical"
 #: How a searcher reads the per-posting arrays (:data:`ON_DEMAND`): ``map`` (default) memory-maps them like the
 #: others; ``read`` reads them a term's span at a time (:mod:`indexer.postings_file`), which keeps them out of
-#: the process's resident memory at some cost in latency (docs/performance.md, "Segments").
+#: the process's resident memory at some cost in latency; ``release`` maps them and unmaps the pages searches
+#: touched after a search once they add up (:func:`indexer.postings_file.release_pages`): resident memory near
+#: ``read``'s at a smaller cost (docs/performance.md, "Segments").
 POSTINGS_ENV = "SOUYI_POSTINGS"
-POSTINGS_MODES = ("map", "read")
+POSTINGS_MODES = ("map", "read", "release")
 #: The per-posting arrays: most of a segment's bytes, of which a query reads a few short spans.
 ON_DEMAND = frozenset({"rows", "tfs", "weights"})
 #: In ``read`` mode, a per-posting file smaller than this (a small batch's segment) is read whole into memory
@@ -221,17 +223,22 @@ def postings_mode() -> str:
 def read_lexical_folder(folder: Path) -> dict[str, np.ndarray | PostingArray]:
     """A segment's BM25 arrays from its ``lexical/`` folder, memory-mapped as plain read-only ndarray views
     (np.memmap's own slicing costs microseconds per call, and a search slices them once per query term and
-    segment), except in :func:`postings_mode` ``read`` the per-posting ones (:data:`ON_DEMAND`)."""
-    reading = postings_mode() == "read"
+    segment), except the per-posting ones (:data:`ON_DEMAND`) as :func:`postings_mode` says."""
+    mode = postings_mode()
     try:
-        return {file.stem: _posting_array(file) if reading and file.stem in ON_DEMAND
+        return {file.stem: _posting_array(file, mode) if file.stem in ON_DEMAND
                 else np.load(file, mmap_mode="r").view(np.ndarray) for file in sorted(folder.glob("*.npy"))}
     except (OSError, ValueError) as exc:
         raise IndexFormatError(f"{folder} is unreadable ({exc}); repair it with: souyi check --repair") from exc
 
 
-def _posting_array(file: Path) -> np.ndarray | PostingArray:
-    """A per-posting array in ``read`` mode: read on demand, or read whole when small."""
+def _posting_array(file: Path, mode: str) -> np.ndarray | PostingArray:
+    """A per-posting array: mapped (``map``; ``release``: so that its pages can be released), or in ``read``
+    mode read on demand, or read whole when small."""
+    if mode == "map":
+        return np.load(file, mmap_mode="r").view(np.ndarray)
+    if mode == "release":
+        return mapped_array(file)
     if file.stat().st_size >= ON_DEMAND_FROM:
         return PostingArray(file)
     whole = np.load(file)

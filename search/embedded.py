@@ -20,6 +20,7 @@ from indexer.analyze import Analyzer
 from indexer.bm25_segments import SegmentedBM25
 from indexer.errors import IndexFormatError
 from indexer.index_dir import Stamp
+from indexer.postings_file import release_pages
 from indexer.records import PassageRecord, SentenceVectors
 from indexer.store import IndexReader
 
@@ -166,6 +167,11 @@ class EmbeddedSnapshot:
 
     def holding_character(self, char: str) -> np.ndarray | None:
         return self.segments.holding_character(char)
+
+    def searched(self) -> None:
+        """In ``SOUYI_POSTINGS=release`` mode, unmap the posting pages searches touched once they add up (they
+        stay in the page cache: :func:`indexer.postings_file.release_pages`); in the other modes, nothing to do."""
+        release_pages(self.segments.posting_arrays)
 
     def first(self, n: int, filters: Filters | None, within: Within | None = None) -> np.ndarray:
         allowed = self._allowed(filters, within)

@@ -229,6 +229,9 @@ class MilvusSnapshot:
     def first(self, n: int, filters: Filters | None, within: Within | None = None) -> np.ndarray:
         return self._ids(self._expr(filters, within))[:n]
 
+    def searched(self) -> None:
+        return None  # the Milvus server holds the index: nothing of it is mapped into this process
+
     def _ids(self, expr: str) -> np.ndarray:
         """Sorted ids of every passage matching ``expr``."""
         return np.array(sorted(int(row["id"]) for row in self.index.scan(self.index.passages_name, expr, ["id"])),

@@ -247,37 +247,40 @@ class Searcher:
         mode = check_mode(mode)
         wanted = _check_filters(filters)
         snap = self._snapshot()  # one state for the whole batch
-        plans = [_plan(snap, q, wanted) for q in cleaned]
-        ranked: list[_Ranked | None] = [
-            _NOTHING if plan.nothing else _ranked_constraints(snap, plan, n_candidates) if not plan.text else None
-            for plan in plans
-        ]
-        free = [i for i, r in enumerate(ranked) if r is None]
-        rescorer_vectors: dict[int, np.ndarray] = {}
-        if mode == "lexical":  # both BM25 queries in this thread: a worker's hand-off costs more than either
-            for i in free:
-                ranked[i] = _ranked_lexical(_lexical(snap, plans[i], n_candidates),
-                                            _bridged(snap, plans[i], n_candidates, translate))
-        elif free:
-            lexical, bridges = {}, {}
-            if mode == "hybrid":  # BM25 on a worker while this thread embeds the queries
-                lexical = {i: self._lexical_pool.submit(_lexical, snap, plans[i], n_candidates) for i in free}
-                bridges = {i: self._lexical_pool.submit(_bridged, snap, plans[i], n_candidates, translate)
-                           for i in free}
-            texts = [plans[i].text for i in free]
-            vectors = self.embedder.encode_queries(texts)
-            if self.rescorer:
-                rescorer_vectors = dict(zip(free, self.rescorer.encode_queries(texts), strict=True))
-            for i, vector in zip(free, vectors, strict=True):
-                # the vector search before waiting for BM25: the worker's BM25 goes on meanwhile
-                dense = snap.dense(vector, n_candidates, plans[i].filters, plans[i].within)
-                ranked[i] = _rank(snap, plans[i], dense, rescorer_vectors.get(i),
-                                  lexical[i].result() if i in lexical else None,
-                                  bridges[i].result() if i in bridges else None)
-        return snap, [
-            (self._hits(snap, plan, r, offset, depth, rescorer_vectors.get(i)), r, plan.parsed)
-            for i, (plan, r) in enumerate(zip(plans, ranked, strict=True))
-        ]
+        try:
+            plans = [_plan(snap, q, wanted) for q in cleaned]
+            ranked: list[_Ranked | None] = [
+                _NOTHING if plan.nothing else _ranked_constraints(snap, plan, n_candidates) if not plan.text else None
+                for plan in plans
+            ]
+            free = [i for i, r in enumerate(ranked) if r is None]
+            rescorer_vectors: dict[int, np.ndarray] = {}
+            if mode == "lexical":  # both BM25 queries in this thread: a worker's hand-off costs more than either
+                for i in free:
+                    ranked[i] = _ranked_lexical(_lexical(snap, plans[i], n_candidates),
+                                                _bridged(snap, plans[i], n_candidates, translate))
+            elif free:
+                lexical, bridges = {}, {}
+                if mode == "hybrid":  # BM25 on a worker while this thread embeds the queries
+                    lexical = {i: self._lexical_pool.submit(_lexical, snap, plans[i], n_candidates) for i in free}
+                    bridges = {i: self._lexical_pool.submit(_bridged, snap, plans[i], n_candidates, translate)
+                               for i in free}
+                texts = [plans[i].text for i in free]
+                vectors = self.embedder.encode_queries(texts)
+                if self.rescorer:
+                    rescorer_vectors = dict(zip(free, self.rescorer.encode_queries(texts), strict=True))
+                for i, vector in zip(free, vectors, strict=True):
+                    # the vector search before waiting for BM25: the worker's BM25 goes on meanwhile
+                    dense = snap.dense(vector, n_candidates, plans[i].filters, plans[i].within)
+                    ranked[i] = _rank(snap, plans[i], dense, rescorer_vectors.get(i),
+                                      lexical[i].result() if i in lexical else None,
+                                      bridges[i].result() if i in bridges else None)
+            return snap, [
+                (self._hits(snap, plan, r, offset, depth, rescorer_vectors.get(i)), r, plan.parsed)
+                for i, (plan, r) in enumerate(zip(plans, ranked, strict=True))
+            ]
+        finally:  # whatever the search needed only while it ran (docs/performance.md, "Segments")
+            snap.searched()
 
     def also_searched(self, query: str, filters: Mapping[str, object] | None = None) -> tuple[str, ...]:
         """The translated words :meth:`search` also searches ``query`` as (empty when the bridge is off or

@@ -246,6 +246,11 @@ class Segments:
         return found
 
     @cached_property
+    def posting_arrays(self) -> list[np.ndarray]:
+        """Every segment's per-posting BM25 arrays (what a search reads most of an index's bytes from)."""
+        return [array for s in self.live for array in (s.lexical.rows, s.lexical.tfs, s.lexical.weights)]
+
+    @cached_property
     def live_masks(self) -> list[np.ndarray]:
         """Each segment's live rows, as :meth:`row_masks` gives them: no restriction but the deletions."""
         return [np.ones(len(s.row_ids), dtype=bool) if s.live_rows is None else s.live_rows for s in self.live]

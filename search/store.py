@@ -144,6 +144,10 @@ class Snapshot(Protocol):
     def first(self, n: int, filters: Filters | None, within: Within | None = None) -> np.ndarray:
         """The ``n`` smallest ids of the passages passing ``filters`` and ``within`` (document order)."""
 
+    def searched(self) -> None:
+        """A search of this state is done: let go of what it needed only while it ran (a store holding
+        nothing of the kind does nothing)."""
+
     def passages(self, ids: list[int]) -> dict[int, PassageRecord]:
         """Stored text and metadata of passages ``ids`` (missing ids are absent)."""
 

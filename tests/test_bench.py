@@ -232,7 +232,7 @@ def test_uploads_measures_visibility_searches_during_jobs_and_rss(synth, served,
     assert counts[1] - counts[0] == 1 + 1 + measures["upload jobs run during the searches"] + 3
 
 
-@pytest.mark.parametrize("postings", ["map", "read"])
+@pytest.mark.parametrize("postings", ["map", "read", "release"])
 def test_segments_times_small_and_big_batches_and_leaves_the_passages_it_found(synth, eval_dir, tmp_path,
                                                                                monkeypatch, postings):
     index, _ = synth
@@ -250,7 +250,7 @@ def test_segments_times_small_and_big_batches_and_leaves_the_passages_it_found(s
     trainings = len(training_keys(index))
     assert len(given) == 2 and trainings in (1, 2)
     label = f"2 segments (ivf, {trainings} training{'s' * (trainings > 1)})" + (
-        ", SOUYI_POSTINGS=read" if postings == "read" else "")
+        f", SOUYI_POSTINGS={postings}" if postings != "map" else "")
     assert {row[1] for row in measures.values()} == {label}
     assert measures["add one 50-passage document: visible to an open searcher"][3] > 0
     rss = next(row for measure, row in measures.items() if measure.endswith(" queries") and "RSS" in measure)

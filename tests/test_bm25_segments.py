@@ -38,12 +38,12 @@ def _segment(tokens: list[list[str]], ids: list[int], avgdl_ref: float) -> BM25S
     return BM25Segment.from_arrays(read_lexical_folder(folder))
 
 
-@pytest.fixture(params=["memory", "map", "read"])
+@pytest.fixture(params=["memory", "map", "read", "release"])
 def stored(request, tmp_path, monkeypatch):
     """Run a test with its segments in memory, then written to files and read back as a searcher reads them:
-    memory-mapped, or with the postings read on demand (``SOUYI_POSTINGS=read``)."""
+    memory-mapped, with the postings read on demand (``SOUYI_POSTINGS=read``) or mapped to be released."""
     monkeypatch.setitem(_FILES, "folder", None if request.param == "memory" else tmp_path)
-    monkeypatch.setenv(segment_files.POSTINGS_ENV, "read" if request.param == "read" else "map")
+    monkeypatch.setenv(segment_files.POSTINGS_ENV, "map" if request.param == "memory" else request.param)
     monkeypatch.setattr(segment_files, "ON_DEMAND_FROM", 0)  # the test's segments are small: read them on demand
     return request.param
 
@@ -165,7 +165,7 @@ def test_rescoring_doubles_the_candidates_when_the_reference_length_is_far_off(m
     assert np.array_equal(best.scores, fresh.top(["x"], 5)[1])
 
 
-@pytest.mark.parametrize("mode", ["map", "read"])
+@pytest.mark.parametrize("mode", ["map", "read", "release"])
 def test_segment_files_are_searched_in_place(tmp_path, monkeypatch, mode):
     monkeypatch.setattr(bm25, "SCAN_ALWAYS", 0)
     monkeypatch.setattr(segment_files, "ON_DEMAND_FROM", 0)
@@ -187,8 +187,8 @@ def test_segment_files_are_searched_in_place(tmp_path, monkeypatch, mode):
         assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
     mapped = Path("/proc/self/maps").read_text()
     assert str(tmp_path / "offsets.npy") in mapped  # the per-term arrays are mapped in either mode...
-    for name in ON_DEMAND:  # ...the postings only in "map": read, their pages do not count in the process's memory
-        assert (str(tmp_path / f"{name}.npy") in mapped) == (mode == "map")
+    for name in ON_DEMAND:  # ...the postings unless "read": read, their pages do not count in the process's memory
+        assert (str(tmp_path / f"{name}.npy") in mapped) == (mode != "read")
     with pytest.raises(ValueError, match="read-only"):
         segment.rows[0:5][0] = 1  # a map is read-only, and a kept span is shared by later reads
 
@@ -205,7 +205,7 @@ def test_only_large_posting_files_are_read_on_demand_and_the_mode_is_checked(tmp
     assert type(loaded["tfs"]) is np.ndarray and not loaded["tfs"].flags.writeable
     assert str(tmp_path / "tfs.npy") not in Path("/proc/self/maps").read_text()  # read, not mapped
     monkeypatch.setenv(segment_files.POSTINGS_ENV, "mmap")
-    with pytest.raises(SearchError, match="SOUYI_POSTINGS must be one of map, read"):
+    with pytest.raises(SearchError, match="SOUYI_POSTINGS must be one of map, read, release"):
         read_lexical_folder(tmp_path)
 
 

@@ -39,14 +39,16 @@ def test_search_text_output_shows_document_paragraph_and_highlights(sample_index
     assert "\x1b[" not in plain.stdout  # no colour codes when piped
 
 
-def test_postings_read_finds_what_map_finds_and_a_bad_mode_is_named(sample_index, cli_env):
+def test_postings_read_and_release_find_what_map_finds_and_a_bad_mode_is_named(sample_index, cli_env):
     query = ["search", "杭州软件服务外包", "--index", str(sample_index), "-k", "3", "--json"]
     mapped = souyi(*query, env=cli_env)
-    read = souyi(*query, env=dict(cli_env, SOUYI_POSTINGS="read"))
-    assert mapped.returncode == read.returncode == 0, read.stderr
-    assert json.loads(read.stdout)["hits"] == json.loads(mapped.stdout)["hits"]
+    assert mapped.returncode == 0, mapped.stderr
+    for mode in ("read", "release"):
+        other = souyi(*query, env=dict(cli_env, SOUYI_POSTINGS=mode))
+        assert other.returncode == 0, other.stderr
+        assert json.loads(other.stdout)["hits"] == json.loads(mapped.stdout)["hits"]
     bad = souyi(*query, env=dict(cli_env, SOUYI_POSTINGS="mmap"))
-    assert bad.returncode == 1 and "SOUYI_POSTINGS must be one of map, read, got 'mmap'" in bad.stderr
+    assert bad.returncode == 1 and "SOUYI_POSTINGS must be one of map, read, release, got 'mmap'" in bad.stderr
     assert "Traceback" not in bad.stderr
 
 

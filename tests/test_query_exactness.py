@@ -10,17 +10,20 @@ most :data:`search.MAX_DEPTH` (they always are here) none may be missing.
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from indexer import segment_files
+from indexer import postings_file, segment_files
 from indexer.analyze import is_cjk, normalize
 from indexer.build import build_index
+from indexer.segment_files import ON_DEMAND
 from indexer.store import IndexReader
 from search import MAX_DEPTH, BadQuery, Searcher, parse
 
@@ -157,15 +160,65 @@ def _check(searcher: Searcher, index: Path, query: str, fields) -> None:
             assert got == wanted, (query, mode, wanted - got)
 
 
-@pytest.mark.parametrize("postings", ["map", "read"])
+@pytest.mark.parametrize("postings", ["map", "read", "release"])
 @pytest.mark.parametrize("query", QUERIES)
 def test_built_corpus_against_a_brute_force_scan(corpus_index, embedder, query, postings, monkeypatch):
-    # "read": every posting list is read from its file on demand (SOUYI_POSTINGS=read, whatever its size)
+    # "read": every posting list is read from its file on demand (SOUYI_POSTINGS=read, whatever its size);
+    # "release": mapped, and the pages a search touched are unmapped after each search
     monkeypatch.setenv(segment_files.POSTINGS_ENV, postings)
     monkeypatch.setattr(segment_files, "ON_DEMAND_FROM", 0)
     searcher = Searcher.open(corpus_index, embedder)
     _check(searcher, corpus_index, query, FIELDS)
     searcher.close()
+
+
+def _mapped_kb(files: list[Path]) -> dict[str, int]:
+    """This process's mappings of ``files`` (by address range) and the kB each holds resident (/proc/self/smaps)."""
+    names = {str(file) for file in files}
+    found: dict[str, int] = {}
+    mapping = None
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if re.match(r"[0-9a-f]+-[0-9a-f]+ ", line):
+            mapping = line.split()[0] if line.rsplit(" ", 1)[-1] in names else None
+        elif mapping and line.startswith("Rss:"):
+            found[mapping] = int(line.split()[1])
+    return found
+
+
+@pytest.mark.parametrize(("postings", "budget", "released"),
+                         [("map", 0, False), ("release", 0, True), ("release", 1 << 40, False)])
+def test_released_postings_leave_resident_memory_after_a_search(corpus_index, embedder, monkeypatch,
+                                                                postings, budget, released):
+    # "release" unmaps the postings' pages once the process's mapped files have grown by the budget
+    monkeypatch.setenv(segment_files.POSTINGS_ENV, postings)
+    monkeypatch.setattr(postings_file, "RELEASE_AFTER_BYTES", budget)
+    files = [file for name in sorted(ON_DEMAND) for file in corpus_index.glob(f"segments/*/lexical/{name}.npy")]
+    assert files
+    gc.collect()  # other tests' searchers of this index map the same files: only this searcher's maps count
+    before = set(_mapped_kb(files))
+    searcher = Searcher.open(corpus_index, embedder)
+    for query, mode in (("软件园", "lexical"), ("container traffic", "hybrid"), ('"电子商务" -茶', "lexical")):
+        assert searcher.query(query, k=5, mode=mode).hits
+        mine = {mapping: kb for mapping, kb in _mapped_kb(files).items() if mapping not in before}
+        assert mine and (sum(mine.values()) == 0) == released, (query, mode, mine)
+    searcher.close()
+
+
+def test_concurrent_searches_find_the_same_while_their_pages_are_released(corpus_index, embedder, monkeypatch):
+    # every search releases the pages (budget 0) while the others are reading them: a reader faults them in again
+    monkeypatch.setenv(segment_files.POSTINGS_ENV, "release")
+    monkeypatch.setattr(postings_file, "RELEASE_AFTER_BYTES", 0)
+    searcher = Searcher.open(corpus_index, embedder)
+
+    def found(query: str) -> list[tuple[int, float]]:
+        return [(h.passage_id, h.score) for h in searcher.query(query, k=10, mode="lexical").hits]
+
+    queries = QUERIES[:12]
+    alone = {query: found(query) for query in queries}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(found, queries * 8))
+    searcher.close()
+    assert together == [alone[query] for query in queries * 8]
 
 
 def test_sample_report_against_a_brute_force_scan(sample_index, searcher):
