@@ -166,8 +166,8 @@ RELEASE_AFTER_BYTES = 64 << 20
 
 
 class _Releaser:
-    """The process's file-backed resident memory when the postings' pages were last released, and the lock
-    that lets one search at a time release them (the others go on)."""
+    """The process's file-backed resident memory when the postings' pages were last released (or, if lower,
+    since), and the lock that lets one search at a time release them (the others go on)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -181,8 +181,11 @@ class _Releaser:
         if advice is None or not maps:
             return
         resident = _file_resident()
-        if resident is not None and resident - self._released_at < RELEASE_AFTER_BYTES:
-            return
+        if resident is not None:
+            # counted from the lowest point since the last release (maps of an older generation may have gone)
+            self._released_at = min(self._released_at, resident)
+            if resident - self._released_at < RELEASE_AFTER_BYTES:
+                return
         if not self._lock.acquire(blocking=False):
             return  # another search is releasing them
         try:
