@@ -22,6 +22,7 @@ docs/index-format.md for the on-disk arrays; this module never touches files.
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
@@ -188,6 +189,13 @@ class BM25Segment:
         mask = np.ones(self.n_rows, dtype=bool)
         mask[self.rows_of(self.deleted)] = False
         return mask
+
+    @property
+    def terms(self) -> dict[str, int]:
+        """Deprecated: every term and its number, as a new dict (the segment keeps only :attr:`vocabulary`)."""
+        warnings.warn("BM25Segment.terms is deprecated; use held(terms) or vocabulary.words()", DeprecationWarning,
+                      stacklevel=2)
+        return {word: number for number, word in enumerate(self.vocabulary.words())}
 
     def held(self, terms: Sequence[str], hashes: np.ndarray | None = None) -> dict[str, int]:
         """The ``terms`` this segment holds and their term numbers, in the order of ``terms``

@@ -268,3 +268,11 @@ def test_a_generation_keeps_the_term_lookups_of_its_last_queries_only():
         index.top([f"w{i}", "w3"], 5)
     assert len(index._held) == bm25_segments.HELD_QUERIES
     assert index.held(["w1", "w2"]) is not first and index.held(["w1", "w2"]) == first
+
+
+def test_the_old_term_dict_still_answers_with_a_deprecation_warning():
+    segment = _segment([["港口", "a"], ["b", "a"]], [3, 8], 1.5)
+    with pytest.warns(DeprecationWarning, match="BM25Segment.terms"):
+        terms = segment.terms
+    assert terms == {word: number for word, number in segment.held(sorted(terms)).items()}
+    assert sorted(terms) == ["a", "b", "港口"] and sorted(terms.values()) == [0, 1, 2]
