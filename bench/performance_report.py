@@ -135,12 +135,14 @@ through sorted 64-bit hashes of its stored vocabulary (`indexer/vocabulary.py`),
 the stored bytes, instead of a dict of Python strings per segment, which also shortened opening
 the 10-segment index and shrank the process's private memory.
 
-The 1M rows of the segments table were measured in one sitting (2026-12-05), on a machine about
-twice as slow for retrieval as the sitting before (the embedding took as long): the 1-segment
-index searched in 17.9 ms p50 as given with `map`, against 9.1 ms the day before; that day the
-10-segment index searched in 17.3 ms p50 as given and 18.9 ms after the 50 batches, with `map`
-(same command). The table's other rows (100,000 passages, the 2,500 deleted, the 10
-trainings, 4 segments) are of earlier code and earlier sittings.
+The 1M rows of the segments table were measured in one sitting (2026-12-06), each search figure
+the median of three search processes run one after another (`--repeats`; the row under each p50
+gives the three): on this shared machine one process's p50 can differ from the next by as much as
+the layouts and modes compared here. In that sitting the merged 1M index searched in about 20 ms
+p50 (21.4 ms after `optimize` with `map`); in earlier sittings the same command measured 9.1 ms
+(2026-12-04) and 17.9 ms (2026-12-05, single runs), so the 20 ms target is met or missed by the
+day's machine as much as by the code. The table's other rows (100,000 passages, the 2,500 deleted,
+the 10 trainings, 4 segments) are single runs of earlier code and earlier sittings.
 
 A searcher memory-maps a segment's files. The pages of a mapped file that a process has touched
 count in its resident memory (RSS), and a query touches more of them than it reads: every page
@@ -152,24 +154,40 @@ and charged to a container's memory alike whether mapped or read, but pages mapp
 are the last the kernel reclaims under memory pressure. `SOUYI_POSTINGS` chooses how a searcher
 holds the per-posting arrays (`--postings map|read|release` in the table):
 
-- `map` (the default) leaves the pages it touched mapped: the fastest, and the RSS grows towards
-  the size of the postings.
-- `release` maps them too, and unmaps their pages after a search (`madvise(MADV_DONTNEED)`) once
-  the process's mapped files have grown by 64 MiB since the last time (`RELEASE_AFTER_BYTES` in
-  `indexer/postings_file.py`): they stay in the page cache, and the next searches map again,
-  with a minor fault, the pages they read. Released after every search, each search would fault
-  in again every page it reads; the budget spreads that over the searches between two releases.
+- `map` leaves the pages it touched mapped, and the RSS grows towards the size of the postings. It
+  is the default where a process cannot read how much of its mapped files is resident (no `/proc`:
+  macOS; Windows has no `madvise` either).
+- `release`, the default on Linux (`default_postings_mode` in `indexer/segment_files.py`), maps them
+  too, and unmaps their pages after a search (`madvise(MADV_DONTNEED)`) once the process's mapped
+  files have grown by 64 MiB since the last time (`RELEASE_AFTER_BYTES` in
+  `indexer/postings_file.py`): they stay in the page cache, and the next searches map again, with a
+  minor fault, the pages they read. Released after every search, each search would fault in again
+  every page it reads; the budget spreads that over the searches between two releases.
 - `read` reads them one term's span at a time with `pread`, keeping the spans read last
   (`RECENT_BYTES` in `indexer/postings_file.py`), and reads a small segment's whole: it copies
-  every span it reads, which costs most.
+  every span it reads.
 
-In that sitting, on the 1-segment 1M index, `release` met every target of the issue: RSS 1,120 MB
-after 300 queries (`map`: 1,691), hybrid p50 19.5 ms and p99 34.0 ms after 50 single-document
-batches (`map`: 16.7 and 28.9), opening in 0.145 s. On the 10-segment index none of the three met
-p50 ≤ 20 ms after the batches on that machine (`map` 33.8, `release` 42.6, `read` 48.1 ms), and
-only `release` and `read` met the RSS bound (1,169 and 1,266 MB; `map` 2,202). Fewer, larger
-segments are the remedy (`souyi optimize [--max-segments K]`): the 1-segment rows are the same
-passages after `souyi optimize`.
+In the 2026-12-06 sitting the three modes searched alike, within one process's spread (hybrid p50
+after 50 single-document batches, median of three processes: 22.4 ms `map`, 20.3 `release`, 21.9
+`read` on the 1-segment index; 48.9, 48.1 and 45.9 ms on the 10-segment one), while `release` held
+the smallest RSS after 300 queries (1,150 MB against 1,669 with `map` at 1 segment; 1,183 against
+2,203 at 10). The sitting before, single runs had put `release` 26 % behind `map` at 10 segments;
+repeated, that difference did not hold. That is why `release` became the default where it works as
+meant; figures in other sections were measured before, with `map`, unless they say otherwise.
+
+With `release`, every target of the issue at 1M is met on the 1-segment index but p50 after the
+batches, 20.3 ms against 20 (the three processes: 21.4, 19.6 and 20.3 ms; 19.5 ms the sitting
+before); on the 10-segment index, which the tiered policy leaves after ten 100,000-passage batches,
+RSS, opening and the commit targets are met and the search targets are not (p50 48.1 ms, p99 97.5
+ms after the batches). Those ten segments cost BM25 one MaxScore pass or scan per segment, term and
+query in Python and NumPy calls, which also holds the interpreter lock the vector search and fusion
+need; fewer, larger segments are the remedy (`souyi optimize [--max-segments K]`: 20.8 ms p50 after
+it).
+
+In the same sitting a 100,000-passage batch committed in 12.4–19.5 s, 6.2–17.3 times a
+10,000-passage batch (0.9–2.5 s) over the six runs: both are single timings, and the two sides
+differ in kind, since a 10,000-passage segment is a flat vector index and a 100,000-passage one an
+IVF index (`FLAT_MAX` in `indexer/ann.py`) that assigns and encodes every vector.
 """
 
 

@@ -8,9 +8,12 @@ random unit vectors, and written through the store's writer in this process:
 embedding is left out of every time (the issue's targets exclude it).
 A search process (a child of this one, the model loaded before the clock
 starts) measures opening the index, then hybrid p50/p99 over ``--queries``
-real eval questions and its RSS after them; it runs three times: on the index
-as given, after ``--small-batches`` single-document batches committed without
-a merge, and after ``optimize`` merged them away.
+real eval questions and its RSS after them.  Each measurement is the median
+of ``--repeats`` such processes run one after another (on a shared machine one
+run's p50 can differ from the next by as much as the layouts and postings
+modes compared here differ), taken on the index as given, after
+``--small-batches`` single-document batches committed without a merge, and
+after ``optimize`` merged them away.
 
 In this process, with a Searcher already open on the index:
 
@@ -29,6 +32,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -40,7 +44,7 @@ from bench import common, synth_index
 from indexer import ann, merge_policy
 from indexer.analyze import default_analyzer
 from indexer.embedding import load_embedder
-from indexer.segment_files import POSTINGS_ENV, POSTINGS_MODES
+from indexer.segment_files import POSTINGS_ENV, POSTINGS_MODES, default_postings_mode
 from indexer.stores import optimize_index
 
 COLUMNS = ["passages", "as given", "measure", "value", "unit", "target", "met"]
@@ -112,11 +116,18 @@ def search_process(index: Path, queries: int, eval_dir: Path) -> dict:
             "queries": len(times)}
 
 
-def measured_search(index: Path, queries: int, eval_dir: Path) -> dict:
-    done = subprocess.run([sys.executable, "-m", "bench.segments", "--index", str(index), "--search-process",
-                           "--queries", str(queries), "--eval-dir", str(eval_dir)],
-                          cwd=common.ROOT, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def measured_search(index: Path, queries: int, eval_dir: Path, repeats: int) -> dict:
+    """:func:`search_process` run ``repeats`` times, one process after another: the median of each figure,
+    and every run's p50 under ``p50_runs`` (a shared machine's run-to-run spread is as large as the
+    differences the table compares)."""
+    runs = []
+    for _ in range(repeats):
+        done = subprocess.run([sys.executable, "-m", "bench.segments", "--index", str(index), "--search-process",
+                               "--queries", str(queries), "--eval-dir", str(eval_dir)],
+                              cwd=common.ROOT, capture_output=True, text=True, check=True)
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    median = {key: type(runs[0][key])(statistics.median(run[key] for run in runs)) for key in runs[0]}
+    return {**median, "p50_runs": [run["p50_ms"] for run in runs]}
 
 
 def visible_after(searcher: common.Searcher, change, expected: int) -> tuple[float, float]:
@@ -136,8 +147,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--small-batches", type=int, default=50, help="single-document batches before optimize")
     parser.add_argument("--big-batches", type=int, nargs=2, default=(10_000, 100_000), metavar=("SMALL", "LARGE"),
                         help="passages of the two batches whose commit times are compared")
-    parser.add_argument("--postings", choices=POSTINGS_MODES, default="map",
-                        help=f"how searchers read the postings (sets ${POSTINGS_ENV}; default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="search processes per measurement, whose median is reported (default: %(default)s)")
+    parser.add_argument("--postings", choices=POSTINGS_MODES, default=default_postings_mode(),
+                        help=f"how searchers read the postings (sets ${POSTINGS_ENV}; default: this platform's, "
+                             "%(default)s); rows of the table name the mode, except map")
     parser.add_argument("--search-process", action="store_true", help=argparse.SUPPRESS)
     common.add_eval_dir(parser)
     common.add_out(parser, "segments")
@@ -150,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     small, large = args.big_batches
     staging = Staging(args.eval_dir, per * (1 + args.small_batches) + small + large)
     common.read_through(args.index)  # each measured search process starts with the index in the page cache
-    before = measured_search(args.index, args.queries, args.eval_dir)
+    before = measured_search(args.index, args.queries, args.eval_dir, args.repeats)
     n = json.loads((args.index / "manifest.json").read_text(encoding="utf-8"))["counts"]["passages"]
     layout = given_layout(args.index) + (f", {POSTINGS_ENV}={args.postings}" if args.postings != "map" else "")
     embedder = load_embedder(json.loads((args.index / "manifest.json").read_text(encoding="utf-8"))["model"]["id"])
@@ -174,10 +188,10 @@ def main(argv: list[str] | None = None) -> None:
             added += staging.documents(writer, per)
             writer.commit()
     common.read_through(args.index)
-    unmerged = measured_search(args.index, args.queries, args.eval_dir)
+    unmerged = measured_search(args.index, args.queries, args.eval_dir, args.repeats)
     optimize_s = common.timed(lambda: optimize_index(args.index))[0]  # the small segments into the big one
     common.read_through(args.index)
-    merged = measured_search(args.index, args.queries, args.eval_dir)
+    merged = measured_search(args.index, args.queries, args.eval_dir, args.repeats)
     with common.IndexWriter(args.index, merge=False) as writer:
         for name in added:
             writer.remove(name)
@@ -186,6 +200,9 @@ def main(argv: list[str] | None = None) -> None:
 
     def met(value: float, limit: float) -> str:
         return "yes" if value <= limit else "no"
+
+    def spread(measured: dict) -> str:
+        return " / ".join(f"{p50:g}" for p50 in measured["p50_runs"])
 
     rows = [
         ["add one 50-passage document: commit", round(add[0], 3), "s", None, None],
@@ -205,9 +222,11 @@ def main(argv: list[str] | None = None) -> None:
         ["search process RSS after optimize", merged["rss_mb"], "MB", "≤ 1,300 MB", met(merged["rss_mb"], 1300)],
         ["  of which private memory (RssAnon)", merged["anon_mb"], "MB", None, None],
         ["hybrid p50, as given", before["p50_ms"], "ms", None, None],
+        ["  p50 of each search process, as given", spread(before), "ms", None, None],
         ["hybrid p99, as given", before["p99_ms"], "ms", None, None],
         [f"hybrid p50 after {args.small_batches} single-document batches, no merge", unmerged["p50_ms"], "ms",
          "≤ 20 ms", met(unmerged["p50_ms"], 20)],
+        ["  p50 of each search process, after the batches", spread(unmerged), "ms", None, None],
         [f"hybrid p99 after {args.small_batches} single-document batches, no merge", unmerged["p99_ms"], "ms",
          "≤ 60 ms", met(unmerged["p99_ms"], 60)],
         ["optimize (merge to one segment)", round(optimize_s, 1), "s", None, None],
@@ -231,12 +250,15 @@ def main(argv: list[str] | None = None) -> None:
                  "vectors; text and terms as bench.synth_index makes them). 'Visible' is the time from the start "
                  "of the commit until a Searcher already open in the same process counts the change. Searches: "
                  f"{args.queries} real eval questions, hybrid, k=10, after 20 warm-up ones, in a search process "
-                 f"of their own (segments: as given, then {args.small_batches} more after the small batches, then 1 "
+                 f"of their own ({args.repeats} per measurement, one after another: the median is reported, and "
+                 "each one's p50 in the rows below the p50s) (segments: as given, then "
+                 f"{args.small_batches} more after the small batches, then 1 "
                  "after optimize), each with the index files read once before it (warm page cache). RSS counts the "
                  "pages of memory-mapped files a process touched (RssFile) besides its own memory (RssAnon); rows "
                  f"marked {POSTINGS_ENV}=read: searchers read the postings with pread (--postings read); "
-                 f"{POSTINGS_ENV}=release: they map them and unmap the pages a search touched after each search; "
-                 "the others map them (the default). Shared 2-core machine "
+                 f"{POSTINGS_ENV}=release (the default on Linux): they map them and, after a search, unmap their pages "
+                 "once the mapped files have grown by RELEASE_AFTER_BYTES since the last time; the others map them "
+                 f"({POSTINGS_ENV}=map). Shared 2-core machine "
                  "(other jobs running): times are upper bounds.",
     })
 

@@ -159,6 +159,12 @@ def release_pages(arrays: list[np.ndarray | PostingArray]) -> None:
     _RELEASER.release(arrays)
 
 
+def can_release() -> bool:
+    """Whether ``release`` can work as meant here: the platform unmaps pages on request (``madvise``) and tells
+    a process how many mapped pages it holds (``/proc``, Linux), which makes ``release`` the default mode."""
+    return getattr(mmap, "MADV_DONTNEED", None) is not None and _file_resident() is not None
+
+
 #: ``SOUYI_POSTINGS=release`` lets searches map this many more bytes of index files before it unmaps the
 #: postings' pages: releasing after every search would make each search fault in again every page it reads
 #: (docs/performance.md, "Segments").

@@ -33,17 +33,17 @@ from .bm25 import BM25Index
 from .bm25_segments import SEGMENT_ARRAYS, average_length, segment_arrays
 from .errors import IndexFormatError, SearchError
 from .index_dir import fsync_dir
-from .postings_file import PostingArray, mapped_array
+from .postings_file import PostingArray, can_release, mapped_array
 
 #: The folder of an index that holds its segment folders.
 SEGMENTS = "segments"
 VECTORS = "vectors.faiss"
 LEXICAL = "lexical"
-#: How a searcher reads the per-posting arrays (:data:`ON_DEMAND`): ``map`` (default) memory-maps them like the
-#: others; ``read`` reads them a term's span at a time (:mod:`indexer.postings_file`), which keeps them out of
-#: the process's resident memory at some cost in latency; ``release`` maps them and unmaps the pages searches
-#: touched after a search once they add up (:func:`indexer.postings_file.release_pages`): resident memory near
-#: ``read``'s at a smaller cost (docs/performance.md, "Segments").
+#: How a searcher reads the per-posting arrays (:data:`ON_DEMAND`): ``map`` memory-maps them like the others, and
+#: the pages searches touch stay in the process's resident memory; ``read`` reads them a term's span at a time
+#: (:mod:`indexer.postings_file`), which keeps them out of it; ``release`` (the default where it works as meant:
+#: :func:`default_postings_mode`) maps them and unmaps the pages searches touched after a search once they add
+#: up (:func:`indexer.postings_file.release_pages`).  docs/performance.md ("Segments") compares the three.
 POSTINGS_ENV = "SOUYI_POSTINGS"
 POSTINGS_MODES = ("map", "read", "release")
 #: The per-posting arrays: most of a segment's bytes, of which a query reads a few short spans.
@@ -212,9 +212,17 @@ def read_deletions(root: Path, relative: str | None) -> SegmentDeletions:
         raise IndexFormatError(f"{file} is unreadable ({exc}); repair it with: souyi check --repair") from exc
 
 
+def default_postings_mode() -> str:
+    """``release`` where it can work as meant (:func:`indexer.postings_file.can_release`: Linux), else ``map``:
+    measured at scale, it kept a search process's resident memory near its private memory and searched as fast
+    as ``map`` (docs/performance.md, "Segments")."""
+    return "release" if can_release() else "map"
+
+
 def postings_mode() -> str:
-    """``$SOUYI_POSTINGS`` (``map`` when unset); anything else is an error naming the choices."""
-    mode = os.environ.get(POSTINGS_ENV) or "map"
+    """``$SOUYI_POSTINGS`` (:func:`default_postings_mode` when unset); anything else is an error naming the
+    choices."""
+    mode = os.environ.get(POSTINGS_ENV) or default_postings_mode()
     if mode not in POSTINGS_MODES:
         raise SearchError(f"{POSTINGS_ENV} must be one of {', '.join(POSTINGS_MODES)}, got {mode!r}")
     return mode

@@ -200,10 +200,10 @@ def _parser() -> argparse.ArgumentParser:
                        "Without --index, the bundled sample report is indexed first if needed. A missing index "
                        "does not stop the server: it answers 503 until the index is built, then recovers.",
                        epilog="Memory: the server maps the index's files, and the pages its searches touch count in "
-                       "its RSS. SOUYI_POSTINGS=release unmaps the BM25 postings' pages after a search once the "
-                       "mapped files have grown by 64 MiB (they stay in the page cache): a smaller RSS at a small "
-                       "cost in latency; SOUYI_POSTINGS=read reads them with pread instead, which costs more "
-                       "(docs/performance.md, Segments).")
+                       "its RSS. On Linux it unmaps the BM25 postings' pages after a search once the mapped files "
+                       "have grown by 64 MiB (SOUYI_POSTINGS=release, the default there; they stay in the page "
+                       "cache); SOUYI_POSTINGS=map leaves them mapped (the default elsewhere) and "
+                       "SOUYI_POSTINGS=read reads them with pread instead (docs/performance.md, Segments).")
     p.add_argument("--index", type=Path, default=None, help=index_help)
     _store_args(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer import bm25, bm25_segments, segment_files
+from indexer import bm25, bm25_segments, postings_file, segment_files
 from indexer.bm25 import BM25Index
 from indexer.bm25_segments import BM25Segment, SegmentedBM25, average_length, segment_arrays
 from indexer.errors import SearchError
@@ -207,6 +207,20 @@ def test_only_large_posting_files_are_read_on_demand_and_the_mode_is_checked(tmp
     monkeypatch.setenv(segment_files.POSTINGS_ENV, "mmap")
     with pytest.raises(SearchError, match="SOUYI_POSTINGS must be one of map, read, release"):
         read_lexical_folder(tmp_path)
+
+
+def test_postings_are_released_by_default_where_the_platform_can_and_mapped_where_it_cannot(tmp_path, monkeypatch):
+    # unset (or empty), the mode is release on Linux; where a process cannot read how much of its mapped files
+    # is resident (no /proc: macOS), release would unmap after every search, so the default is map there
+    np.save(tmp_path / "rows.npy", np.arange(10, dtype=np.int32))
+    monkeypatch.delenv(segment_files.POSTINGS_ENV, raising=False)
+    assert segment_files.postings_mode() == "release"
+    assert isinstance(read_lexical_folder(tmp_path)["rows"].base, memoryview)  # mapped_array's map: releasable
+    monkeypatch.setenv(segment_files.POSTINGS_ENV, "")
+    assert segment_files.postings_mode() == "release"
+    monkeypatch.setattr(postings_file, "_file_resident", lambda: None)
+    assert segment_files.postings_mode() == "map"
+    assert not isinstance(read_lexical_folder(tmp_path)["rows"].base, memoryview)
 
 
 def test_bad_deletions_and_masks_are_refused():

@@ -186,11 +186,15 @@ def _mapped_kb(files: list[Path]) -> dict[str, int]:
 
 
 @pytest.mark.parametrize(("postings", "budget", "released"),
-                         [("map", 0, False), ("release", 0, True), ("release", 1 << 40, False)])
+                         [("map", 0, False), ("release", 0, True), ("release", 1 << 40, False), (None, 0, True)])
 def test_released_postings_leave_resident_memory_after_a_search(corpus_index, embedder, monkeypatch,
                                                                 postings, budget, released):
-    # "release" unmaps the postings' pages once the process's mapped files have grown by the budget
-    monkeypatch.setenv(segment_files.POSTINGS_ENV, postings)
+    # "release" (the default on Linux: None) unmaps the postings' pages once the process's mapped files have
+    # grown by the budget
+    if postings is None:
+        monkeypatch.delenv(segment_files.POSTINGS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(segment_files.POSTINGS_ENV, postings)
     monkeypatch.setattr(postings_file, "RELEASE_AFTER_BYTES", budget)
     # as after a release in a process that since let go of an older generation's maps: the budget counts from now
     monkeypatch.setattr(postings_file._RELEASER, "_released_at", 1 << 50)
