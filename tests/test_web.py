@@ -23,10 +23,12 @@ from pathlib import Path
 
 import pytest
 
+from indexer import analyze
 from indexer.build import build_index
-from search import MAX_DEPTH, MAX_QUERY_CHARS, Hit
+from search import MAX_DEPTH, MAX_QUERY_CHARS, Hit, constraints
 from souyi.cli import main
 from web import SECURITY_HEADERS, create_app
+from web.engine import Engine
 from web.i18n import STRINGS
 from web.render import clean_spans, highlight, segments
 from web.server import serve
@@ -127,6 +129,15 @@ def error_json(response, status: int) -> dict:
 
 
 # ---------------------------------------------------------------- JSON API
+
+
+def test_opening_the_engine_warms_up_what_a_first_phrase_search_would_wait_for(sample_index, embedder):
+    # the folding table a phrase check builds on first use is built when the engine opens, not by a request
+    for cached in (analyze._fold_sources, constraints._raw_word_chars, constraints.phrase_pattern):
+        cached.cache_clear()
+    searcher = Engine(sample_index, model=embedder).searcher()
+    assert analyze._fold_sources.cache_info().currsize == 1 and constraints._raw_word_chars.cache_info().currsize
+    searcher.close()
 
 
 def test_health_reports_the_open_index(client, searcher):

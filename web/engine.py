@@ -128,15 +128,22 @@ class Engine:
         return self._searcher if index_exists(self.index_path) else None
 
 
-def _warm_up(searcher: Searcher) -> None:
-    """One throw-away search, so the first person to search does not wait for lazy loading.
+#: The warm-up searches: words (the tokenizer's dictionary, the model's first inference), then a phrase of
+#: two words (the table of what folds into each character, which checking a phrase on raw text needs).
+WARM_UP_QUERIES = ("搜索 search", '"search engine"')
 
-    The tokenizer's dictionary and the model's first inference load lazily and
-    take about a second; paying that at start-up keeps the first page fast.
+
+def _warm_up(searcher: Searcher) -> None:
+    """Throw-away searches, so the first person to search does not wait for lazy loading.
+
+    The tokenizer's dictionary, the model's first inference and the folding
+    table of phrase checks load lazily, each long enough for a person to
+    notice; paying that at start-up keeps the first page fast.
     """
     started = time.perf_counter()
     try:
-        searcher.search("搜索 search", k=1)
+        for query in WARM_UP_QUERIES:
+            searcher.search(query, k=1)
     except SearchError as exc:  # never fatal: the real searches will say what is wrong
         logger.warning("warm-up search failed: %s", exc)
     logger.debug("warm-up search took %.0f ms", (time.perf_counter() - started) * 1000)
