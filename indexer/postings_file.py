@@ -149,14 +149,22 @@ def mapped_array(file: Path) -> np.ndarray:
     return np.frombuffer(mapped, dtype=dtype, count=length, offset=start)
 
 
-def release_pages(arrays: list[np.ndarray | PostingArray]) -> None:
-    """Unmap from this process the pages of the :func:`mapped_array` arrays among ``arrays`` that searches
-    touched (``MADV_DONTNEED``), once the process's file-backed resident memory has grown by
+def releasable_maps(arrays: list[np.ndarray | PostingArray]) -> list[mmap.mmap]:
+    """The maps of the :func:`mapped_array` arrays among ``arrays`` (none of ``np.load``'s maps in ``map`` mode,
+    of a :class:`PostingArray` or of a small array read whole): what :func:`release_pages` acts on, picked once
+    per generation rather than per search."""
+    return [view.obj for view in (getattr(array, "base", None) for array in arrays)
+            if isinstance(view, memoryview) and isinstance(view.obj, mmap.mmap)]
+
+
+def release_pages(maps: list[mmap.mmap]) -> None:
+    """Unmap from this process the pages of ``maps`` (:func:`releasable_maps`) that searches touched
+    (``MADV_DONTNEED``), once the process's file-backed resident memory has grown by
     :data:`RELEASE_AFTER_BYTES` since they were last released: they stay in the kernel's page cache, so a
     later search maps them again at the cost of a minor fault, but they no longer count in the process's
     resident memory.  Where that memory cannot be read (no ``/proc``), every call releases; where the
     platform has no ``madvise`` (Windows), the pages stay mapped, as in ``map`` mode."""
-    _RELEASER.release(arrays)
+    _RELEASER.release(maps)
 
 
 def can_release() -> bool:
@@ -179,11 +187,8 @@ class _Releaser:
         self._lock = threading.Lock()
         self._released_at = 0
 
-    def release(self, arrays: list[np.ndarray | PostingArray]) -> None:
+    def release(self, maps: list[mmap.mmap]) -> None:
         advice = getattr(mmap, "MADV_DONTNEED", None)
-        # mapped_array's maps only: not np.load's (``map`` mode), a PostingArray or a small array read whole
-        maps = [view.obj for view in (getattr(array, "base", None) for array in arrays)
-                if isinstance(view, memoryview) and isinstance(view.obj, mmap.mmap)]
         if advice is None or not maps:
             return
         resident = _file_resident()

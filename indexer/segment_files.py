@@ -234,17 +234,15 @@ def read_lexical_folder(folder: Path) -> dict[str, np.ndarray | PostingArray]:
     segment), except the per-posting ones (:data:`ON_DEMAND`) as :func:`postings_mode` says."""
     mode = postings_mode()
     try:
-        return {file.stem: _posting_array(file, mode) if file.stem in ON_DEMAND
+        return {file.stem: _posting_array(file, mode) if mode != "map" and file.stem in ON_DEMAND
                 else np.load(file, mmap_mode="r").view(np.ndarray) for file in sorted(folder.glob("*.npy"))}
     except (OSError, ValueError) as exc:
         raise IndexFormatError(f"{folder} is unreadable ({exc}); repair it with: souyi check --repair") from exc
 
 
 def _posting_array(file: Path, mode: str) -> np.ndarray | PostingArray:
-    """A per-posting array: mapped (``map``; ``release``: so that its pages can be released), or in ``read``
-    mode read on demand, or read whole when small."""
-    if mode == "map":
-        return np.load(file, mmap_mode="r").view(np.ndarray)
+    """A per-posting array in ``release`` mode (mapped so that its pages can be released), or in ``read`` mode
+    read on demand, or read whole when small."""
     if mode == "release":
         return mapped_array(file)
     if file.stat().st_size >= ON_DEMAND_FROM:

@@ -171,7 +171,7 @@ class EmbeddedSnapshot:
     def searched(self) -> None:
         """In ``SOUYI_POSTINGS=release`` mode, unmap the posting pages searches touched once they add up (they
         stay in the page cache: :func:`indexer.postings_file.release_pages`); in the other modes, nothing to do."""
-        release_pages(self.segments.posting_arrays)
+        release_pages(self.segments.posting_maps)
 
     def first(self, n: int, filters: Filters | None, within: Within | None = None) -> np.ndarray:
         allowed = self._allowed(filters, within)

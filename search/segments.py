@@ -16,6 +16,7 @@ stay sorted), and deleted passages are never returned.
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -27,6 +28,7 @@ from indexer import ann
 from indexer.analyze import BIGRAM_PREFIX
 from indexer.bm25 import DEFAULT_B, DEFAULT_K1
 from indexer.bm25_segments import BM25Segment, SegmentedBM25
+from indexer.postings_file import releasable_maps
 from indexer.segment_files import SegmentData
 
 #: Flat segments of at most this many live passages are searched together, as one block of vectors: one matrix
@@ -246,9 +248,12 @@ class Segments:
         return found
 
     @cached_property
-    def posting_arrays(self) -> list[np.ndarray]:
-        """Every segment's per-posting BM25 arrays (what a search reads most of an index's bytes from)."""
-        return [array for s in self.live for array in (s.lexical.rows, s.lexical.tfs, s.lexical.weights)]
+    def posting_maps(self) -> list[mmap.mmap]:
+        """The maps of every segment's per-posting BM25 arrays (what a search reads most of an index's bytes
+        from) whose pages can be released (:func:`indexer.postings_file.releasable_maps`: none but in
+        ``release`` mode)."""
+        return releasable_maps([array for s in self.live for array in (s.lexical.rows, s.lexical.tfs,
+                                                                         s.lexical.weights)])
 
     @cached_property
     def live_masks(self) -> list[np.ndarray]:
